@@ -1,0 +1,189 @@
+"""python -m app serve | dispatch | create-api-key | list-api-keys | revoke-api-key |
+export-schema | migrate"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import uuid
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from app.config import Settings
+from app.permissions import Permission
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        messages = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors()
+        )
+        sys.exit(f"configuration error: {messages}")
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = _settings()
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        lifespan="on",
+        # The body limit lives in the app; keep uvicorn's defaults for the rest.
+    )
+    return 0
+
+
+def dispatch(_: argparse.Namespace) -> int:
+    from app.notify.worker import run_worker
+
+    return asyncio.run(run_worker(_settings()))
+
+
+async def _with_database(action):  # type: ignore[no-untyped-def]
+    from app.db import Database
+
+    settings = _settings()
+    database = Database(settings)
+    try:
+        if settings.migrate_on_start:
+            await database.create_tables()
+        return await action(database)
+    finally:
+        await database.dispose()
+
+
+def create_api_key(args: argparse.Namespace) -> int:
+    from app.auth import create_api_key as mint
+
+    names = args.permission or list(Permission.__members__)
+    unknown = [name for name in names if name not in Permission.__members__]
+    if unknown:
+        sys.exit(f"unknown permission(s): {', '.join(unknown)}; known: {', '.join(Permission.__members__)}")
+
+    async def action(database):  # type: ignore[no-untyped-def]
+        async with database.writing() as session:
+            return await mint(
+                session, name=args.name, permissions=frozenset(Permission[n] for n in names)
+            )
+
+    record, key = asyncio.run(_with_database(action))
+    print(f"created API key {record.id} ({record.name}) with {record.permissions}")
+    print("store it now; it is not shown again:")
+    print(key)
+    return 0
+
+
+def list_api_keys(_: argparse.Namespace) -> int:
+    from app.auth import list_api_keys as list_keys
+
+    async def action(database):  # type: ignore[no-untyped-def]
+        async with database.reading() as session:
+            return await list_keys(session)
+
+    keys = asyncio.run(_with_database(action))
+    print("id\tname\tpermissions\tcreated\tlast used\trevoked")
+    for key in keys:
+        print(
+            f"{key.id}\t{key.name}\t{key.permissions}\t{key.created_date.isoformat()}\t"
+            f"{key.last_used_date.isoformat() if key.last_used_date else '-'}\t"
+            f"{key.revoked_date.isoformat() if key.revoked_date else '-'}"
+        )
+    return 0
+
+
+def revoke_api_key(args: argparse.Namespace) -> int:
+    from app.auth import revoke_api_key as revoke
+
+    try:
+        key_id = uuid.UUID(args.id)
+    except ValueError:
+        sys.exit(f"not an API key id: {args.id}")
+
+    async def action(database):  # type: ignore[no-untyped-def]
+        async with database.writing() as session:
+            return await revoke(session, id=key_id)
+
+    if not asyncio.run(_with_database(action)):
+        sys.exit(f"no active API key with id {key_id}")
+    print(f"revoked API key {key_id}")
+    return 0
+
+
+def export_schema(args: argparse.Namespace) -> int:
+    from app.graphql.schema import schema_sdl
+
+    sdl = schema_sdl()
+    if args.output == "-":
+        sys.stdout.write(sdl)
+    else:
+        Path(args.output).write_text(sdl)
+        print(f"wrote {args.output}")
+    return 0
+
+
+def migrate(_: argparse.Namespace) -> int:
+    from app.db import Database
+
+    async def run() -> None:
+        database = Database(_settings())
+        try:
+            await database.create_tables()
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
+    print("database schema is up to date")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve_cmd = commands.add_parser("serve", help="serve GraphQL at /graphql")
+    serve_cmd.add_argument("--host", default="127.0.0.1")
+    serve_cmd.add_argument("--port", type=int, default=8000)
+    serve_cmd.set_defaults(run=serve)
+
+    commands.add_parser("dispatch", help="deliver queued notifications").set_defaults(run=dispatch)
+
+    create = commands.add_parser("create-api-key", help="mint an API key (printed once)")
+    create.add_argument("--name", required=True)
+    create.add_argument(
+        "--permission",
+        action="append",
+        metavar="P",
+        help="a permission to grant (repeatable; default: all five)",
+    )
+    create.set_defaults(run=create_api_key)
+
+    commands.add_parser("list-api-keys", help="list API keys").set_defaults(run=list_api_keys)
+
+    revoke = commands.add_parser("revoke-api-key", help="revoke an API key")
+    revoke.add_argument("id")
+    revoke.set_defaults(run=revoke_api_key)
+
+    export = commands.add_parser("export-schema", help="write the GraphQL SDL")
+    export.add_argument("--output", default="schema.graphql", help="file, or - for stdout")
+    export.set_defaults(run=export_schema)
+
+    commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(
+        run=migrate
+    )
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    return int(args.run(args) or 0)

@@ -1,0 +1,79 @@
+"""Settings: every knob of the service, read from the environment (or a `.env` file)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.permissions import DEFAULT_ANONYMOUS_PERMISSIONS, Permission
+
+
+class ConfigurationError(ValueError):
+    """A setting makes no sense; the server refuses to start with this message."""
+
+
+def _split_names(raw: str | None) -> list[str]:
+    return [name.strip() for name in (raw or "").split(",") if name.strip()]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./backinstock.db"
+    # Pool, timeouts and retries for server databases (ignored by SQLite).
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_statement_timeout_ms: int = Field(default=30_000, ge=0)
+    db_connect_retries: int = Field(default=5, ge=0)
+    # Apply pending migrations when `serve` or `dispatch` starts.
+    migrate_on_start: bool = True
+
+    # Comma-separated permission names; unset means the Wix visitor defaults, empty none.
+    anonymous_permissions: str | None = None
+    # Comma-separated allow-list of app ids that may be started; empty allows any.
+    supported_app_ids: str = ""
+    # Seconds a verified API key is trusted before it is looked up again.
+    api_key_cache_seconds: float = Field(default=5.0, ge=0, le=10)
+
+    mail_url: str = "file://./outbox"
+    mail_from: str = "Back in stock <no-reply@localhost>"
+    mail_template_dir: str | None = None
+    mail_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    # Delivery: the dispatcher inside `serve`, retries and leases.
+    dispatch_in_serve: bool = True
+    delivery_max_attempts: int = Field(default=5, ge=1)
+    delivery_retry_base_seconds: float = Field(default=5.0, ge=0)
+    delivery_batch_size: int = Field(default=200, ge=1, le=10_000)
+    delivery_poll_seconds: float = Field(default=1.0, gt=0)
+    delivery_lease_seconds: float = Field(default=60.0, gt=0)
+
+    # Protections.
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_query_depth: int = Field(default=15, ge=1)
+    max_aliases: int = Field(default=30, ge=1)
+    max_tokens: int = Field(default=5_000, ge=100)
+
+    @field_validator("anonymous_permissions")
+    @classmethod
+    def _known_permissions(cls, raw: str | None) -> str | None:
+        unknown = [name for name in _split_names(raw) if name not in Permission.__members__]
+        if unknown:
+            known = ", ".join(Permission.__members__)
+            raise ConfigurationError(
+                f"ANONYMOUS_PERMISSIONS names unknown permission(s) {', '.join(unknown)}; "
+                f"known: {known}"
+            )
+        return raw
+
+    @cached_property
+    def anonymous_permission_set(self) -> frozenset[Permission]:
+        if self.anonymous_permissions is None:
+            return DEFAULT_ANONYMOUS_PERMISSIONS
+        return frozenset(Permission[name] for name in _split_names(self.anonymous_permissions))
+
+    @cached_property
+    def supported_app_id_set(self) -> frozenset[str]:
+        return frozenset(_split_names(self.supported_app_ids))

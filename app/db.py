@@ -1,0 +1,114 @@
+"""The database: engines, sessions and the per-database settings that make them behave.
+
+Reads and writes get their own session makers. On SQLite a write transaction starts with
+`BEGIN IMMEDIATE` (so two processes never deadlock upgrading a read lock) and writes of one
+process take turns on an asyncio lock (so they queue in memory instead of spinning on
+`busy_timeout`). On PostgreSQL both makers share one pooled engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from app.config import Settings
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=30000",
+)
+
+
+def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
+    engine = create_async_engine(url, connect_args={"check_same_thread": False})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event, not the driver, open transactions.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql(begin)
+
+    return engine
+
+
+def _server_engine(settings: Settings) -> AsyncEngine:
+    connect_args: dict[str, Any] = {}
+    if settings.database_url.startswith("postgresql+asyncpg"):
+        connect_args["server_settings"] = {
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+            "application_name": "backinstock",
+        }
+    return create_async_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+
+
+class Database:
+    """Owns the engines; hands out sessions for reading and for writing."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.url = settings.database_url
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.is_sqlite:
+            self.read_engine = _sqlite_engine(self.url, "BEGIN")
+            self.write_engine = _sqlite_engine(self.url, "BEGIN IMMEDIATE")
+            self._write_turn: asyncio.Lock | None = asyncio.Lock()
+        else:
+            self.read_engine = self.write_engine = _server_engine(settings)
+            self._write_turn = None
+        self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.write_engine.dialect.name
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads; its transaction is rolled back at the end."""
+        async with self._read_sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncSession]:
+        """A session in one write transaction, committed when the block ends cleanly."""
+        if self._write_turn is None:
+            async with self._write_sessions() as session, session.begin():
+                yield session
+            return
+        async with self._write_turn:
+            async with self._write_sessions() as session, session.begin():
+                yield session
+
+    async def create_tables(self) -> None:
+        """Create every table that is missing (until migrations own the schema)."""
+        from sqlmodel import SQLModel
+
+        import app.models  # noqa: F401  (registers the tables)
+
+        async with self.write_engine.begin() as connection:
+            await connection.run_sync(SQLModel.metadata.create_all)
+
+    async def dispose(self) -> None:
+        await self.read_engine.dispose()
+        if self.write_engine is not self.read_engine:
+            await self.write_engine.dispose()
+

@@ -1,0 +1,1 @@
+"""The GraphQL layer: maps types and calls services; no rules live here."""

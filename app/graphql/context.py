@@ -1,0 +1,35 @@
+"""What every resolver can reach: the database, settings, the caller and the loaders."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from strawberry.dataloader import DataLoader
+
+from app.auth import Principal
+from app.config import Settings
+from app.db import Database
+from app.models import NotificationRequest
+from app.services import requests as request_service
+
+
+@dataclass
+class Context:
+    database: Database
+    settings: Settings
+    principal: Principal
+    # Wakes the in-process dispatcher after a report (a no-op when none runs here).
+    notify_queued: Callable[[], None] = lambda: None
+    request_loader: DataLoader[uuid.UUID, NotificationRequest | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.request_loader = DataLoader(load_fn=self._load_requests)
+
+    async def _load_requests(
+        self, ids: Sequence[uuid.UUID]
+    ) -> list[NotificationRequest | None]:
+        async with self.database.reading() as session:
+            found = await request_service.get_requests(session, ids=ids)
+        return [found.get(request_id) for request_id in ids]

@@ -1,0 +1,91 @@
+"""One place that gives every error its `extensions.code` and hides the unexpected."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from app.services.errors import InvalidArgument, ServiceError
+
+log = logging.getLogger("app.graphql")
+
+INTERNAL_MESSAGE = "Internal server error."
+# graphql-core's wording for input values that do not fit their type.
+_BAD_VALUE_MARKERS = (
+    "got invalid value",
+    "Expected value of type",
+    "cannot represent",
+    "Expected type",
+    "of required type",
+    "was not provided",
+)
+
+
+def _with_code(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error,
+        extensions={**(error.extensions or {}), **extensions},
+    )
+
+
+def _request_error_code(error: GraphQLError) -> str:
+    """Errors raised before execution: the document or the variables are wrong."""
+    if error.message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    if any(marker in error.message for marker in _BAD_VALUE_MARKERS):
+        return "INVALID_ARGUMENT"
+    return "GRAPHQL_VALIDATION_FAILED"
+
+
+def coded(error: GraphQLError) -> GraphQLError:
+    if error.extensions and "code" in error.extensions:
+        return error
+    original = error.original_error
+    if isinstance(original, ServiceError):
+        extensions: dict[str, object] = {"code": original.code}
+        if isinstance(original, InvalidArgument):
+            extensions["fieldViolations"] = [
+                {"field": v.field, "description": v.description}
+                for v in original.field_violations
+            ]
+        return _with_code(error, original.message, extensions)
+    if original is None or error.path is None:
+        return _with_code(error, error.message, {"code": _request_error_code(error)})
+    masked = GraphQLError(
+        INTERNAL_MESSAGE,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={"code": "INTERNAL"},
+    )
+    return masked
+
+
+class ErrorCodes(SchemaExtension):
+    """Maps every error of a result to its contract code; masks unexpected ones."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if result is not None and errors:
+            result.errors = [coded(error) for error in errors]
+
+
+def log_errors(errors: list[GraphQLError]) -> None:
+    """Expected errors are a client's business: logged quietly. The rest loudly."""
+    for error in errors:
+        original = error.original_error
+        if original is None or isinstance(original, ServiceError):
+            log.debug("request error: %s", error.message)
+        else:
+            log.error("unexpected error in %s", error.path, exc_info=original)

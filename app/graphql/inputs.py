@@ -1,0 +1,186 @@
+"""Input types and their conversion to the domain's plain values."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from app.graphql.types import BackInStockNotificationRequestStatus
+from app.services.rules import CatalogReference, ItemDetails, NewRequest
+
+
+@strawberry.input
+class CatalogReferenceInput:
+    app_id: str
+    catalog_item_id: str
+    options: JSON | None = None
+
+    def to_domain(self) -> CatalogReference:
+        return CatalogReference(self.app_id, self.catalog_item_id, self.options)
+
+
+@strawberry.input
+class BackInStockNotificationRequestInput:
+    catalog_reference: CatalogReferenceInput
+    email: str
+    item_url: str | None = None
+
+    def to_domain(self) -> NewRequest:
+        return NewRequest(self.catalog_reference.to_domain(), self.email, self.item_url)
+
+
+@strawberry.input
+class BackInStockItemDetailsInput:
+    name: str
+    price: str = strawberry.field(description='Decimal string, >= 0, e.g. "19.99".')
+    image: str | None = strawberry.field(
+        default=None, description="Absolute http(s) URL of the item's image."
+    )
+
+    def to_domain(self) -> ItemDetails:
+        return ItemDetails(self.name, self.price, self.image)
+
+
+@strawberry.input
+class ReportItemsBackInStockOptions:
+    catalog_reference: CatalogReferenceInput | None = strawberry.field(
+        default=None,
+        description="Notify the requests for exactly this catalog reference. "
+        "Exclusive with requestIds.",
+    )
+    request_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description="Notify exactly these requests. Exclusive with catalogReference.",
+    )
+    extra_automation_template_parameters: JSON | None = strawberry.field(
+        default=None,
+        description="Extra template parameters; they override item.* placeholders of the "
+        "same name.",
+    )
+
+
+@strawberry.enum
+class SortOrder(enum.Enum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+@strawberry.enum
+class BackInStockNotificationRequestSortField(enum.Enum):
+    ID = "ID"
+    CONTACT_ID = "CONTACT_ID"
+    STATUS = "STATUS"
+    AUTO_NOTIFIED = "AUTO_NOTIFIED"
+    CREATED_DATE = "CREATED_DATE"
+    ITEM_URL = "ITEM_URL"
+
+
+@strawberry.input
+class BackInStockNotificationRequestSort:
+    field: BackInStockNotificationRequestSortField
+    order: SortOrder | None = SortOrder.ASC
+
+
+@strawberry.input
+class IDFilter:
+    eq: strawberry.ID | None = None
+    ne: strawberry.ID | None = None
+    in_: list[strawberry.ID] | None = strawberry.field(name="in", default=None)
+    nin: list[strawberry.ID] | None = None
+    starts_with: str | None = None
+    exists: bool | None = None
+
+
+@strawberry.input
+class StringFilter:
+    eq: str | None = None
+    ne: str | None = None
+    in_: list[str] | None = strawberry.field(name="in", default=None)
+    nin: list[str] | None = None
+    starts_with: str | None = None
+    gt: str | None = None
+    gte: str | None = None
+    lt: str | None = None
+    lte: str | None = None
+    exists: bool | None = None
+
+
+@strawberry.input
+class BooleanFilter:
+    eq: bool | None = None
+    ne: bool | None = None
+    exists: bool | None = None
+
+
+@strawberry.input
+class DateTimeFilter:
+    eq: datetime | None = None
+    ne: datetime | None = None
+    gt: datetime | None = None
+    gte: datetime | None = None
+    lt: datetime | None = None
+    lte: datetime | None = None
+    exists: bool | None = None
+
+
+@strawberry.input
+class BackInStockNotificationRequestStatusFilter:
+    eq: BackInStockNotificationRequestStatus | None = None  # type: ignore[valid-type]
+    ne: BackInStockNotificationRequestStatus | None = None  # type: ignore[valid-type]
+    in_: list[BackInStockNotificationRequestStatus] | None = strawberry.field(  # type: ignore[valid-type]
+        name="in", default=None
+    )
+    nin: list[BackInStockNotificationRequestStatus] | None = None  # type: ignore[valid-type]
+
+
+@strawberry.input
+class CatalogReferenceFilter:
+    app_id: StringFilter | None = None
+    catalog_item_id: StringFilter | None = None
+
+
+@strawberry.input
+class BackInStockNotificationRequestFilter:
+    id: IDFilter | None = None
+    contact_id: IDFilter | None = None
+    status: BackInStockNotificationRequestStatusFilter | None = None
+    auto_notified: BooleanFilter | None = None
+    created_date: DateTimeFilter | None = None
+    item_url: StringFilter | None = None
+    email: StringFilter | None = None
+    catalog_reference: CatalogReferenceFilter | None = None
+    and_: list[BackInStockNotificationRequestFilter] | None = strawberry.field(
+        name="and", default=None
+    )
+    or_: list[BackInStockNotificationRequestFilter] | None = strawberry.field(
+        name="or", default=None
+    )
+    not_: BackInStockNotificationRequestFilter | None = strawberry.field(
+        name="not", default=None
+    )
+
+
+def filter_to_domain(value: Any) -> Any:
+    """A filter input as plain dicts and lists, keyed by Python names without the `_`."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            field.name.rstrip("_"): filter_to_domain(getattr(value, field.name))
+            for field in dataclasses.fields(value)
+            if getattr(value, field.name) is not None
+        }
+    if isinstance(value, list):
+        return [filter_to_domain(item) for item in value]
+    return value
+
+
+def sort_to_domain(
+    sort: list[BackInStockNotificationRequestSort] | None,
+) -> list[tuple[str, str]] | None:
+    if sort is None:
+        return None
+    return [(item.field.value, (item.order or SortOrder.ASC).value) for item in sort]

@@ -1,0 +1,102 @@
+"""Query fields: a few lines each, parse, call a service, map the result."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app.graphql.inputs import (
+    BackInStockNotificationRequestFilter,
+    BackInStockNotificationRequestSort,
+    CatalogReferenceInput,
+    filter_to_domain,
+    sort_to_domain,
+)
+from app.graphql.permissions import described, requires
+from app.graphql.types import (
+    BackInStockNotificationRequest,
+    BackInStockNotificationRequestConnection,
+    BackInStockNotificationRequestsCount,
+    BackInStockSettings,
+    CatalogReference,
+)
+from app.permissions import Permission
+from app.services import requests as request_service
+from app.services import settings as settings_service
+from app.services.request_query import prepare_query, query_requests
+
+READ_REQUESTS = Permission.READ_BACK_IN_STOCK_NOTIFICATION_REQUESTS
+READ_SETTINGS = Permission.READ_BACK_IN_STOCK_NOTIFICATION_SETTINGS
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(
+        extensions=requires(READ_REQUESTS),
+        description=described("The notification request with this id, or null.", READ_REQUESTS),
+    )
+    async def back_in_stock_notification_request(
+        self, info: strawberry.Info, id: strawberry.ID
+    ) -> BackInStockNotificationRequest | None:
+        async with info.context.database.reading() as session:
+            row = await request_service.get_request(session, id=id)
+        return BackInStockNotificationRequest.from_row(row) if row else None
+
+    @strawberry.field(
+        extensions=requires(READ_REQUESTS),
+        description=described(
+            "Notification requests matching `filter`, in `sort` order (default: newest "
+            "first), as a Relay connection. `first` defaults to 50, at most 100.",
+            READ_REQUESTS,
+        ),
+    )
+    async def back_in_stock_notification_requests(
+        self,
+        info: strawberry.Info,
+        filter: BackInStockNotificationRequestFilter | None = None,
+        sort: list[BackInStockNotificationRequestSort] | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> BackInStockNotificationRequestConnection:
+        query = prepare_query(
+            filter=filter_to_domain(filter),
+            sort=sort_to_domain(sort),
+            first=first,
+            after=after,
+        )
+        async with info.context.database.reading() as session:
+            page = await query_requests(session, query)
+        return BackInStockNotificationRequestConnection.from_page(page, query)
+
+    @strawberry.field(
+        extensions=requires(READ_REQUESTS),
+        description=described(
+            "How many requests (any status) each of 1 to 100 catalog references has, "
+            "in the given order.",
+            READ_REQUESTS,
+        ),
+    )
+    async def back_in_stock_notification_requests_count_by_catalog_references(
+        self, info: strawberry.Info, catalog_references: list[CatalogReferenceInput]
+    ) -> list[BackInStockNotificationRequestsCount]:
+        references = [reference.to_domain() for reference in catalog_references]
+        async with info.context.database.reading() as session:
+            counts = await request_service.count_by_catalog_references(
+                session, references=references
+            )
+        return [
+            BackInStockNotificationRequestsCount(
+                catalog_reference=CatalogReference.from_domain(reference), count=count
+            )
+            for reference, count in counts
+        ]
+
+    @strawberry.field(
+        extensions=requires(READ_SETTINGS),
+        description=described(
+            "The collection state of every app ever started or stopped.", READ_SETTINGS
+        ),
+    )
+    async def back_in_stock_settings(self, info: strawberry.Info) -> BackInStockSettings:
+        async with info.context.database.reading() as session:
+            rows = await settings_service.list_collection_states(session)
+        return BackInStockSettings.from_rows(rows)

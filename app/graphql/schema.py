@@ -1,0 +1,50 @@
+"""The schema: domain Query and Mutation merged, federation, limits and caches."""
+
+from __future__ import annotations
+
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.federation import Schema
+from strawberry.types import ExecutionContext
+
+from app.config import Settings
+from app.graphql.errors import ErrorCodes, log_errors
+from app.graphql.mutations import Mutation
+from app.graphql.queries import Query
+
+PARSER_CACHE_SIZE = 1024
+
+
+class BackInStockSchema(Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_errors(errors)
+
+
+def build_schema(settings: Settings | None = None) -> BackInStockSchema:
+    """The schema; `settings` only sets limits, never the printed SDL."""
+    settings = settings or Settings()
+    return BackInStockSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[
+            ErrorCodes,
+            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+            lambda: ParserCache(maxsize=PARSER_CACHE_SIZE),
+            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+            lambda: ValidationCache(maxsize=PARSER_CACHE_SIZE),
+        ],
+    )
+
+
+def schema_sdl() -> str:
+    """The text of schema.graphql."""
+    return build_schema().as_str() + "\n"

@@ -1,0 +1,173 @@
+"""Output types, each built from a table row with `from_row()`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from app.models import CollectionState, NotificationRequest, RequestStatus
+from app.permissions import Permission
+from app.services.request_query import Page, RequestQuery, count_requests
+from app.services.rules import CatalogReference as DomainCatalogReference
+from app.services.rules import parse_id
+from app.graphql.permissions import check_permission
+
+BackInStockNotificationRequestStatus = strawberry.enum(
+    RequestStatus, name="BackInStockNotificationRequestStatus"
+)
+
+
+@strawberry.type
+class CatalogReference:
+    app_id: str
+    catalog_item_id: str
+    options: JSON | None
+
+    @classmethod
+    def from_domain(cls, reference: DomainCatalogReference) -> CatalogReference:
+        return cls(
+            app_id=reference.app_id,
+            catalog_item_id=reference.catalog_item_id,
+            options=reference.options,
+        )
+
+
+@strawberry.type(description="The item details given when the request was created.")
+class BackInStockItemDetails:
+    name: str
+    price: str = strawberry.field(description='Decimal string, as given, e.g. "19.99".')
+    image: str | None
+
+
+@strawberry.federation.type(keys=["id"])
+class BackInStockNotificationRequest:
+    id: strawberry.ID
+    catalog_reference: CatalogReference
+    email: str
+    contact_id: strawberry.ID
+    status: BackInStockNotificationRequestStatus  # type: ignore[valid-type]
+    auto_notified: bool | None = strawberry.field(
+        description=(
+            "Null until a notification was sent; true when sent by the service, "
+            "false when marked sent by hand."
+        )
+    )
+    created_date: datetime
+    item_url: str | None
+    item_details: BackInStockItemDetails
+
+    @classmethod
+    def from_row(cls, row: NotificationRequest) -> BackInStockNotificationRequest:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            catalog_reference=CatalogReference(
+                app_id=row.app_id, catalog_item_id=row.catalog_item_id, options=row.options
+            ),
+            email=row.email,
+            contact_id=strawberry.ID(str(row.contact_id)),
+            status=RequestStatus(row.status),
+            auto_notified=row.auto_notified,
+            created_date=row.created_date,
+            item_url=row.item_url,
+            item_details=BackInStockItemDetails(
+                name=row.item_name, price=row.item_price, image=row.item_image
+            ),
+        )
+
+    @classmethod
+    async def resolve_reference(
+        cls, info: strawberry.Info, id: strawberry.ID
+    ) -> BackInStockNotificationRequest | None:
+        # `_entities` bypasses root-field permissions, so the entity checks its own.
+        check_permission(info, Permission.READ_BACK_IN_STOCK_NOTIFICATION_REQUESTS)
+        row = await info.context.request_loader.load(parse_id(str(id)))
+        return cls.from_row(row) if row is not None else None
+
+
+@strawberry.type
+class BackInStockNotificationRequestsCount:
+    catalog_reference: CatalogReference
+    count: int
+
+
+@strawberry.type
+class BackInStockCollectionState:
+    app_id: str
+    collecting_requests: bool
+
+
+@strawberry.type
+class BackInStockSettings:
+    collection_states: list[BackInStockCollectionState]
+
+    @classmethod
+    def from_rows(cls, rows: list[CollectionState]) -> BackInStockSettings:
+        return cls(
+            collection_states=[
+                BackInStockCollectionState(
+                    app_id=row.app_id, collecting_requests=row.collecting_requests
+                )
+                for row in rows
+            ]
+        )
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class BackInStockNotificationRequestEdge:
+    cursor: str
+    node: BackInStockNotificationRequest
+
+
+@strawberry.type
+class BackInStockNotificationRequestConnection:
+    edges: list[BackInStockNotificationRequestEdge]
+    page_info: PageInfo
+    query: strawberry.Private[RequestQuery]
+
+    @strawberry.field
+    def nodes(self) -> list[BackInStockNotificationRequest]:
+        return [edge.node for edge in self.edges]
+
+    @strawberry.field(description="Every request the filter matches (counted only when asked).")
+    async def total_count(self, info: strawberry.Info) -> int:
+        async with info.context.database.reading() as session:
+            return await count_requests(session, self.query)
+
+    @classmethod
+    def from_page(cls, page: Page, query: RequestQuery) -> BackInStockNotificationRequestConnection:
+        edges = [
+            BackInStockNotificationRequestEdge(
+                cursor=cursor, node=BackInStockNotificationRequest.from_row(row)
+            )
+            for row, cursor in zip(page.rows, page.cursors)
+        ]
+        return cls(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=page.cursors[0] if page.cursors else None,
+                end_cursor=page.cursors[-1] if page.cursors else None,
+            ),
+            query=query,
+        )
+
+
+@strawberry.type
+class ReportItemsBackInStockResult:
+    queued_count: int = strawberry.field(
+        description=(
+            "How many requests this call moved to PROCESSING "
+            "(each gets exactly one notification)."
+        )
+    )

@@ -1,0 +1,188 @@
+"""Every table of the service, with its indexes and constraints."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
+from sqlmodel import Field, SQLModel
+
+from app.sqltypes import GUID, PortableJSON, UTCDateTime, code_point_string
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class RequestStatus(str, enum.Enum):
+    RECEIVED = "RECEIVED"
+    PROCESSING = "PROCESSING"
+    NOTIFICATION_SENT = "NOTIFICATION_SENT"
+    FAILED = "FAILED"
+
+
+# A shopper has at most one request per catalog reference in these statuses.
+OPEN_STATUSES = (RequestStatus.RECEIVED, RequestStatus.PROCESSING, RequestStatus.FAILED)
+# Statuses a report moves to PROCESSING.
+REPORTABLE_STATUSES = (RequestStatus.RECEIVED, RequestStatus.FAILED)
+
+_OPEN_STATUS_SQL = "status IN ('RECEIVED', 'PROCESSING', 'FAILED')"
+
+
+class NotificationRequest(SQLModel, table=True):
+    """A shopper's request to be emailed when an item is back in stock."""
+
+    __tablename__ = "notification_requests"
+    __table_args__ = (
+        # Race-free de-duplication: one open request per reference and email.
+        Index(
+            "uq_notification_requests_open",
+            "catalog_reference_key",
+            "email",
+            unique=True,
+            sqlite_where=text(_OPEN_STATUS_SQL),
+            postgresql_where=text(_OPEN_STATUS_SQL),
+        ),
+        # Counting and reporting by reference.
+        Index("ix_notification_requests_reference", "catalog_reference_key", "status"),
+        # One index per filter and sort key, each ended by id for keyset paging.
+        Index("ix_notification_requests_created", "created_date", "id"),
+        Index("ix_notification_requests_contact", "contact_id", "id"),
+        Index("ix_notification_requests_status", "status", "id"),
+        Index("ix_notification_requests_auto_notified", "auto_notified", "id"),
+        Index("ix_notification_requests_item_url", "item_url", "id"),
+        Index("ix_notification_requests_email", "email", "id"),
+        Index("ix_notification_requests_app_item", "app_id", "catalog_item_id"),
+        Index("ix_notification_requests_item", "catalog_item_id"),
+    )
+
+    id: uuid.UUID = Field(sa_column=Column(GUID(), primary_key=True))
+    app_id: str = Field(sa_column=Column(code_point_string(64), nullable=False))
+    catalog_item_id: str = Field(sa_column=Column(code_point_string(36), nullable=False))
+    # None stands for both an absent and an empty options object.
+    options: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(PortableJSON, nullable=True)
+    )
+    # sha256 of the canonical JSON of (appId, catalogItemId, options): reference equality.
+    catalog_reference_key: str = Field(sa_column=Column(String(64), nullable=False))
+    email: str = Field(sa_column=Column(code_point_string(254), nullable=False))
+    contact_id: uuid.UUID = Field(sa_column=Column(GUID(), nullable=False))
+    status: str = Field(sa_column=Column(String(20), nullable=False))
+    auto_notified: bool | None = Field(
+        default=None, sa_column=Column(Boolean, nullable=True)
+    )
+    created_date: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    item_url: str | None = Field(
+        default=None, sa_column=Column(code_point_string(2048), nullable=True)
+    )
+    # The itemDetails given at create.
+    item_name: str = Field(sa_column=Column(String(200), nullable=False))
+    item_price: str = Field(sa_column=Column(String(64), nullable=False))
+    item_image: str | None = Field(
+        default=None, sa_column=Column(String(2048), nullable=True)
+    )
+    # Delivery bookkeeping: which report round last queued it, and how that went.
+    delivery_round: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
+    delivery_attempts: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
+    last_delivery_error: str | None = Field(
+        default=None, sa_column=Column(Text, nullable=True)
+    )
+
+
+class Report(SQLModel, table=True):
+    """One reportItemsBackInStock call: the item details every queued email shows."""
+
+    __tablename__ = "reports"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    item_name: str = Field(sa_column=Column(String(200), nullable=False))
+    item_price: str = Field(sa_column=Column(String(64), nullable=False))
+    item_image: str | None = Field(
+        default=None, sa_column=Column(String(2048), nullable=True)
+    )
+    template_parameters: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(PortableJSON, nullable=True)
+    )
+    created_date: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Notification(SQLModel, table=True):
+    """One queued email: exists from the report until the outcome is recorded.
+
+    `available_at` is the moment it may next be claimed. A claim pushes it forward by the
+    lease, so a claim held by a dispatcher that died expires on its own.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_available", "available_at", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    request_id: uuid.UUID = Field(
+        sa_column=Column(
+            GUID(),
+            ForeignKey("notification_requests.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+    )
+    report_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("reports.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    # The request's delivery round when queued; with the request id it names the message.
+    round: int = Field(sa_column=Column(Integer, nullable=False))
+    attempts: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
+    available_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    lease_owner: str | None = Field(
+        default=None, sa_column=Column(String(64), nullable=True)
+    )
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_date: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class CollectionState(SQLModel, table=True):
+    """Whether the service accepts new requests for one app's items."""
+
+    __tablename__ = "collection_states"
+
+    app_id: str = Field(sa_column=Column(code_point_string(64), primary_key=True))
+    collecting_requests: bool = Field(sa_column=Column(Boolean, nullable=False))
+    updated_date: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key: only its sha256 is stored; the key itself is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: uuid.UUID = Field(sa_column=Column(GUID(), primary_key=True))
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    key_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    # Comma-separated permission names.
+    permissions: str = Field(sa_column=Column(Text, nullable=False))
+    created_date: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_used_date: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    revoked_date: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )

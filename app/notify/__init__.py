@@ -1,0 +1,1 @@
+"""Delivering queued notifications: dispatching, templates and mail transports."""

@@ -1,0 +1,1 @@
+"""The domain: plain async functions on an AsyncSession; no GraphQL, no HTTP."""

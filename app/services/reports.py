@@ -1,0 +1,183 @@
+"""Reporting items back in stock: move waiting requests to PROCESSING and queue their emails."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, insert, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import (
+    REPORTABLE_STATUSES,
+    Notification,
+    NotificationRequest,
+    Report,
+    RequestStatus,
+    utc_now,
+)
+from app.services.errors import BothSelectorsGiven
+from app.services.rules import (
+    CatalogReference,
+    ItemDetails,
+    Violations,
+    canonical_json,
+    catalog_reference_key,
+    check_catalog_reference,
+    check_id,
+    check_item_details,
+)
+
+MAX_REQUEST_IDS = 1000
+MAX_TEMPLATE_PARAMETERS_BYTES = 16 * 1024
+_SCALAR = (str, int, float, bool, type(None))
+
+
+def _check_template_parameters(parameters: Any, violations: Violations) -> dict[str, Any] | None:
+    field = "options.extraAutomationTemplateParameters"
+    if parameters is None:
+        return None
+    if not isinstance(parameters, dict) or not all(
+        isinstance(value, _SCALAR) for value in parameters.values()
+    ):
+        violations.add(field, "must be a flat JSON object of placeholder names to values")
+        return None
+    try:
+        size = len(canonical_json(parameters).encode())
+    except (TypeError, ValueError):
+        violations.add(field, "must hold finite JSON values")
+        return None
+    if size > MAX_TEMPLATE_PARAMETERS_BYTES:
+        violations.add(field, f"must be at most {MAX_TEMPLATE_PARAMETERS_BYTES} bytes serialized")
+    return parameters
+
+
+def _selection(
+    catalog_reference: CatalogReference | None,
+    request_ids: Sequence[str] | None,
+    violations: Violations,
+) -> ColumnElement[bool] | None:
+    """The WHERE clause naming the requests the report is about."""
+    if catalog_reference is not None:
+        reference = check_catalog_reference(
+            catalog_reference, "options.catalogReference", violations
+        )
+        return NotificationRequest.catalog_reference_key == catalog_reference_key(reference)
+    if request_ids is None:
+        violations.add("options", "give options.catalogReference or options.requestIds")
+        return None
+    if not 1 <= len(request_ids) <= MAX_REQUEST_IDS:
+        violations.add("options.requestIds", f"must hold 1 to {MAX_REQUEST_IDS} ids")
+        return None
+    ids: set[uuid.UUID | None] = {
+        check_id(value, f"options.requestIds[{index}]", violations)
+        for index, value in enumerate(request_ids)
+    }
+    return NotificationRequest.id.in_(ids - {None})
+
+
+async def report_items_back_in_stock(
+    session: AsyncSession,
+    *,
+    item: ItemDetails,
+    catalog_reference: CatalogReference | None = None,
+    request_ids: Sequence[str] | None = None,
+    template_parameters: Any = None,
+    now: datetime | None = None,
+) -> int:
+    """Queue one email per waiting (RECEIVED or FAILED) request named; return how many.
+
+    Everything happens in set-based statements inside the caller's transaction, so a report
+    of any size is a handful of statements and repeating it queues nothing twice.
+    """
+    if catalog_reference is not None and request_ids is not None:
+        raise BothSelectorsGiven(
+            "give either options.catalogReference or options.requestIds, not both"
+        )
+    violations = Violations()
+    check_item_details(item, "itemDetails", violations)
+    selection = _selection(catalog_reference, request_ids, violations)
+    parameters = _check_template_parameters(template_parameters, violations)
+    violations.raise_if_any()
+    assert selection is not None
+
+    now = now or utc_now()
+    report_id = await session.scalar(
+        insert(Report)
+        .values(
+            item_name=item.name,
+            item_price=item.price,
+            item_image=item.image,
+            template_parameters=parameters,
+            created_date=now,
+        )
+        .returning(Report.id)
+    )
+    waiting = selection & NotificationRequest.status.in_([s.value for s in REPORTABLE_STATUSES])
+    if session.bind.dialect.name == "postgresql":
+        return await _queue_with_row_locks(session, waiting, report_id, now)
+    return await _queue_serialized(session, waiting, report_id, now)
+
+
+def _move_to_processing(waiting: ColumnElement[bool]) -> Any:
+    return (
+        update(NotificationRequest)
+        .where(waiting)
+        .values(
+            status=RequestStatus.PROCESSING.value,
+            delivery_round=NotificationRequest.delivery_round + 1,
+            delivery_attempts=0,
+            last_delivery_error=None,
+        )
+    )
+
+
+_QUEUE_COLUMNS = ["request_id", "report_id", "round", "attempts", "available_at", "created_date"]
+
+
+async def _queue_serialized(
+    session: AsyncSession, waiting: ColumnElement[bool], report_id: int, now: datetime
+) -> int:
+    """SQLite: writes are serialized, so the same WHERE names the same rows twice."""
+    queued = await session.execute(
+        insert(Notification).from_select(
+            _QUEUE_COLUMNS,
+            select(
+                NotificationRequest.id,
+                literal(report_id),
+                NotificationRequest.delivery_round + 1,
+                literal(0),
+                literal(now, Notification.available_at.type),
+                literal(now, Notification.created_date.type),
+            ).where(waiting),
+        )
+    )
+    await session.execute(_move_to_processing(waiting))
+    return queued.rowcount
+
+
+async def _queue_with_row_locks(
+    session: AsyncSession, waiting: ColumnElement[bool], report_id: int, now: datetime
+) -> int:
+    """PostgreSQL: one statement, so a concurrent report blocks on the moved rows."""
+    moved = (
+        _move_to_processing(waiting)
+        .returning(NotificationRequest.id, NotificationRequest.delivery_round)
+        .cte("moved")
+    )
+    queued = await session.execute(
+        insert(Notification).from_select(
+            _QUEUE_COLUMNS,
+            select(
+                moved.c.id,
+                literal(report_id),
+                moved.c.delivery_round,
+                literal(0),
+                literal(now, Notification.available_at.type),
+                literal(now, Notification.created_date.type),
+            ),
+        )
+    )
+    return queued.rowcount

@@ -1,0 +1,358 @@
+"""Querying notification requests: typed filters, total sort orders and keyset cursors.
+
+Filters arrive as plain dicts (`{"email": {"eq": "a@b.c"}, "or": [...]}`, Python names) so
+the domain does not depend on the GraphQL input classes. Every order ends with `id`, in the
+direction of the last sort field, so a cursor (the sort values of one row) names a unique
+position and the next page is an index range scan whatever its depth.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, String, and_, cast, false, func, not_, or_, select, true, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import NotificationRequest, RequestStatus
+from app.services.rules import Violations, canonical_json, check_id, normalize_email
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 100
+MAX_FILTER_DEPTH = 8
+MAX_FILTER_NODES = 200
+MAX_LIST_VALUES = 1000
+_CURSOR_VERSION = 1
+
+R = NotificationRequest
+SORT_COLUMNS: dict[str, Any] = {
+    "ID": R.id,
+    "CONTACT_ID": R.contact_id,
+    "STATUS": R.status,
+    "AUTO_NOTIFIED": R.auto_notified,
+    "CREATED_DATE": R.created_date,
+    "ITEM_URL": R.item_url,
+}
+NULLABLE_SORT_FIELDS = {"AUTO_NOTIFIED", "ITEM_URL"}
+DEFAULT_SORT: tuple[tuple[str, str], ...] = (("CREATED_DATE", "DESC"),)
+
+
+@dataclass
+class Page:
+    rows: list[NotificationRequest]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+
+
+# ---------------------------------------------------------------------------- filters
+
+
+def _value_kind(kind: str, value: Any, field: str, violations: Violations) -> Any:
+    """A filter value in the form the column holds."""
+    if kind == "id":
+        return check_id(str(value), field, violations)
+    if kind == "email":
+        return normalize_email(value)
+    if kind == "datetime":
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if kind == "status":
+        return RequestStatus(value).value if not isinstance(value, RequestStatus) else value.value
+    return value
+
+
+def _leaf(
+    column: Any, kind: str, nullable: bool, operators: dict[str, Any], field: str, violations: Violations
+) -> ColumnElement[bool]:
+    """AND of the operators given for one field; two-valued even on NULL columns."""
+    parts: list[ColumnElement[bool]] = []
+
+    def value(op: str, raw: Any) -> Any:
+        return _value_kind(kind, raw, f"{field}.{_GRAPHQL_NAMES.get(op, op)}", violations)
+
+    def values(op: str, raw: list[Any]) -> list[Any]:
+        if len(raw) > MAX_LIST_VALUES:
+            violations.add(f"{field}.{op}", f"must hold at most {MAX_LIST_VALUES} values")
+            return []
+        return [value(f"{op}[{index}]", item) for index, item in enumerate(raw)]
+
+    for op, raw in operators.items():
+        if raw is None:
+            continue
+        if op == "eq":
+            parts.append(column == value(op, raw))
+        elif op == "ne":
+            parts.append(column.is_distinct_from(value(op, raw)))
+        elif op == "in":
+            parts.append(column.in_(values(op, raw)))
+        elif op == "nin":
+            excluded = column.not_in(values(op, raw))
+            parts.append(or_(excluded, column.is_(None)) if nullable else excluded)
+        elif op in ("gt", "gte", "lt", "lte"):
+            compare = {"gt": column.__gt__, "gte": column.__ge__, "lt": column.__lt__, "lte": column.__le__}
+            parts.append(compare[op](value(op, raw)))
+        elif op == "starts_with":
+            text_column = cast(column, String) if kind == "id" else column
+            prefix = normalize_email(raw) if kind == "email" else str(raw).lower()
+            parts.append(text_column.istartswith(prefix, autoescape=True))
+        elif op == "exists":
+            parts.append(column.is_not(None) if raw else column.is_(None))
+        else:
+            violations.add(f"{field}.{op}", "is not an operator of this field")
+    if not parts:
+        return true()
+    clause = and_(*parts)
+    # "x = v AND x IS NOT NULL" is FALSE, not NULL, on a NULL row, so NOT() works as people expect.
+    return and_(clause, column.is_not(None)) if nullable and "exists" not in operators else clause
+
+
+_FIELDS: dict[str, tuple[Any, str, bool]] = {
+    "id": (R.id, "id", False),
+    "contact_id": (R.contact_id, "id", False),
+    "status": (R.status, "status", False),
+    "auto_notified": (R.auto_notified, "bool", True),
+    "created_date": (R.created_date, "datetime", False),
+    "item_url": (R.item_url, "string", True),
+    "email": (R.email, "email", False),
+}
+_REFERENCE_FIELDS: dict[str, tuple[Any, str, bool]] = {
+    "app_id": (R.app_id, "string", False),
+    "catalog_item_id": (R.catalog_item_id, "string", False),
+}
+_GRAPHQL_NAMES = {
+    "contact_id": "contactId",
+    "auto_notified": "autoNotified",
+    "created_date": "createdDate",
+    "item_url": "itemUrl",
+    "catalog_reference": "catalogReference",
+    "app_id": "appId",
+    "catalog_item_id": "catalogItemId",
+    "starts_with": "startsWith",
+}
+
+
+class _FilterCompiler:
+    def __init__(self, violations: Violations) -> None:
+        self.violations = violations
+        self.nodes = 0
+
+    def compile(self, spec: dict[str, Any], path: str, depth: int) -> ColumnElement[bool]:
+        self.nodes += 1
+        if depth > MAX_FILTER_DEPTH or self.nodes > MAX_FILTER_NODES:
+            self.violations.add(path, f"nests too deep or too wide (at most {MAX_FILTER_DEPTH} levels, {MAX_FILTER_NODES} filters)")
+            return false()
+        parts: list[ColumnElement[bool]] = []
+        for name, operators in spec.items():
+            if operators is None:
+                continue
+            field = f"{path}.{_GRAPHQL_NAMES.get(name, name)}"
+            if name in _FIELDS:
+                parts.append(_leaf(*_FIELDS[name], operators, field, self.violations))
+            elif name == "catalog_reference":
+                for sub, sub_ops in operators.items():
+                    if sub_ops is not None:
+                        sub_field = f"{field}.{_GRAPHQL_NAMES[sub]}"
+                        parts.append(_leaf(*_REFERENCE_FIELDS[sub], sub_ops, sub_field, self.violations))
+            elif name in ("and", "or"):
+                children = [self.compile(child, f"{field}[{i}]", depth + 1) for i, child in enumerate(operators)]
+                combine = and_ if name == "and" else or_
+                parts.append(combine(*children) if children else (true() if name == "and" else false()))
+            elif name == "not":
+                parts.append(not_(self.compile(operators, field, depth + 1)))
+            else:
+                self.violations.add(field, "is not a filter field")
+        return and_(*parts) if parts else true()
+
+
+def _compile_filter(spec: dict[str, Any] | None, violations: Violations) -> ColumnElement[bool]:
+    return _FilterCompiler(violations).compile(spec or {}, "filter", 1)
+
+
+# ---------------------------------------------------------------------------- sort + cursor
+
+
+def _sort_keys(sort: Sequence[tuple[str, str]] | None) -> list[tuple[str, str]]:
+    """The sort fields as given (first of each), ended by ID in the last one's direction."""
+    keys: list[tuple[str, str]] = []
+    for field, order in sort or DEFAULT_SORT:
+        if field not in (key for key, _ in keys):
+            keys.append((field, order))
+        if field == "ID":
+            break
+    if keys[-1][0] != "ID":
+        keys.append(("ID", keys[-1][1]))
+    return keys
+
+
+def _order_by(keys: list[tuple[str, str]], dialect: str) -> list[Any]:
+    clauses = []
+    for field, order in keys:
+        column = SORT_COLUMNS[field]
+        clause = column.asc() if order == "ASC" else column.desc()
+        # SQLite already ranks NULL lowest; PostgreSQL must be told.
+        if dialect == "postgresql" and field in NULLABLE_SORT_FIELDS:
+            clause = clause.nulls_first() if order == "ASC" else clause.nulls_last()
+        clauses.append(clause)
+    return clauses
+
+
+def _after(column: Any, order: str, value: Any) -> ColumnElement[bool]:
+    """Rows strictly after `value` in this column's order (NULL ranks lowest)."""
+    if value is None:
+        return column.is_not(None) if order == "ASC" else false()
+    if order == "ASC":
+        return column > value
+    return or_(column < value, column.is_(None))
+
+
+def _same(column: Any, value: Any) -> ColumnElement[bool]:
+    return column.is_(None) if value is None else column == value
+
+
+def _keyset(keys: list[tuple[str, str]], values: list[Any]) -> ColumnElement[bool]:
+    columns = [SORT_COLUMNS[field] for field, _ in keys]
+    orders = {order for _, order in keys}
+    if len(orders) == 1 and None not in values:
+        # One direction, no NULL in the cursor: a row-value comparison the index serves.
+        # (A NULL row compares as NULL and drops out, which is right for ASC where NULL ranks
+        # before any value; for DESC it ranks after, so add those rows back.)
+        order = orders.pop()
+        row, cursor = tuple_(*columns), tuple_(*values)
+        clause = row > cursor if order == "ASC" else row < cursor
+        nullable = [c for (f, _), c in zip(keys, columns) if f in NULLABLE_SORT_FIELDS]
+        if order == "DESC" and nullable:
+            return or_(clause, *[_nulls_after(keys, values, i) for i, (f, _) in enumerate(keys) if f in NULLABLE_SORT_FIELDS])
+        return clause
+    alternatives = []
+    for index, ((_, order), column, value) in enumerate(zip(keys, columns, values)):
+        prefix = [_same(columns[i], values[i]) for i in range(index)]
+        alternatives.append(and_(*prefix, _after(column, order, value)))
+    return or_(*alternatives)
+
+
+def _nulls_after(keys: list[tuple[str, str]], values: list[Any], index: int) -> ColumnElement[bool]:
+    columns = [SORT_COLUMNS[field] for field, _ in keys]
+    prefix = [_same(columns[i], values[i]) for i in range(index)]
+    return and_(*prefix, columns[index].is_(None))
+
+
+def _fingerprint(filter: dict[str, Any] | None, keys: list[tuple[str, str]]) -> str:
+    text = canonical_json({"filter": filter or {}, "sort": keys}, )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"t": value.astimezone(timezone.utc).isoformat()}
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def _decode_value(field: str, raw: Any) -> Any:
+    if raw is None:
+        return None
+    if field == "CREATED_DATE":
+        return datetime.fromisoformat(raw["t"])
+    if field in ("ID", "CONTACT_ID"):
+        return uuid.UUID(raw)
+    if field == "AUTO_NOTIFIED":
+        if not isinstance(raw, bool):
+            raise ValueError("not a boolean")
+        return raw
+    if not isinstance(raw, str):
+        raise ValueError("not a string")
+    return raw
+
+
+def _row_values(row: NotificationRequest, keys: list[tuple[str, str]]) -> list[Any]:
+    return [getattr(row, SORT_COLUMNS[field].key) for field, _ in keys]
+
+
+def encode_cursor(fingerprint: str, values: list[Any]) -> str:
+    payload = orjson.dumps([_CURSOR_VERSION, fingerprint, [_encode_value(v) for v in values]])
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, fingerprint: str, keys: list[tuple[str, str]], violations: Violations) -> list[Any] | None:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        version, cursor_fingerprint, raw = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
+        if version != _CURSOR_VERSION or not isinstance(raw, list) or len(raw) != len(keys):
+            raise ValueError("not one of our cursors")
+        values = [_decode_value(field, value) for (field, _), value in zip(keys, raw)]
+    except (ValueError, TypeError, KeyError, orjson.JSONDecodeError, UnicodeError):
+        violations.add("after", "is not a cursor of this connection")
+        return None
+    if cursor_fingerprint != fingerprint:
+        violations.add("after", "was made for another filter or sort")
+        return None
+    return values
+
+
+# ---------------------------------------------------------------------------- queries
+
+
+@dataclass
+class RequestQuery:
+    """A checked query: its WHERE, its order, where to start and how many to take."""
+
+    where: ColumnElement[bool]
+    keys: list[tuple[str, str]]
+    fingerprint: str
+    first: int
+    after: list[Any] | None
+
+
+def prepare_query(
+    *,
+    filter: dict[str, Any] | None,
+    sort: Sequence[tuple[str, str]] | None,
+    first: int | None,
+    after: str | None,
+) -> RequestQuery:
+    violations = Violations()
+    first = DEFAULT_PAGE_SIZE if first is None else first
+    if not 0 <= first <= MAX_PAGE_SIZE:
+        violations.add("first", f"must be 0 to {MAX_PAGE_SIZE}")
+    if sort is not None and len(sort) > len(SORT_COLUMNS):
+        violations.add("sort", f"must hold at most {len(SORT_COLUMNS)} fields")
+    where = _compile_filter(filter, violations)
+    keys = _sort_keys(sort)
+    fingerprint = _fingerprint(filter, keys)
+    cursor = decode_cursor(after, fingerprint, keys, violations) if after is not None else None
+    violations.raise_if_any()
+    return RequestQuery(where, keys, fingerprint, first, cursor)
+
+
+async def query_requests(session: AsyncSession, query: RequestQuery) -> Page:
+    where = query.where
+    if query.after is not None:
+        where = and_(where, _keyset(query.keys, query.after))
+    statement = (
+        select(NotificationRequest)
+        .where(where)
+        .order_by(*_order_by(query.keys, session.bind.dialect.name))
+        .limit(query.first + 1)
+    )
+    rows = list(await session.scalars(statement))
+    page = rows[: query.first]
+    cursors = [encode_cursor(query.fingerprint, _row_values(row, query.keys)) for row in page]
+    return Page(
+        rows=page,
+        cursors=cursors,
+        has_next_page=len(rows) > query.first,
+        has_previous_page=query.after is not None,
+    )
+
+
+async def count_requests(session: AsyncSession, query: RequestQuery) -> int:
+    total = await session.scalar(select(func.count()).select_from(NotificationRequest).where(query.where))
+    return int(total or 0)
+

@@ -1,0 +1,165 @@
+"""Notification requests: create, read, delete, mark as sent, count by reference."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Notification, NotificationRequest, RequestStatus, utc_now
+from app.services.errors import RequestCollectionDisabled, RequestNotFound
+from app.services.rules import (
+    CatalogReference,
+    ItemDetails,
+    NewRequest,
+    Violations,
+    catalog_reference_key,
+    check_catalog_reference,
+    check_email,
+    check_item_details,
+    check_url,
+    contact_id_for,
+    parse_id,
+)
+from app.services.settings import is_collecting
+from app.services.upsert import insert_unless_exists
+
+MAX_COUNT_REFERENCES = 100
+_OPEN_REQUEST = text("status IN ('RECEIVED', 'PROCESSING', 'FAILED')")
+_REQUESTS = NotificationRequest.__table__
+
+
+def _validated_request_values(request: NewRequest, item: ItemDetails) -> dict[str, object]:
+    """The row a valid create would store; raises with every broken rule otherwise."""
+    violations = Violations()
+    reference = check_catalog_reference(
+        request.catalog_reference, "request.catalogReference", violations
+    )
+    email = check_email(request.email, "request.email", violations)
+    check_url(request.item_url, "request.itemUrl", violations)
+    check_item_details(item, "itemDetails", violations)
+    violations.raise_if_any()
+    return {
+        "app_id": reference.app_id,
+        "catalog_item_id": reference.catalog_item_id,
+        "options": reference.options,
+        "catalog_reference_key": catalog_reference_key(reference),
+        "email": email,
+        "contact_id": contact_id_for(email),
+        "status": RequestStatus.RECEIVED.value,
+        "auto_notified": None,
+        "item_url": request.item_url,
+        "item_name": item.name,
+        "item_price": item.price,
+        "item_image": item.image,
+        "delivery_round": 0,
+        "delivery_attempts": 0,
+    }
+
+
+async def create_request(
+    session: AsyncSession, *, request: NewRequest, item: ItemDetails, now: datetime | None = None
+) -> NotificationRequest:
+    """Store a new request, or return the shopper's open one for the same reference.
+
+    De-duplication rests on the partial unique index, so concurrent identical creates
+    leave one row whatever their timing.
+    """
+    values = _validated_request_values(request, item)
+    if not await is_collecting(session, str(values["app_id"])):
+        raise RequestCollectionDisabled(
+            f"appId {values['app_id']!r} is not collecting back-in-stock requests"
+        )
+    # The open request may be sent between our insert and our read; then insert again.
+    for _ in range(3):
+        inserted = await session.execute(
+            insert_unless_exists(
+                session,
+                NotificationRequest,
+                {**values, "id": uuid.uuid4(), "created_date": now or utc_now()},
+                key=["catalog_reference_key", "email"],
+                where=_OPEN_REQUEST,
+            ).returning(*_REQUESTS.c)
+        )
+        row = inserted.one_or_none()
+        if row is not None:
+            return NotificationRequest.model_validate(row._mapping)
+        existing = await session.scalar(
+            select(NotificationRequest).where(
+                NotificationRequest.catalog_reference_key == values["catalog_reference_key"],
+                NotificationRequest.email == values["email"],
+                _OPEN_REQUEST,
+            )
+        )
+        if existing is not None:
+            return existing
+    raise RuntimeError("could not create or find the open request")
+
+
+async def get_request(session: AsyncSession, *, id: str) -> NotificationRequest | None:
+    return await session.get(NotificationRequest, parse_id(id))
+
+
+async def get_requests(
+    session: AsyncSession, *, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, NotificationRequest]:
+    """Many requests in one query, by id (for entity resolution)."""
+    rows = await session.scalars(select(NotificationRequest).where(NotificationRequest.id.in_(ids)))
+    return {row.id: row for row in rows}
+
+
+async def delete_request(session: AsyncSession, *, id: str) -> uuid.UUID:
+    request_id = parse_id(id)
+    deleted = await session.scalar(
+        delete(NotificationRequest)
+        .where(NotificationRequest.id == request_id)
+        .returning(NotificationRequest.id)
+    )
+    if deleted is None:
+        raise RequestNotFound(f"no back-in-stock notification request with id {id}")
+    # Cascades on PostgreSQL; said outright so it holds with any foreign-key setting.
+    await session.execute(delete(Notification).where(Notification.request_id == request_id))
+    return deleted
+
+
+async def mark_as_notification_sent(session: AsyncSession, *, id: str) -> NotificationRequest:
+    """Record an email sent outside the service; a sent request stays as it is."""
+    request_id = parse_id(id)
+    await session.execute(
+        update(NotificationRequest)
+        .where(
+            NotificationRequest.id == request_id,
+            NotificationRequest.status != RequestStatus.NOTIFICATION_SENT.value,
+        )
+        .values(status=RequestStatus.NOTIFICATION_SENT.value, auto_notified=False)
+    )
+    # A notification still queued for it would now be a second email.
+    await session.execute(delete(Notification).where(Notification.request_id == request_id))
+    request = await session.get(NotificationRequest, request_id, populate_existing=True)
+    if request is None:
+        raise RequestNotFound(f"no back-in-stock notification request with id {id}")
+    return request
+
+
+async def count_by_catalog_references(
+    session: AsyncSession, *, references: Sequence[CatalogReference]
+) -> list[tuple[CatalogReference, int]]:
+    """Requests (any status) per reference, in the given order, zeros included."""
+    violations = Violations()
+    if not 1 <= len(references) <= MAX_COUNT_REFERENCES:
+        violations.add("catalogReferences", f"must hold 1 to {MAX_COUNT_REFERENCES} references")
+    checked = [
+        check_catalog_reference(reference, f"catalogReferences[{index}]", violations)
+        for index, reference in enumerate(references)
+    ]
+    violations.raise_if_any()
+    keys = [catalog_reference_key(reference) for reference in checked]
+    key_column = NotificationRequest.catalog_reference_key
+    rows = await session.execute(
+        select(key_column, func.count()).where(key_column.in_(set(keys))).group_by(key_column)
+    )
+    counts = dict(rows.tuples().all())
+    return [(reference, counts.get(key, 0)) for reference, key in zip(references, keys)]

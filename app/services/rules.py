@@ -1,0 +1,211 @@
+"""The input rules of the contract, and the canonical forms stored data is compared in."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from email_validator import EmailNotValidError, validate_email
+
+from app.services.errors import (
+    FieldViolation,
+    InvalidArgument,
+    InvalidCatalogReferenceOptions,
+    InvalidItemImageUrl,
+)
+
+MAX_EMAIL_LENGTH = 254
+MAX_APP_ID_LENGTH = 64
+MAX_CATALOG_ITEM_ID_LENGTH = 36
+MAX_OPTIONS_BYTES = 4 * 1024
+MAX_URL_LENGTH = 2048
+MAX_ITEM_NAME_LENGTH = 200
+MAX_PRICE_LENGTH = 64
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+_DECIMAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+# Marks violations that have an error code of their own when they stand alone.
+_OPTIONS_RULE = "options"
+_IMAGE_RULE = "image"
+
+
+@dataclass(frozen=True)
+class CatalogReference:
+    app_id: str
+    catalog_item_id: str
+    options: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ItemDetails:
+    name: str
+    price: str
+    image: str | None = None
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    catalog_reference: CatalogReference
+    email: str
+    item_url: str | None = None
+
+
+class Violations:
+    """Collects every broken rule of one input, then raises them together."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[FieldViolation, str | None]] = []
+
+    def add(self, field: str, description: str, *, rule: str | None = None) -> None:
+        self._items.append((FieldViolation(field, description), rule))
+
+    def raise_if_any(self) -> None:
+        if not self._items:
+            return
+        rules = {rule for _, rule in self._items}
+        messages = "; ".join(f"{v.field}: {v.description}" for v, _ in self._items)
+        if rules == {_OPTIONS_RULE}:
+            raise InvalidCatalogReferenceOptions(messages)
+        if rules == {_IMAGE_RULE}:
+            raise InvalidItemImageUrl(messages)
+        raise InvalidArgument([violation for violation, _ in self._items])
+
+
+def normalize_email(email: str) -> str:
+    """The form emails are stored and compared in."""
+    return email.strip().lower()
+
+
+def check_email(email: str, field: str, violations: Violations) -> str:
+    normalized = normalize_email(email)
+    if len(normalized) > MAX_EMAIL_LENGTH:
+        violations.add(field, f"must be at most {MAX_EMAIL_LENGTH} characters")
+        return normalized
+    try:
+        validate_email(normalized, check_deliverability=False)
+    except EmailNotValidError as error:
+        violations.add(field, f"is not a valid email address: {error}")
+    return normalized
+
+
+def check_length(value: str, field: str, low: int, high: int, violations: Violations) -> None:
+    if not low <= len(value) <= high:
+        violations.add(field, f"must be {low} to {high} characters long")
+
+
+def is_http_url(value: str) -> bool:
+    if any(ch.isspace() or ord(ch) < 32 for ch in value):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def check_url(value: str | None, field: str, violations: Violations, *, rule: str | None = None) -> None:
+    if value is None:
+        return
+    if len(value) > MAX_URL_LENGTH or not is_http_url(value):
+        violations.add(
+            field,
+            f"must be an absolute http(s) URL of at most {MAX_URL_LENGTH} characters",
+            rule=rule,
+        )
+
+
+def _integral_floats_as_ints(value: Any) -> Any:
+    """1.0 and 1 are the same JSON value; give them one spelling."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral_floats_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral_floats_as_ints(item) for item in value]
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no spaces: equal values, equal text."""
+    return json.dumps(
+        _integral_floats_as_ints(value),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    )
+
+
+def check_options(options: Any, field: str, violations: Violations) -> dict[str, Any] | None:
+    """Options as stored: None for absent, null and {}."""
+    if options is None:
+        return None
+    if not isinstance(options, dict):
+        violations.add(field, "must be a JSON object", rule=_OPTIONS_RULE)
+        return None
+    try:
+        size = len(canonical_json(options).encode())
+    except (TypeError, ValueError):
+        violations.add(field, "must be a JSON object of finite values", rule=_OPTIONS_RULE)
+        return None
+    if size > MAX_OPTIONS_BYTES:
+        violations.add(field, f"must be at most {MAX_OPTIONS_BYTES} bytes serialized", rule=_OPTIONS_RULE)
+        return None
+    return options or None
+
+
+def check_catalog_reference(
+    reference: CatalogReference, field: str, violations: Violations
+) -> CatalogReference:
+    check_length(reference.app_id, f"{field}.appId", 1, MAX_APP_ID_LENGTH, violations)
+    check_length(
+        reference.catalog_item_id,
+        f"{field}.catalogItemId",
+        1,
+        MAX_CATALOG_ITEM_ID_LENGTH,
+        violations,
+    )
+    options = check_options(reference.options, f"{field}.options", violations)
+    return CatalogReference(reference.app_id, reference.catalog_item_id, options)
+
+
+def catalog_reference_key(reference: CatalogReference) -> str:
+    """The hash two references share exactly when they are equal as JSON values."""
+    text = canonical_json([reference.app_id, reference.catalog_item_id, reference.options or {}])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_item_details(item: ItemDetails, field: str, violations: Violations) -> None:
+    check_length(item.name, f"{field}.name", 1, MAX_ITEM_NAME_LENGTH, violations)
+    if len(item.price) > MAX_PRICE_LENGTH or not _DECIMAL.match(item.price):
+        violations.add(f"{field}.price", 'must be a decimal string >= 0, e.g. "19.99"')
+    check_url(item.image, f"{field}.image", violations, rule=_IMAGE_RULE)
+
+
+def check_id(value: str, field: str, violations: Violations) -> uuid.UUID | None:
+    if not _UUID.match(value.strip()):
+        violations.add(field, "must be a UUID")
+        return None
+    return uuid.UUID(value.strip())
+
+
+def parse_id(value: str, field: str = "id") -> uuid.UUID:
+    """A UUID from its text in any letter case, or INVALID_ARGUMENT."""
+    violations = Violations()
+    parsed = check_id(value, field, violations)
+    violations.raise_if_any()
+    assert parsed is not None
+    return parsed
+
+
+def contact_id_for(email: str) -> uuid.UUID:
+    """One stable contact id per (normalised) email, with no table to keep in sync."""
+    return uuid.uuid5(_CONTACT_NAMESPACE, email)
+
+
+_CONTACT_NAMESPACE = uuid.UUID("6c1e8b8a-5b0e-4f2b-9a53-2f4d5e3c7a10")

@@ -1,0 +1,45 @@
+"""INSERT ... ON CONFLICT for both databases (SQLite and PostgreSQL spell it alike)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def _insert_for(session: AsyncSession, model: Any) -> Any:
+    dialect = session.bind.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(model)
+
+
+def upsert(
+    session: AsyncSession,
+    model: Any,
+    values: dict[str, Any],
+    *,
+    key: Sequence[str],
+    update: Sequence[str],
+) -> Any:
+    """Insert `values`, or update the `update` columns of the row with the same `key`."""
+    statement = _insert_for(session, model).values(**values)
+    return statement.on_conflict_do_update(
+        index_elements=list(key),
+        set_={column: statement.excluded[column] for column in update},
+    )
+
+
+def insert_unless_exists(
+    session: AsyncSession,
+    model: Any,
+    values: dict[str, Any],
+    *,
+    key: Sequence[str],
+    where: ColumnElement[bool] | None = None,
+) -> Any:
+    """Insert `values` unless a row with the same `key` (in the partial index) exists."""
+    statement = _insert_for(session, model).values(**values)
+    return statement.on_conflict_do_nothing(index_elements=list(key), index_where=where)

@@ -1,0 +1,109 @@
+"""Fixtures: a fresh database per test, the real ASGI app, and a GraphQL caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from app.auth import create_api_key
+from app.config import Settings
+from app.main import create_app
+from app.permissions import Permission
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'test.db'}",
+        mail_url=f"file://{tmp_path / 'outbox'}",
+        dispatch_in_serve=False,
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@dataclass
+class Result:
+    status: int
+    body: dict[str, Any]
+
+    @property
+    def data(self) -> Any:
+        return self.body.get("data")
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return self.body.get("errors") or []
+
+    @property
+    def codes(self) -> list[str]:
+        return [error.get("extensions", {}).get("code") for error in self.errors]
+
+    @property
+    def violations(self) -> list[str]:
+        return [
+            violation["field"]
+            for error in self.errors
+            for violation in error.get("extensions", {}).get("fieldViolations", [])
+        ]
+
+
+class GraphQLClient:
+    """Posts GraphQL documents to the app, as a visitor or with an API key."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def __call__(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Result:
+        all_headers = dict(headers or {})
+        if key is not None:
+            all_headers["Authorization"] = f"Bearer {key}"
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=all_headers
+        )
+        return Result(response.status_code, response.json())
+
+
+@pytest.fixture
+async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        yield client
+
+
+@pytest.fixture
+def gql(http: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(http)
+
+
+async def mint_key(app: Starlette, *permissions: Permission) -> str:
+    async with app.state.database.writing() as session:
+        _, key = await create_api_key(
+            session, name="test", permissions=frozenset(permissions or Permission)
+        )
+    return key
+
+
+@pytest.fixture
+async def admin_key(app: Starlette) -> str:
+    """A key holding all five permissions."""
+    return await mint_key(app)
