@@ -161,5 +161,5 @@ async def count_by_catalog_references(
     rows = await session.execute(
         select(key_column, func.count()).where(key_column.in_(set(keys))).group_by(key_column)
     )
-    counts = dict(rows.tuples().all())
+    counts = {key: count for key, count in rows}
     return [(reference, counts.get(key, 0)) for reference, key in zip(references, keys)]
