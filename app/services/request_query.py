@@ -17,11 +17,24 @@ from datetime import datetime, timezone
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, String, and_, cast, false, func, not_, or_, select, true, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    cast,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import NotificationRequest, RequestStatus
-from app.services.rules import Violations, canonical_json, check_id, normalize_email
+from app.services.rules import Violations, check_id, normalize_email
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
@@ -70,7 +83,7 @@ def _value_kind(kind: str, value: Any, field: str, violations: Violations) -> An
 def _leaf(
     column: Any, kind: str, nullable: bool, operators: dict[str, Any], field: str, violations: Violations
 ) -> ColumnElement[bool]:
-    """AND of the operators given for one field; two-valued even on NULL columns."""
+    """AND of the operators given for one field; TRUE or FALSE even on NULL columns."""
     parts: list[ColumnElement[bool]] = []
 
     def value(op: str, raw: Any) -> Any:
@@ -82,35 +95,41 @@ def _leaf(
             return []
         return [value(f"{op}[{index}]", item) for index, item in enumerate(raw)]
 
+    def known(clause: ColumnElement[bool]) -> ColumnElement[bool]:
+        # "x = v AND x IS NOT NULL" is FALSE, not NULL, on a NULL row: NOT() then works.
+        return and_(clause, column.is_not(None)) if nullable else clause
+
     for op, raw in operators.items():
         if raw is None:
             continue
         if op == "eq":
-            parts.append(column == value(op, raw))
+            parts.append(known(column == value(op, raw)))
         elif op == "ne":
             parts.append(column.is_distinct_from(value(op, raw)))
         elif op == "in":
-            parts.append(column.in_(values(op, raw)))
+            parts.append(known(column.in_(values(op, raw))))
         elif op == "nin":
             excluded = column.not_in(values(op, raw))
             parts.append(or_(excluded, column.is_(None)) if nullable else excluded)
-        elif op in ("gt", "gte", "lt", "lte"):
-            compare = {"gt": column.__gt__, "gte": column.__ge__, "lt": column.__lt__, "lte": column.__le__}
-            parts.append(compare[op](value(op, raw)))
+        elif op in _COMPARISONS:
+            parts.append(known(_COMPARISONS[op](column, value(op, raw))))
         elif op == "starts_with":
             text_column = cast(column, String) if kind == "id" else column
             prefix = normalize_email(raw) if kind == "email" else str(raw).lower()
-            parts.append(text_column.istartswith(prefix, autoescape=True))
+            parts.append(known(text_column.istartswith(prefix, autoescape=True)))
         elif op == "exists":
             parts.append(column.is_not(None) if raw else column.is_(None))
         else:
             violations.add(f"{field}.{op}", "is not an operator of this field")
-    if not parts:
-        return true()
-    clause = and_(*parts)
-    # "x = v AND x IS NOT NULL" is FALSE, not NULL, on a NULL row, so NOT() works as people expect.
-    return and_(clause, column.is_not(None)) if nullable and "exists" not in operators else clause
+    return and_(*parts) if parts else true()
 
+
+_COMPARISONS = {
+    "gt": lambda column, value: column > value,
+    "gte": lambda column, value: column >= value,
+    "lt": lambda column, value: column < value,
+    "lte": lambda column, value: column <= value,
+}
 
 _FIELDS: dict[str, tuple[Any, str, bool]] = {
     "id": (R.id, "id", False),
@@ -223,7 +242,9 @@ def _keyset(keys: list[tuple[str, str]], values: list[Any]) -> ColumnElement[boo
         # (A NULL row compares as NULL and drops out, which is right for ASC where NULL ranks
         # before any value; for DESC it ranks after, so add those rows back.)
         order = orders.pop()
-        row, cursor = tuple_(*columns), tuple_(*values)
+        # Bind with the columns' types, as a plain comparison would (UUID text, UTC time).
+        row = tuple_(*columns)
+        cursor = tuple_(*[literal(v, column.type) for v, column in zip(values, columns)])
         clause = row > cursor if order == "ASC" else row < cursor
         nullable = [c for (f, _), c in zip(keys, columns) if f in NULLABLE_SORT_FIELDS]
         if order == "DESC" and nullable:
@@ -243,8 +264,8 @@ def _nulls_after(keys: list[tuple[str, str]], values: list[Any], index: int) -> 
 
 
 def _fingerprint(filter: dict[str, Any] | None, keys: list[tuple[str, str]]) -> str:
-    text = canonical_json({"filter": filter or {}, "sort": keys}, )
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    text = orjson.dumps({"filter": filter or {}, "sort": keys}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(text).hexdigest()[:16]
 
 
 def _encode_value(value: Any) -> Any:
