@@ -15,12 +15,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from cross_web import HTTPException
 
 from app.auth import Authenticator
 from app.config import Settings
 from app.db import Database
 from app.graphql.context import Context
 from app.graphql.schema import build_schema
+from app.migrate import prepare_database
 from app.notify.dispatcher import Dispatcher
 
 log = logging.getLogger("app")
@@ -46,7 +48,11 @@ class BackInStockGraphQL(GraphQL):
         )
 
     def decode_json(self, data: str | bytes) -> object:
-        return orjson.loads(data)
+        decoded = orjson.loads(data)
+        # A bare string or number is valid JSON but never a GraphQL request.
+        if not isinstance(decoded, (dict, list)):
+            raise HTTPException(400, "The body must be a JSON object.")
+        return decoded
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -127,8 +133,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         state = app.state
         state.settings = settings
         state.database = Database(settings)
-        if settings.migrate_on_start:
-            await state.database.create_tables()
+        await prepare_database(state.database, settings)
         state.authenticator = Authenticator(
             state.database, settings.anonymous_permission_set, settings.api_key_cache_seconds
         )

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
 
 from app.services.errors import InvalidArgument, ServiceError
 
@@ -70,15 +67,8 @@ def coded(error: GraphQLError) -> GraphQLError:
     return masked
 
 
-class ErrorCodes(SchemaExtension):
-    """Maps every error of a result to its contract code; masks unexpected ones."""
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if result is not None and errors:
-            result.errors = [coded(error) for error in errors]
+def with_codes(errors: list[GraphQLError]) -> list[GraphQLError]:
+    return [coded(error) for error in errors]
 
 
 def log_errors(errors: list[GraphQLError]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from graphql import GraphQLError
 from strawberry.extensions import (
     MaxAliasesLimiter,
@@ -11,10 +13,10 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.federation import Schema
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
 
 from app.config import Settings
-from app.graphql.errors import ErrorCodes, log_errors
+from app.graphql.errors import log_errors, with_codes
 from app.graphql.mutations import Mutation
 from app.graphql.queries import Query
 
@@ -22,6 +24,15 @@ PARSER_CACHE_SIZE = 1024
 
 
 class BackInStockSchema(Schema):
+    """The federation schema whose every error carries the contract's code."""
+
+    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        # Here rather than in an extension: parse errors skip extension hooks.
+        result = await super().execute(*args, **kwargs)
+        if result.errors:
+            result.errors = with_codes(result.errors)
+        return result
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -35,7 +46,6 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
         query=Query,
         mutation=Mutation,
         extensions=[
-            ErrorCodes,
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: ParserCache(maxsize=PARSER_CACHE_SIZE),
             lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
