@@ -51,12 +51,12 @@ def dispatch(_: argparse.Namespace) -> int:
 
 async def _with_database(action):  # type: ignore[no-untyped-def]
     from app.db import Database
+    from app.migrate import prepare_database
 
     settings = _settings()
     database = Database(settings)
     try:
-        if settings.migrate_on_start:
-            await database.create_tables()
+        await prepare_database(database, settings)
         return await action(database)
     finally:
         await database.dispose()
@@ -133,11 +133,13 @@ def export_schema(args: argparse.Namespace) -> int:
 
 def migrate(_: argparse.Namespace) -> int:
     from app.db import Database
+    from app.migrate import prepare_database
 
     async def run() -> None:
-        database = Database(_settings())
+        settings = _settings()
+        database = Database(settings)
         try:
-            await database.create_tables()
+            await prepare_database(database, settings, migrate=True)
         finally:
             await database.dispose()
 

@@ -98,15 +98,6 @@ class Database:
             async with self._write_sessions() as session, session.begin():
                 yield session
 
-    async def create_tables(self) -> None:
-        """Create every table that is missing (until migrations own the schema)."""
-        from sqlmodel import SQLModel
-
-        import app.models  # noqa: F401  (registers the tables)
-
-        async with self.write_engine.begin() as connection:
-            await connection.run_sync(SQLModel.metadata.create_all)
-
     async def dispose(self) -> None:
         await self.read_engine.dispose()
         if self.write_engine is not self.read_engine:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     text,
 )
@@ -61,8 +62,11 @@ class NotificationRequest(SQLModel, table=True):
         Index("ix_notification_requests_created", "created_date", "id"),
         Index("ix_notification_requests_contact", "contact_id", "id"),
         Index("ix_notification_requests_status", "status", "id"),
-        Index("ix_notification_requests_auto_notified", "auto_notified", "id"),
-        Index("ix_notification_requests_item_url", "item_url", "id"),
+        # The nullable sort keys: see _nullable_sort_indexes below for PostgreSQL.
+        Index("ix_notification_requests_auto_notified", "auto_notified", "id").ddl_if(
+            dialect="sqlite"
+        ),
+        Index("ix_notification_requests_item_url", "item_url", "id").ddl_if(dialect="sqlite"),
         Index("ix_notification_requests_email", "email", "id"),
         Index("ix_notification_requests_app_item", "app_id", "catalog_item_id"),
         Index("ix_notification_requests_item", "catalog_item_id"),
@@ -103,6 +107,22 @@ class NotificationRequest(SQLModel, table=True):
     last_delivery_error: str | None = Field(
         default=None, sa_column=Column(Text, nullable=True)
     )
+
+
+def _nullable_sort_indexes(table: Table, *names: str) -> None:
+    """Index nullable sort keys the way the contract ranks NULL: lowest.
+
+    SQLite already puts NULL first in ascending order (and has no NULLS FIRST in indexes);
+    PostgreSQL puts it last unless told, and an index only serves the order it was built
+    in. Scanned backwards, `NULLS FIRST` also serves `DESC NULLS LAST`.
+    """
+    for name in names:
+        Index(
+            f"ix_{table.name}_{name}_nulls_first", table.c[name].nulls_first(), table.c.id
+        ).ddl_if(dialect="postgresql")
+
+
+_nullable_sort_indexes(NotificationRequest.__table__, "auto_notified", "item_url")
 
 
 class Report(SQLModel, table=True):

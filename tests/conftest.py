@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,43 @@ from app.auth import create_api_key
 from app.config import Settings
 from app.main import create_app
 from app.permissions import Permission
+from tests.databases import PostgresDatabases
+
+DATABASES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresDatabases]:
+    """The PostgreSQL server of TEST_DATABASE_URL; those runs skip when it is unset."""
+    server_url = os.environ.get("TEST_DATABASE_URL")
+    if not server_url:
+        pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL runs skipped")
+    databases = PostgresDatabases(server_url)
+    yield databases
+    databases.close()
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database for one test: a SQLite file, or a PostgreSQL database.
+
+    Every test that touches the database runs on both; a test can pin one with
+    `@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)`.
+    """
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        return
+    postgres: PostgresDatabases = request.getfixturevalue("postgres")
+    name = postgres.create()
+    yield postgres.url_for(name)
+    postgres.drop(name)
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         _env_file=None,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'test.db'}",
+        database_url=database_url,
         mail_url=f"file://{tmp_path / 'outbox'}",
         dispatch_in_serve=False,
     )

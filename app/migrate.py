@@ -1,0 +1,144 @@
+"""Making the database ready: wait until it answers, then apply pending Alembic migrations.
+
+Migrations are the only way the schema is made. Every process that starts (`serve`,
+`dispatch`, the key commands) may run them; on PostgreSQL they take an advisory lock, so
+several processes starting together on one database migrate it once, one after the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event, exc, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from app.config import Settings
+from app.db import Database
+
+log = logging.getLogger("app.migrate")
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+ALEMBIC_INI = PACKAGE_DIR / "alembic.ini"
+MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
+# Any fixed 64-bit number: every process migrating one PostgreSQL database waits on it.
+MIGRATION_LOCK_ID = 0x6261_636B_696E_5354  # "backinST"
+MAX_RETRY_DELAY_SECONDS = 10.0
+
+
+def alembic_config() -> Config:
+    """Alembic's configuration, found inside the package whatever the working directory."""
+    config = Config(str(ALEMBIC_INI))
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def _migration_engine(url: str) -> AsyncEngine:
+    """A one-connection engine for migrating.
+
+    On SQLite foreign keys are off while migrating: batch mode rebuilds a table by copying
+    it and dropping the old one, and with foreign keys on, that drop would cascade-delete
+    the rows referring to it. The transaction is `BEGIN IMMEDIATE`, so processes take turns.
+    """
+    engine = create_async_engine(url, poolclass=NullPool)
+    if engine.dialect.name != "sqlite":
+        return engine
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA foreign_keys=OFF",
+            "PRAGMA busy_timeout=30000",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+async def run_alembic(url: str, action: Callable[[Config], None]) -> None:
+    """Run one Alembic command (`action(config)`) in one transaction on `url`.
+
+    On PostgreSQL the transaction first takes the migration advisory lock and lifts the
+    statement timeout (a migration of a big table may take a while).
+    """
+    engine = _migration_engine(url)
+    try:
+        async with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                await connection.execute(text("SET LOCAL statement_timeout = 0"))
+                await connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID}
+                )
+
+            def run(sync_connection: Connection) -> None:
+                config = alembic_config()
+                config.attributes["connection"] = sync_connection
+                action(config)
+
+            await connection.run_sync(run)
+            if connection.dialect.name == "sqlite":
+                problems = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                if problems:
+                    raise RuntimeError(f"migration broke foreign keys: {problems[:5]}")
+    finally:
+        await engine.dispose()
+
+
+async def upgrade_database(url: str, revision: str = "head") -> None:
+    """Apply every migration up to `revision` (all pending ones by default)."""
+    await run_alembic(url, lambda config: command.upgrade(config, revision))
+
+
+async def downgrade_database(url: str, revision: str) -> None:
+    await run_alembic(url, lambda config: command.downgrade(config, revision))
+
+
+def _is_connection_failure(error: BaseException) -> bool:
+    return isinstance(error, (OSError, TimeoutError, exc.DBAPIError))
+
+
+async def wait_for_database(database: Database, retries: int) -> None:
+    """Return once the database answers; retry `retries` times with exponential backoff."""
+    for attempt in range(retries + 1):
+        try:
+            async with database.write_engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            return
+        except Exception as error:  # noqa: BLE001 - narrowed just below
+            if not _is_connection_failure(error) or attempt == retries:
+                raise
+            delay = min(0.5 * 2**attempt, MAX_RETRY_DELAY_SECONDS)
+            log.warning(
+                "database not reachable (%s); retry %d of %d in %.1fs",
+                str(error).splitlines()[0] if str(error) else type(error).__name__,
+                attempt + 1,
+                retries,
+                delay,
+            )
+            await asyncio.sleep(delay)
+
+
+async def prepare_database(
+    database: Database, settings: Settings, *, migrate: bool | None = None
+) -> None:
+    """Wait for the database (DB_CONNECT_RETRIES), then migrate it unless told not to.
+
+    `migrate` defaults to MIGRATE_ON_START.
+    """
+    await wait_for_database(database, settings.db_connect_retries)
+    if settings.migrate_on_start if migrate is None else migrate:
+        await upgrade_database(database.url)
