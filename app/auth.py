@@ -105,14 +105,21 @@ class Authenticator:
 
     async def _look_up(self, key_hash: str) -> Principal:
         async with self.database.reading() as session:
-            record = await session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
+            record = await session.scalar(
+                select(ApiKey).where(ApiKey.key_hash == key_hash)
+            )
         if record is None or record.revoked_date is not None:
             return self._refused("unknown or revoked API key")
         now = utc_now()
-        if record.last_used_date is None or now - record.last_used_date > LAST_USED_RESOLUTION:
+        if (
+            record.last_used_date is None
+            or now - record.last_used_date > LAST_USED_RESOLUTION
+        ):
             async with self.database.writing() as session:
                 await session.execute(
-                    update(ApiKey).where(ApiKey.id == record.id).values(last_used_date=now)
+                    update(ApiKey)
+                    .where(ApiKey.id == record.id)
+                    .values(last_used_date=now)
                 )
         return Principal(
             parse_permissions(record.permissions) | self.anonymous.permissions,

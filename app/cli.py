@@ -21,7 +21,8 @@ def _settings() -> Settings:
         return Settings()
     except ValidationError as error:
         messages = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors()
+            f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in error.errors()
         )
         sys.exit(f"configuration error: {messages}")
 
@@ -68,12 +69,16 @@ def create_api_key(args: argparse.Namespace) -> int:
     names = args.permission or list(Permission.__members__)
     unknown = [name for name in names if name not in Permission.__members__]
     if unknown:
-        sys.exit(f"unknown permission(s): {', '.join(unknown)}; known: {', '.join(Permission.__members__)}")
+        sys.exit(
+            f"unknown permission(s): {', '.join(unknown)}; known: {', '.join(Permission.__members__)}"
+        )
 
     async def action(database):  # type: ignore[no-untyped-def]
         async with database.writing() as session:
             return await mint(
-                session, name=args.name, permissions=frozenset(Permission[n] for n in names)
+                session,
+                name=args.name,
+                permissions=frozenset(Permission[n] for n in names),
             )
 
     record, key = asyncio.run(_with_database(action))
@@ -157,9 +162,13 @@ def parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--port", type=int, default=8000)
     serve_cmd.set_defaults(run=serve)
 
-    commands.add_parser("dispatch", help="deliver queued notifications").set_defaults(run=dispatch)
+    commands.add_parser("dispatch", help="deliver queued notifications").set_defaults(
+        run=dispatch
+    )
 
-    create = commands.add_parser("create-api-key", help="mint an API key (printed once)")
+    create = commands.add_parser(
+        "create-api-key", help="mint an API key (printed once)"
+    )
     create.add_argument("--name", required=True)
     create.add_argument(
         "--permission",
@@ -169,23 +178,29 @@ def parser() -> argparse.ArgumentParser:
     )
     create.set_defaults(run=create_api_key)
 
-    commands.add_parser("list-api-keys", help="list API keys").set_defaults(run=list_api_keys)
+    commands.add_parser("list-api-keys", help="list API keys").set_defaults(
+        run=list_api_keys
+    )
 
     revoke = commands.add_parser("revoke-api-key", help="revoke an API key")
     revoke.add_argument("id")
     revoke.set_defaults(run=revoke_api_key)
 
     export = commands.add_parser("export-schema", help="write the GraphQL SDL")
-    export.add_argument("--output", default="schema.graphql", help="file, or - for stdout")
+    export.add_argument(
+        "--output", default="schema.graphql", help="file, or - for stdout"
+    )
     export.set_defaults(run=export_schema)
 
-    commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(
-        run=migrate
-    )
+    commands.add_parser(
+        "migrate", help="bring the database schema up to date"
+    ).set_defaults(run=migrate)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     args = parser().parse_args(argv)
     return int(args.run(args) or 0)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+from cross_web import HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,7 +16,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from cross_web import HTTPException
 
 from app.auth import Authenticator
 from app.config import Settings
@@ -74,7 +74,9 @@ class LimitRequestBody:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        if declared is not None and (
+            not declared.isdigit() or int(declared) > self.max_bytes
+        ):
             await self._refuse(scope, receive, send)
             return
         received = 0
@@ -101,8 +103,14 @@ class LimitRequestBody:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = JSONResponse(
-            {"errors": [{"message": f"Request body is larger than {self.max_bytes} bytes.",
-                         "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]},
+            {
+                "errors": [
+                    {
+                        "message": f"Request body is larger than {self.max_bytes} bytes.",
+                        "extensions": {"code": "PAYLOAD_TOO_LARGE"},
+                    }
+                ]
+            },
             status_code=413,
         )
         await response(scope, receive, send)
@@ -135,9 +143,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         state.database = Database(settings)
         await prepare_database(state.database, settings)
         state.authenticator = Authenticator(
-            state.database, settings.anonymous_permission_set, settings.api_key_cache_seconds
+            state.database,
+            settings.anonymous_permission_set,
+            settings.api_key_cache_seconds,
         )
-        dispatcher = Dispatcher(state.database, settings) if settings.dispatch_in_serve else None
+        dispatcher = (
+            Dispatcher(state.database, settings) if settings.dispatch_in_serve else None
+        )
         state.notify_queued = dispatcher.wake if dispatcher else (lambda: None)
         try:
             if dispatcher:

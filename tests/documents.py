@@ -79,7 +79,9 @@ APP_ID = "stores"
 ITEM = {"name": "Blue shoe", "price": "24.50", "image": "https://img.example/shoe.png"}
 
 
-def reference(item_id: str = "shoe-1", options: Any = None, app_id: str = APP_ID) -> dict[str, Any]:
+def reference(
+    item_id: str = "shoe-1", options: Any = None, app_id: str = APP_ID
+) -> dict[str, Any]:
     ref: dict[str, Any] = {"appId": app_id, "catalogItemId": item_id}
     if options is not None:
         ref["options"] = options

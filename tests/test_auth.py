@@ -34,8 +34,13 @@ ELEVATED_OPERATIONS = [
     (QUERY_REQUESTS, {}),
     (DELETE_REQUEST, {"id": str(uuid.uuid4())}),
     (MARK_AS_SENT, {"id": str(uuid.uuid4())}),
-    (REPORT, {"itemDetails": {"name": "x", "price": "1"},
-              "options": {"catalogReference": reference()}}),
+    (
+        REPORT,
+        {
+            "itemDetails": {"name": "x", "price": "1"},
+            "options": {"catalogReference": reference()},
+        },
+    ),
     (START_COLLECTING, {"appId": "stores"}),
     (STOP_COLLECTING, {"appId": "stores"}),
 ]
@@ -66,7 +71,9 @@ async def test_forbidden_field_returns_no_data(gql, admin_key):
     )
 
     assert result.codes == ["FORBIDDEN"]
-    assert result.data is None or "backInStockNotificationRequests" not in (result.data or {})
+    assert result.data is None or "backInStockNotificationRequests" not in (
+        result.data or {}
+    )
 
 
 async def test_key_holds_its_permissions_plus_the_anonymous_ones(gql, app, admin_key):
@@ -84,7 +91,14 @@ async def test_key_holds_its_permissions_plus_the_anonymous_ones(gql, app, admin
 
 @pytest.mark.parametrize(
     "authorization",
-    ["Bearer bis_unknown", "Bearer", "Bearer   ", "Basic dXNlcjpwYXNz", "bis_no_scheme", ""],
+    [
+        "Bearer bis_unknown",
+        "Bearer",
+        "Bearer   ",
+        "Basic dXNlcjpwYXNz",
+        "bis_no_scheme",
+        "",
+    ],
 )
 async def test_invalid_credentials_are_unauthenticated_even_for_visitor_fields(
     gql, authorization
@@ -101,9 +115,10 @@ class TestRevocation:
         return settings.model_copy(update={"api_key_cache_seconds": 0})
 
     async def test_revoked_key_is_unauthenticated(self, gql, app):
+        from sqlalchemy import select
+
         from app.auth import revoke_api_key
         from app.models import ApiKey
-        from sqlalchemy import select
 
         key = await mint_key(app, READ_REQUESTS)
         assert (await gql(QUERY_REQUESTS, {}, key=key)).errors == []
@@ -143,21 +158,31 @@ class TestWiderAnonymousPermissions:
 
 def test_unknown_anonymous_permission_is_a_configuration_error():
     with pytest.raises(ValueError, match="NOT_A_PERMISSION"):
-        Settings(_env_file=None, anonymous_permissions="READ_BACK_IN_STOCK_NOTIFICATION_SETTINGS,NOT_A_PERMISSION")
+        Settings(
+            _env_file=None,
+            anonymous_permissions="READ_BACK_IN_STOCK_NOTIFICATION_SETTINGS,NOT_A_PERMISSION",
+        )
     assert issubclass(ConfigurationError, ValueError)
 
 
 def run_cli(*args: str, database_url: str, extra_env: dict[str, str] | None = None):
     env = {**os.environ, "DATABASE_URL": database_url, **(extra_env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "app", *args], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "app", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_serve_refuses_to_start_with_an_unknown_anonymous_permission(database_url):
     result = run_cli(
-        "serve", "--port", "1", database_url=database_url,
+        "serve",
+        "--port",
+        "1",
+        database_url=database_url,
         extra_env={"ANONYMOUS_PERMISSIONS": "BOGUS"},
     )
 
@@ -168,7 +193,11 @@ def test_serve_refuses_to_start_with_an_unknown_anonymous_permission(database_ur
 
 async def test_cli_mints_lists_and_revokes_keys(gql, app, settings):
     created = run_cli(
-        "create-api-key", "--name", "reporting", "--permission", READ_REQUESTS.name,
+        "create-api-key",
+        "--name",
+        "reporting",
+        "--permission",
+        READ_REQUESTS.name,
         database_url=settings.database_url,
     )
     key = created.stdout.strip().splitlines()[-1]
@@ -186,7 +215,9 @@ async def test_cli_mints_lists_and_revokes_keys(gql, app, settings):
 
 
 async def test_cli_key_defaults_to_all_five_permissions(app, settings):
-    created = run_cli("create-api-key", "--name", "admin", database_url=settings.database_url)
+    created = run_cli(
+        "create-api-key", "--name", "admin", database_url=settings.database_url
+    )
     listed = run_cli("list-api-keys", database_url=settings.database_url)
 
     assert created.returncode == 0, created.stderr
@@ -196,7 +227,12 @@ async def test_cli_key_defaults_to_all_five_permissions(app, settings):
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_cli_refuses_an_unknown_permission(database_url):
     result = run_cli(
-        "create-api-key", "--name", "x", "--permission", "NOPE", database_url=database_url
+        "create-api-key",
+        "--name",
+        "x",
+        "--permission",
+        "NOPE",
+        database_url=database_url,
     )
 
     assert result.returncode != 0

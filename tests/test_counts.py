@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.documents import COUNT_BY_REFERENCES, MARK_AS_SENT, create, reference, start_collecting
+from tests.documents import (
+    COUNT_BY_REFERENCES,
+    MARK_AS_SENT,
+    create,
+    reference,
+    start_collecting,
+)
 
 
 @pytest.fixture
@@ -22,7 +28,9 @@ async def test_counts_follow_the_given_order_with_zeros(gql, admin_key, collecti
 
     counts = result.data["backInStockNotificationRequestsCountByCatalogReferences"]
     assert [(c["catalogReference"]["catalogItemId"], c["count"]) for c in counts] == [
-        ("two", 1), ("none", 0), ("one", 2)
+        ("two", 1),
+        ("none", 0),
+        ("one", 2),
     ]
 
 
@@ -33,13 +41,22 @@ async def test_count_includes_every_status(gql, admin_key, collecting):
 
     result = await gql(COUNT_BY_REFERENCES, {"refs": [reference()]}, key=admin_key)
 
-    assert result.data["backInStockNotificationRequestsCountByCatalogReferences"][0]["count"] == 2
+    assert (
+        result.data["backInStockNotificationRequestsCountByCatalogReferences"][0][
+            "count"
+        ]
+        == 2
+    )
 
 
 async def test_count_matches_options_as_json_values(gql, admin_key, collecting):
     await create(gql, options={"size": 1, "color": "red"})
     await create(gql, email="other@x.com", options={"size": 2})
-    refs = [reference(options={"color": "red", "size": 1.0}), reference(), reference(options={})]
+    refs = [
+        reference(options={"color": "red", "size": 1.0}),
+        reference(),
+        reference(options={}),
+    ]
 
     result = await gql(COUNT_BY_REFERENCES, {"refs": refs}, key=admin_key)
 
@@ -50,7 +67,9 @@ async def test_count_matches_options_as_json_values(gql, admin_key, collecting):
 async def test_count_needs_one_to_one_hundred_references(gql, admin_key):
     none = await gql(COUNT_BY_REFERENCES, {"refs": []}, key=admin_key)
     too_many = await gql(
-        COUNT_BY_REFERENCES, {"refs": [reference(str(i)) for i in range(101)]}, key=admin_key
+        COUNT_BY_REFERENCES,
+        {"refs": [reference(str(i)) for i in range(101)]},
+        key=admin_key,
     )
 
     assert none.codes == ["INVALID_ARGUMENT"]

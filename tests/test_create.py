@@ -34,7 +34,9 @@ async def test_create_stores_a_received_request(gql, admin_key, collecting):
     assert created["autoNotified"] is None
     assert created["email"] == "shopper@example.com"
     assert created["catalogReference"] == {
-        "appId": "stores", "catalogItemId": "shoe-1", "options": None
+        "appId": "stores",
+        "catalogItemId": "shoe-1",
+        "options": None,
     }
     assert created["itemUrl"] == "https://shop.example/shoe-1"
     stored = await gql(GET_REQUEST, {"id": created["id"]}, key=admin_key)
@@ -53,7 +55,9 @@ async def test_create_keeps_item_details(gql, collecting):
     created = await create(gql)
 
     assert created["itemDetails"] == {
-        "name": "Blue shoe", "price": "24.50", "image": "https://img.example/shoe.png"
+        "name": "Blue shoe",
+        "price": "24.50",
+        "image": "https://img.example/shoe.png",
     }
 
 
@@ -101,10 +105,18 @@ async def test_different_options_make_a_new_request(gql, collecting):
     assert other["id"] != first["id"]
 
 
-async def test_duplicate_of_failed_or_processing_request_returns_it(gql, admin_key, collecting):
+async def test_duplicate_of_failed_or_processing_request_returns_it(
+    gql, admin_key, collecting
+):
     first = await create(gql)
-    await gql(REPORT, {"itemDetails": {"name": "x", "price": "1"},
-                       "options": {"catalogReference": reference()}}, key=admin_key)
+    await gql(
+        REPORT,
+        {
+            "itemDetails": {"name": "x", "price": "1"},
+            "options": {"catalogReference": reference()},
+        },
+        key=admin_key,
+    )
 
     again = await create(gql)
 
@@ -112,7 +124,9 @@ async def test_duplicate_of_failed_or_processing_request_returns_it(gql, admin_k
     assert again["status"] == "PROCESSING"
 
 
-async def test_after_notification_sent_the_shopper_can_ask_again(gql, admin_key, collecting):
+async def test_after_notification_sent_the_shopper_can_ask_again(
+    gql, admin_key, collecting
+):
     first = await create(gql)
     await gql(MARK_AS_SENT, {"id": first["id"]}, key=admin_key)
 
@@ -122,10 +136,16 @@ async def test_after_notification_sent_the_shopper_can_ask_again(gql, admin_key,
     assert again["status"] == "RECEIVED"
 
 
-async def test_simultaneous_identical_creates_leave_one_request(gql, admin_key, collecting):
-    results = await asyncio.gather(*(gql(CREATE_REQUEST, new_request()) for _ in range(50)))
+async def test_simultaneous_identical_creates_leave_one_request(
+    gql, admin_key, collecting
+):
+    results = await asyncio.gather(
+        *(gql(CREATE_REQUEST, new_request()) for _ in range(50))
+    )
 
-    ids = {result.data["createBackInStockNotificationRequest"]["id"] for result in results}
+    ids = {
+        result.data["createBackInStockNotificationRequest"]["id"] for result in results
+    }
     assert [r.errors for r in results if r.errors] == []
     assert len(ids) == 1
 
@@ -137,7 +157,9 @@ async def test_create_for_app_not_collecting_is_refused(gql):
     assert result.data is None
 
 
-async def test_create_after_stop_is_refused_even_for_an_existing_request(gql, admin_key, collecting):
+async def test_create_after_stop_is_refused_even_for_an_existing_request(
+    gql, admin_key, collecting
+):
     await create(gql)
     await gql(STOP_COLLECTING, {"appId": "stores"}, key=admin_key)
 

@@ -125,7 +125,10 @@ async def test_bad_datetime_literal_is_invalid_argument(gql, admin_key):
 
 
 async def test_too_many_aliases_are_refused(gql, settings):
-    aliases = " ".join(f"a{i}: backInStockSettings {{ __typename }}" for i in range(settings.max_aliases + 1))
+    aliases = " ".join(
+        f"a{i}: backInStockSettings {{ __typename }}"
+        for i in range(settings.max_aliases + 1)
+    )
 
     result = await gql(f"{{ {aliases} }}")
 

@@ -6,7 +6,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.documents import MARK_AS_SENT, QUERY_REQUESTS, REPORT, create, start_collecting
+from tests.documents import (
+    MARK_AS_SENT,
+    QUERY_REQUESTS,
+    REPORT,
+    create,
+    start_collecting,
+)
 
 STATUS_ORDER = ["FAILED", "NOTIFICATION_SENT", "PROCESSING", "RECEIVED"]
 
@@ -23,7 +29,9 @@ async def requests(gql, admin_key):
                 gql,
                 email=f"Shopper{index}@Example.com",
                 item_id=f"item-{index % 3}",
-                item_url=None if index % 3 == 0 else f"https://shop.example/{index % 4}",
+                item_url=None
+                if index % 3 == 0
+                else f"https://shop.example/{index % 4}",
                 app_id="bookings" if index >= 6 else "stores",
             )
         )
@@ -31,8 +39,10 @@ async def requests(gql, admin_key):
         await gql(MARK_AS_SENT, {"id": request["id"]}, key=admin_key)
     await gql(
         REPORT,
-        {"itemDetails": {"name": "x", "price": "1"},
-         "options": {"requestIds": [made[3]["id"], made[4]["id"]]}},
+        {
+            "itemDetails": {"name": "x", "price": "1"},
+            "options": {"requestIds": [made[3]["id"], made[4]["id"]]},
+        },
         key=admin_key,
     )
     return made
@@ -116,21 +126,32 @@ async def test_paging_by_cursor_visits_every_match_once_in_sort_order(
         reverse=order == "DESC",
     )
 
-    visited = await all_pages(gql, admin_key, 3, sort=[{"field": field, "order": order}])
+    visited = await all_pages(
+        gql, admin_key, 3, sort=[{"field": field, "order": order}]
+    )
 
     assert ids(visited) == [edge["node"]["id"] for edge in expected]
 
 
 async def test_nulls_rank_lowest(gql, admin_key, requests):
     ascending = await page(gql, admin_key, sort=[{"field": "ITEM_URL", "order": "ASC"}])
-    descending = await page(gql, admin_key, sort=[{"field": "ITEM_URL", "order": "DESC"}])
+    descending = await page(
+        gql, admin_key, sort=[{"field": "ITEM_URL", "order": "DESC"}]
+    )
 
     assert [e["node"]["itemUrl"] for e in ascending["edges"]][:3] == [None, None, None]
-    assert [e["node"]["itemUrl"] for e in descending["edges"]][-3:] == [None, None, None]
+    assert [e["node"]["itemUrl"] for e in descending["edges"]][-3:] == [
+        None,
+        None,
+        None,
+    ]
 
 
 async def test_several_sort_fields_break_ties_in_order(gql, admin_key, requests):
-    sort = [{"field": "STATUS", "order": "ASC"}, {"field": "CREATED_DATE", "order": "DESC"}]
+    sort = [
+        {"field": "STATUS", "order": "ASC"},
+        {"field": "CREATED_DATE", "order": "DESC"},
+    ]
     everything = [e["node"] for e in (await page(gql, admin_key, first=100))["edges"]]
     expected = sorted(
         sorted(everything, key=lambda n: n["createdDate"], reverse=True),
@@ -159,10 +180,14 @@ async def test_page_info_on_first_and_later_pages(gql, admin_key, requests):
     assert ids(second["nodes"]) == [r["id"] for r in reversed(requests)][3:6]
 
 
-async def test_any_edge_cursor_continues_right_after_that_edge(gql, admin_key, requests):
+async def test_any_edge_cursor_continues_right_after_that_edge(
+    gql, admin_key, requests
+):
     first = await page(gql, admin_key, first=4)
 
-    after_second = await page(gql, admin_key, first=2, after=first["edges"][1]["cursor"])
+    after_second = await page(
+        gql, admin_key, first=2, after=first["edges"][1]["cursor"]
+    )
 
     assert ids(after_second["nodes"]) == ids(first["nodes"])[2:4]
 
@@ -172,12 +197,17 @@ async def test_empty_page_has_null_cursors(gql, admin_key, requests):
 
     assert result["edges"] == []
     assert result["pageInfo"] == {
-        "hasNextPage": False, "hasPreviousPage": False, "startCursor": None, "endCursor": None
+        "hasNextPage": False,
+        "hasPreviousPage": False,
+        "startCursor": None,
+        "endCursor": None,
     }
     assert result["totalCount"] == 0
 
 
-async def test_first_zero_returns_no_edges_but_says_more_exist(gql, admin_key, requests):
+async def test_first_zero_returns_no_edges_but_says_more_exist(
+    gql, admin_key, requests
+):
     result = await page(gql, admin_key, first=0)
 
     assert result["edges"] == []
@@ -185,18 +215,27 @@ async def test_first_zero_returns_no_edges_but_says_more_exist(gql, admin_key, r
     assert result["totalCount"] == 8
 
 
-async def test_cursor_used_with_another_filter_is_invalid_argument(gql, admin_key, requests):
+async def test_cursor_used_with_another_filter_is_invalid_argument(
+    gql, admin_key, requests
+):
     first = await page(gql, admin_key, first=2)
 
     other_filter = await gql(
         QUERY_REQUESTS,
-        {"first": 2, "after": first["pageInfo"]["endCursor"],
-         "filter": {"status": {"eq": "RECEIVED"}}},
+        {
+            "first": 2,
+            "after": first["pageInfo"]["endCursor"],
+            "filter": {"status": {"eq": "RECEIVED"}},
+        },
         key=admin_key,
     )
     other_sort = await gql(
         QUERY_REQUESTS,
-        {"first": 2, "after": first["pageInfo"]["endCursor"], "sort": [{"field": "ID"}]},
+        {
+            "first": 2,
+            "after": first["pageInfo"]["endCursor"],
+            "sort": [{"field": "ID"}],
+        },
         key=admin_key,
     )
 
@@ -222,14 +261,18 @@ def emails(*indexes):
 
 
 async def test_email_filter_values_are_normalised(gql, admin_key, requests):
-    assert await matching(gql, admin_key, {"email": {"eq": " SHOPPER1@example.COM "}}) == emails(1)
+    assert await matching(
+        gql, admin_key, {"email": {"eq": " SHOPPER1@example.COM "}}
+    ) == emails(1)
     assert await matching(
         gql, admin_key, {"email": {"in": ["Shopper2@example.com", "x@y.z"]}}
     ) == emails(2)
 
 
 async def test_starts_with_is_case_insensitive(gql, admin_key, requests):
-    result = await matching(gql, admin_key, {"itemUrl": {"startsWith": "HTTPS://SHOP.EXAMPLE/1"}})
+    result = await matching(
+        gql, admin_key, {"itemUrl": {"startsWith": "HTTPS://SHOP.EXAMPLE/1"}}
+    )
 
     assert result == emails(1, 5)
 
@@ -240,24 +283,36 @@ async def test_starts_with_treats_like_wildcards_literally(gql, admin_key, reque
 
 
 async def test_exists_matches_null_or_non_null(gql, admin_key, requests):
-    assert await matching(gql, admin_key, {"itemUrl": {"exists": False}}) == emails(0, 3, 6)
-    assert await matching(gql, admin_key, {"autoNotified": {"exists": True}}) == emails(1, 2)
+    assert await matching(gql, admin_key, {"itemUrl": {"exists": False}}) == emails(
+        0, 3, 6
+    )
+    assert await matching(gql, admin_key, {"autoNotified": {"exists": True}}) == emails(
+        1, 2
+    )
 
 
 async def test_ne_and_nin_include_null_values(gql, admin_key, requests):
     ne = await matching(gql, admin_key, {"itemUrl": {"ne": "https://shop.example/1"}})
-    nin = await matching(gql, admin_key, {"itemUrl": {"nin": ["https://shop.example/1"]}})
+    nin = await matching(
+        gql, admin_key, {"itemUrl": {"nin": ["https://shop.example/1"]}}
+    )
 
     assert ne == nin == emails(0, 2, 3, 4, 6, 7)
 
 
 async def test_boolean_filter(gql, admin_key, requests):
-    assert await matching(gql, admin_key, {"autoNotified": {"eq": False}}) == emails(1, 2)
-    assert await matching(gql, admin_key, {"autoNotified": {"ne": False}}) == emails(0, 3, 4, 5, 6, 7)
+    assert await matching(gql, admin_key, {"autoNotified": {"eq": False}}) == emails(
+        1, 2
+    )
+    assert await matching(gql, admin_key, {"autoNotified": {"ne": False}}) == emails(
+        0, 3, 4, 5, 6, 7
+    )
 
 
 async def test_status_filter(gql, admin_key, requests):
-    assert await matching(gql, admin_key, {"status": {"eq": "PROCESSING"}}) == emails(3, 4)
+    assert await matching(gql, admin_key, {"status": {"eq": "PROCESSING"}}) == emails(
+        3, 4
+    )
     assert await matching(
         gql, admin_key, {"status": {"nin": ["RECEIVED", "PROCESSING"]}}
     ) == emails(1, 2)
@@ -265,7 +320,9 @@ async def test_status_filter(gql, admin_key, requests):
 
 async def test_string_range_compares_by_code_point(gql, admin_key, requests):
     result = await matching(
-        gql, admin_key, {"itemUrl": {"gte": "https://shop.example/2", "lt": "https://shop.example/3"}}
+        gql,
+        admin_key,
+        {"itemUrl": {"gte": "https://shop.example/2", "lt": "https://shop.example/3"}},
     )
 
     assert result == emails(2)
@@ -276,13 +333,24 @@ async def test_catalog_reference_filter(gql, admin_key, requests):
         gql, admin_key, {"catalogReference": {"appId": {"eq": "bookings"}}}
     ) == emails(6, 7)
     assert await matching(
-        gql, admin_key,
-        {"catalogReference": {"appId": {"eq": "stores"}, "catalogItemId": {"eq": "item-0"}}},
+        gql,
+        admin_key,
+        {
+            "catalogReference": {
+                "appId": {"eq": "stores"},
+                "catalogItemId": {"eq": "item-0"},
+            }
+        },
     ) == emails(0, 3)
 
 
 async def test_and_or_not_combine_filters(gql, admin_key, requests):
-    either = {"or": [{"email": {"eq": "shopper0@example.com"}}, {"status": {"eq": "PROCESSING"}}]}
+    either = {
+        "or": [
+            {"email": {"eq": "shopper0@example.com"}},
+            {"status": {"eq": "PROCESSING"}},
+        ]
+    }
     both = {"and": [either, {"itemUrl": {"exists": True}}]}
     negated = {"not": either}
 
@@ -292,7 +360,9 @@ async def test_and_or_not_combine_filters(gql, admin_key, requests):
 
 
 async def test_not_of_a_null_comparison_matches_the_null_rows(gql, admin_key, requests):
-    result = await matching(gql, admin_key, {"not": {"itemUrl": {"eq": "https://shop.example/1"}}})
+    result = await matching(
+        gql, admin_key, {"not": {"itemUrl": {"eq": "https://shop.example/1"}}}
+    )
 
     assert result == emails(0, 2, 3, 4, 6, 7)
 
@@ -301,12 +371,18 @@ async def test_id_filters(gql, admin_key, requests):
     target = requests[5]["id"]
 
     assert await matching(gql, admin_key, {"id": {"eq": target.upper()}}) == emails(5)
-    assert await matching(gql, admin_key, {"id": {"startsWith": target[:8].upper()}}) == emails(5)
-    assert await matching(gql, admin_key, {"contactId": {"in": [requests[2]["contactId"]]}}) == emails(2)
+    assert await matching(
+        gql, admin_key, {"id": {"startsWith": target[:8].upper()}}
+    ) == emails(5)
+    assert await matching(
+        gql, admin_key, {"contactId": {"in": [requests[2]["contactId"]]}}
+    ) == emails(2)
 
 
 async def test_malformed_id_in_filter_is_invalid_argument(gql, admin_key, requests):
-    result = await gql(QUERY_REQUESTS, {"filter": {"id": {"eq": "nope"}}}, key=admin_key)
+    result = await gql(
+        QUERY_REQUESTS, {"filter": {"id": {"eq": "nope"}}}, key=admin_key
+    )
 
     assert result.codes == ["INVALID_ARGUMENT"]
     assert result.violations == ["filter.id.eq"]
@@ -324,7 +400,12 @@ async def test_date_filters_compare_instants_across_offsets(gql, admin_key, requ
 
 
 async def test_total_count_counts_every_match(gql, admin_key, requests):
-    result = await page(gql, admin_key, first=1, filter={"catalogReference": {"appId": {"eq": "stores"}}})
+    result = await page(
+        gql,
+        admin_key,
+        first=1,
+        filter={"catalogReference": {"appId": {"eq": "stores"}}},
+    )
 
     assert len(result["edges"]) == 1
     assert result["totalCount"] == 6

@@ -33,7 +33,9 @@ async def status_of(gql, key, request_id):
     return result.data["backInStockNotificationRequest"]["status"]
 
 
-async def test_report_by_reference_queues_every_waiting_request(gql, admin_key, collecting):
+async def test_report_by_reference_queues_every_waiting_request(
+    gql, admin_key, collecting
+):
     first = await create(gql, email="a@x.com")
     second = await create(gql, email="b@x.com")
     other_item = await create(gql, email="a@x.com", item_id="other")
@@ -50,12 +52,16 @@ async def test_report_by_reference_matches_options_exactly(gql, admin_key, colle
     await create(gql, options={"size": 1})
     await create(gql, email="b@x.com", options={"size": 2})
 
-    result = await report(gql, admin_key, catalogReference=reference(options={"size": 1.0}))
+    result = await report(
+        gql, admin_key, catalogReference=reference(options={"size": 1.0})
+    )
 
     assert result.data == {"reportItemsBackInStock": {"queuedCount": 1}}
 
 
-async def test_report_by_ids_queues_those_and_skips_unknown_ids(gql, admin_key, collecting):
+async def test_report_by_ids_queues_those_and_skips_unknown_ids(
+    gql, admin_key, collecting
+):
     first = await create(gql, email="a@x.com")
     second = await create(gql, email="b@x.com")
 
@@ -124,12 +130,16 @@ async def test_report_with_empty_id_list_is_invalid_argument(gql, admin_key):
 
 
 async def test_report_with_more_than_a_thousand_ids_is_invalid_argument(gql, admin_key):
-    result = await report(gql, admin_key, requestIds=[str(uuid.uuid4()) for _ in range(1001)])
+    result = await report(
+        gql, admin_key, requestIds=[str(uuid.uuid4()) for _ in range(1001)]
+    )
 
     assert result.codes == ["INVALID_ARGUMENT"]
 
 
-async def test_report_with_one_malformed_id_is_refused_whole(gql, admin_key, collecting):
+async def test_report_with_one_malformed_id_is_refused_whole(
+    gql, admin_key, collecting
+):
     created = await create(gql)
 
     result = await report(gql, admin_key, requestIds=[created["id"], "bad"])
@@ -141,12 +151,18 @@ async def test_report_with_one_malformed_id_is_refused_whole(gql, admin_key, col
 
 @pytest.mark.parametrize(
     ("item", "field"),
-    [({"name": "", "price": "1"}, "itemDetails.name"),
-     ({"name": "x", "price": "-2"}, "itemDetails.price")],
+    [
+        ({"name": "", "price": "1"}, "itemDetails.name"),
+        ({"name": "x", "price": "-2"}, "itemDetails.price"),
+    ],
 )
-async def test_report_with_bad_item_details_is_invalid_argument(gql, admin_key, item, field):
+async def test_report_with_bad_item_details_is_invalid_argument(
+    gql, admin_key, item, field
+):
     result = await gql(
-        REPORT, {"itemDetails": item, "options": {"catalogReference": reference()}}, key=admin_key
+        REPORT,
+        {"itemDetails": item, "options": {"catalogReference": reference()}},
+        key=admin_key,
     )
 
     assert result.codes == ["INVALID_ARGUMENT"]
@@ -156,7 +172,10 @@ async def test_report_with_bad_item_details_is_invalid_argument(gql, admin_key, 
 async def test_report_with_bad_image_is_invalid_item_image_url(gql, admin_key):
     result = await gql(
         REPORT,
-        {"itemDetails": {**ITEM, "image": "nope"}, "options": {"catalogReference": reference()}},
+        {
+            "itemDetails": {**ITEM, "image": "nope"},
+            "options": {"catalogReference": reference()},
+        },
         key=admin_key,
     )
 
@@ -172,7 +191,10 @@ async def test_report_with_bad_reference_options_is_refused(gql, admin_key):
 @pytest.mark.parametrize("parameters", [[1], "x", {"nested": {"a": 1}}])
 async def test_template_parameters_must_be_a_flat_object(gql, admin_key, parameters):
     result = await report(
-        gql, admin_key, catalogReference=reference(), extraAutomationTemplateParameters=parameters
+        gql,
+        admin_key,
+        catalogReference=reference(),
+        extraAutomationTemplateParameters=parameters,
     )
 
     assert result.codes == ["INVALID_ARGUMENT"]

@@ -64,20 +64,32 @@ async def test_delete_of_unknown_id_is_not_found(gql, admin_key, created):
     assert result.codes == ["BACK_IN_STOCK_NOTIFICATION_REQUEST_NOT_FOUND"]
 
 
-async def test_delete_of_a_queued_request_drops_its_notification(gql, admin_key, created):
-    await gql(REPORT, {"itemDetails": {"name": "x", "price": "1"},
-                       "options": {"requestIds": [created["id"]]}}, key=admin_key)
+async def test_delete_of_a_queued_request_drops_its_notification(
+    gql, admin_key, created
+):
+    await gql(
+        REPORT,
+        {
+            "itemDetails": {"name": "x", "price": "1"},
+            "options": {"requestIds": [created["id"]]},
+        },
+        key=admin_key,
+    )
 
     result = await gql(DELETE_REQUEST, {"id": created["id"]}, key=admin_key)
 
     assert result.errors == []
 
 
-async def test_mark_as_sent_sets_status_and_auto_notified_false(gql, admin_key, created):
+async def test_mark_as_sent_sets_status_and_auto_notified_false(
+    gql, admin_key, created
+):
     result = await gql(MARK_AS_SENT, {"id": created["id"]}, key=admin_key)
 
     assert result.data["markAsNotificationSent"] == {
-        "id": created["id"], "status": "NOTIFICATION_SENT", "autoNotified": False
+        "id": created["id"],
+        "status": "NOTIFICATION_SENT",
+        "autoNotified": False,
     }
 
 
@@ -98,9 +110,13 @@ async def test_mark_as_sent_of_unknown_id_is_not_found(gql, admin_key, created):
     assert result.codes == ["BACK_IN_STOCK_NOTIFICATION_REQUEST_NOT_FOUND"]
 
 
-async def test_marking_a_queued_request_sent_keeps_it_from_a_second_email(gql, admin_key, created):
-    report = {"itemDetails": {"name": "x", "price": "1"},
-              "options": {"requestIds": [created["id"]]}}
+async def test_marking_a_queued_request_sent_keeps_it_from_a_second_email(
+    gql, admin_key, created
+):
+    report = {
+        "itemDetails": {"name": "x", "price": "1"},
+        "options": {"requestIds": [created["id"]]},
+    }
     await gql(REPORT, report, key=admin_key)
 
     marked = await gql(MARK_AS_SENT, {"id": created["id"]}, key=admin_key)

@@ -39,11 +39,15 @@ def test_committed_schema_is_current():
     assert committed == schema_sdl(), f"schema.graphql is stale: run `{REGENERATE}`"
 
 
-@pytest.mark.skipif(not CHECK_CONTRACT.exists(), reason="shared/bin/check-contract not beside the project")
+@pytest.mark.skipif(
+    not CHECK_CONTRACT.exists(),
+    reason="shared/bin/check-contract not beside the project",
+)
 def test_schema_satisfies_the_contract():
     result = subprocess.run(
         [sys.executable, str(CHECK_CONTRACT), str(ROOT / "schema.graphql")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
@@ -65,7 +69,9 @@ def test_every_root_field_description_repeats_its_permission():
 async def test_service_sdl_is_the_committed_schema(gql):
     result = await gql("{ _service { sdl } }")
 
-    assert result.data["_service"]["sdl"] + "\n" == (ROOT / "schema.graphql").read_text()
+    assert (
+        result.data["_service"]["sdl"] + "\n" == (ROOT / "schema.graphql").read_text()
+    )
 
 
 async def test_entities_resolve_requests_by_id_for_elevated_callers(gql, admin_key):
@@ -75,13 +81,20 @@ async def test_entities_resolve_requests_by_id_for_elevated_callers(gql, admin_k
     representations = [
         {"__typename": "BackInStockNotificationRequest", "id": second["id"]},
         {"__typename": "BackInStockNotificationRequest", "id": first["id"].upper()},
-        {"__typename": "BackInStockNotificationRequest", "id": "00000000-0000-4000-8000-000000000000"},
+        {
+            "__typename": "BackInStockNotificationRequest",
+            "id": "00000000-0000-4000-8000-000000000000",
+        },
     ]
 
     result = await gql(ENTITIES, {"representations": representations}, key=admin_key)
 
     assert result.errors == []
-    assert [e and e["email"] for e in result.data["_entities"]] == ["b@x.com", "a@x.com", None]
+    assert [e and e["email"] for e in result.data["_entities"]] == [
+        "b@x.com",
+        "a@x.com",
+        None,
+    ]
 
 
 async def test_entities_check_the_read_permission_themselves(gql, admin_key):
@@ -90,7 +103,11 @@ async def test_entities_check_the_read_permission_themselves(gql, admin_key):
 
     result = await gql(
         ENTITIES,
-        {"representations": [{"__typename": "BackInStockNotificationRequest", "id": created["id"]}]},
+        {
+            "representations": [
+                {"__typename": "BackInStockNotificationRequest", "id": created["id"]}
+            ]
+        },
     )
 
     assert result.codes == ["FORBIDDEN"]

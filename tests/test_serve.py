@@ -13,7 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.documents import CREATE_REQUEST, QUERY_REQUESTS, START_COLLECTING, new_request
+from tests.documents import (
+    CREATE_REQUEST,
+    QUERY_REQUESTS,
+    START_COLLECTING,
+    new_request,
+)
 
 
 def free_port() -> int:
@@ -32,7 +37,10 @@ def server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, s
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -55,7 +63,10 @@ def server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, s
 def post(base: str, query: str, variables: dict, key: str | None = None) -> dict:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     response = httpx.post(
-        f"{base}/graphql", json={"query": query, "variables": variables}, headers=headers, timeout=10
+        f"{base}/graphql",
+        json={"query": query, "variables": variables},
+        headers=headers,
+        timeout=10,
     )
     return response.json()
 
@@ -65,7 +76,10 @@ def test_a_new_user_serves_creates_as_visitor_and_queries_with_a_key(server):
     base, env = server
     minted = subprocess.run(
         [sys.executable, "-m", "app", "create-api-key", "--name", "me"],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     key = minted.stdout.strip().splitlines()[-1]
 

@@ -29,7 +29,9 @@ async def test_start_is_idempotent(gql, admin_key):
     first = await gql(START_COLLECTING, {"appId": "a"}, key=admin_key)
     second = await gql(START_COLLECTING, {"appId": "a"}, key=admin_key)
 
-    assert second.data["startCollectingRequests"] == first.data["startCollectingRequests"]
+    assert (
+        second.data["startCollectingRequests"] == first.data["startCollectingRequests"]
+    )
 
 
 async def test_stop_turns_collection_off(gql, admin_key):
@@ -76,20 +78,19 @@ class TestAllowList:
     def settings(self, settings: Settings) -> Settings:
         return settings.model_copy(update={"supported_app_ids": "stores, bookings"})
 
-
-    async def test_starting_an_app_outside_the_allow_list_is_refused(self, gql, admin_key):
+    async def test_starting_an_app_outside_the_allow_list_is_refused(
+        self, gql, admin_key
+    ):
         result = await gql(START_COLLECTING, {"appId": "other"}, key=admin_key)
 
         assert result.codes == ["NOT_SUPPORTED_APP_DEF_ID"]
         after = await gql(SETTINGS)
         assert after.data["backInStockSettings"]["collectionStates"] == []
 
-
     async def test_apps_in_the_allow_list_can_start(self, gql, admin_key):
         result = await gql(START_COLLECTING, {"appId": "bookings"}, key=admin_key)
 
         assert result.errors == []
-
 
     async def test_allow_list_does_not_gate_stopping(self, gql, admin_key):
         result = await gql(STOP_COLLECTING, {"appId": "other"}, key=admin_key)

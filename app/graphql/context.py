@@ -22,7 +22,9 @@ class Context:
     principal: Principal
     # Wakes the in-process dispatcher after a report (a no-op when none runs here).
     notify_queued: Callable[[], None] = lambda: None
-    request_loader: DataLoader[uuid.UUID, NotificationRequest | None] = field(init=False)
+    request_loader: DataLoader[uuid.UUID, NotificationRequest | None] = field(
+        init=False
+    )
 
     def __post_init__(self) -> None:
         self.request_loader = DataLoader(load_fn=self._load_requests)

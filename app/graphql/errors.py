@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from graphql import GraphQLError
 
 from app.services.errors import InvalidArgument, ServiceError
+from graphql import GraphQLError
 
 log = logging.getLogger("app.graphql")
 
@@ -21,7 +21,9 @@ _BAD_VALUE_MARKERS = (
 )
 
 
-def _with_code(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
+def _with_code(
+    error: GraphQLError, message: str, extensions: dict[str, object]
+) -> GraphQLError:
     return GraphQLError(
         message,
         nodes=error.nodes,

@@ -121,5 +121,7 @@ class Mutation:
         self, info: strawberry.Info, app_id: str
     ) -> BackInStockSettings:
         async with info.context.database.writing() as session:
-            rows = await settings_service.stop_collecting_requests(session, app_id=app_id)
+            rows = await settings_service.stop_collecting_requests(
+                session, app_id=app_id
+            )
         return BackInStockSettings.from_rows(rows)

@@ -32,7 +32,9 @@ READ_SETTINGS = Permission.READ_BACK_IN_STOCK_NOTIFICATION_SETTINGS
 class Query:
     @strawberry.field(
         extensions=requires(READ_REQUESTS),
-        description=described("The notification request with this id, or null.", READ_REQUESTS),
+        description=described(
+            "The notification request with this id, or null.", READ_REQUESTS
+        ),
     )
     async def back_in_stock_notification_request(
         self, info: strawberry.Info, id: strawberry.ID
@@ -96,7 +98,9 @@ class Query:
             "The collection state of every app ever started or stopped.", READ_SETTINGS
         ),
     )
-    async def back_in_stock_settings(self, info: strawberry.Info) -> BackInStockSettings:
+    async def back_in_stock_settings(
+        self, info: strawberry.Info
+    ) -> BackInStockSettings:
         async with info.context.database.reading() as session:
             rows = await settings_service.list_collection_states(session)
         return BackInStockSettings.from_rows(rows)

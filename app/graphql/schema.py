@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import GraphQLError
 from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -19,6 +18,7 @@ from app.config import Settings
 from app.graphql.errors import log_errors, with_codes
 from app.graphql.mutations import Mutation
 from app.graphql.queries import Query
+from graphql import GraphQLError
 
 PARSER_CACHE_SIZE = 1024
 
@@ -34,7 +34,9 @@ class BackInStockSchema(Schema):
         return result
 
     def process_errors(
-        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+        self,
+        errors: list[GraphQLError],
+        execution_context: ExecutionContext | None = None,
     ) -> None:
         log_errors(errors)
 

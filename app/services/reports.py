@@ -35,14 +35,18 @@ MAX_TEMPLATE_PARAMETERS_BYTES = 16 * 1024
 _SCALAR = (str, int, float, bool, type(None))
 
 
-def _check_template_parameters(parameters: Any, violations: Violations) -> dict[str, Any] | None:
+def _check_template_parameters(
+    parameters: Any, violations: Violations
+) -> dict[str, Any] | None:
     field = "options.extraAutomationTemplateParameters"
     if parameters is None:
         return None
     if not isinstance(parameters, dict) or not all(
         isinstance(value, _SCALAR) for value in parameters.values()
     ):
-        violations.add(field, "must be a flat JSON object of placeholder names to values")
+        violations.add(
+            field, "must be a flat JSON object of placeholder names to values"
+        )
         return None
     try:
         size = len(canonical_json(parameters).encode())
@@ -50,7 +54,9 @@ def _check_template_parameters(parameters: Any, violations: Violations) -> dict[
         violations.add(field, "must hold finite JSON values")
         return None
     if size > MAX_TEMPLATE_PARAMETERS_BYTES:
-        violations.add(field, f"must be at most {MAX_TEMPLATE_PARAMETERS_BYTES} bytes serialized")
+        violations.add(
+            field, f"must be at most {MAX_TEMPLATE_PARAMETERS_BYTES} bytes serialized"
+        )
     return parameters
 
 
@@ -64,7 +70,9 @@ def _selection(
         reference = check_catalog_reference(
             catalog_reference, "options.catalogReference", violations
         )
-        return NotificationRequest.catalog_reference_key == catalog_reference_key(reference)
+        return NotificationRequest.catalog_reference_key == catalog_reference_key(
+            reference
+        )
     if request_ids is None:
         violations.add("options", "give options.catalogReference or options.requestIds")
         return None
@@ -115,7 +123,9 @@ async def report_items_back_in_stock(
         )
         .returning(Report.id)
     )
-    waiting = selection & NotificationRequest.status.in_([s.value for s in REPORTABLE_STATUSES])
+    waiting = selection & NotificationRequest.status.in_(
+        [s.value for s in REPORTABLE_STATUSES]
+    )
     if session.bind.dialect.name == "postgresql":
         return await _queue_with_row_locks(session, waiting, report_id, now)
     return await _queue_serialized(session, waiting, report_id, now)
@@ -134,7 +144,14 @@ def _move_to_processing(waiting: ColumnElement[bool]) -> Any:
     )
 
 
-_QUEUE_COLUMNS = ["request_id", "report_id", "round", "attempts", "available_at", "created_date"]
+_QUEUE_COLUMNS = [
+    "request_id",
+    "report_id",
+    "round",
+    "attempts",
+    "available_at",
+    "created_date",
+]
 
 
 async def _queue_serialized(

@@ -76,22 +76,35 @@ def _value_kind(kind: str, value: Any, field: str, violations: Violations) -> An
     if kind == "datetime":
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     if kind == "status":
-        return RequestStatus(value).value if not isinstance(value, RequestStatus) else value.value
+        return (
+            RequestStatus(value).value
+            if not isinstance(value, RequestStatus)
+            else value.value
+        )
     return value
 
 
 def _leaf(
-    column: Any, kind: str, nullable: bool, operators: dict[str, Any], field: str, violations: Violations
+    column: Any,
+    kind: str,
+    nullable: bool,
+    operators: dict[str, Any],
+    field: str,
+    violations: Violations,
 ) -> ColumnElement[bool]:
     """AND of the operators given for one field; TRUE or FALSE even on NULL columns."""
     parts: list[ColumnElement[bool]] = []
 
     def value(op: str, raw: Any) -> Any:
-        return _value_kind(kind, raw, f"{field}.{_GRAPHQL_NAMES.get(op, op)}", violations)
+        return _value_kind(
+            kind, raw, f"{field}.{_GRAPHQL_NAMES.get(op, op)}", violations
+        )
 
     def values(op: str, raw: list[Any]) -> list[Any]:
         if len(raw) > MAX_LIST_VALUES:
-            violations.add(f"{field}.{op}", f"must hold at most {MAX_LIST_VALUES} values")
+            violations.add(
+                f"{field}.{op}", f"must hold at most {MAX_LIST_VALUES} values"
+            )
             return []
         return [value(f"{op}[{index}]", item) for index, item in enumerate(raw)]
 
@@ -161,10 +174,15 @@ class _FilterCompiler:
         self.violations = violations
         self.nodes = 0
 
-    def compile(self, spec: dict[str, Any], path: str, depth: int) -> ColumnElement[bool]:
+    def compile(
+        self, spec: dict[str, Any], path: str, depth: int
+    ) -> ColumnElement[bool]:
         self.nodes += 1
         if depth > MAX_FILTER_DEPTH or self.nodes > MAX_FILTER_NODES:
-            self.violations.add(path, f"nests too deep or too wide (at most {MAX_FILTER_DEPTH} levels, {MAX_FILTER_NODES} filters)")
+            self.violations.add(
+                path,
+                f"nests too deep or too wide (at most {MAX_FILTER_DEPTH} levels, {MAX_FILTER_NODES} filters)",
+            )
             return false()
         parts: list[ColumnElement[bool]] = []
         for name, operators in spec.items():
@@ -177,11 +195,25 @@ class _FilterCompiler:
                 for sub, sub_ops in operators.items():
                     if sub_ops is not None:
                         sub_field = f"{field}.{_GRAPHQL_NAMES[sub]}"
-                        parts.append(_leaf(*_REFERENCE_FIELDS[sub], sub_ops, sub_field, self.violations))
+                        parts.append(
+                            _leaf(
+                                *_REFERENCE_FIELDS[sub],
+                                sub_ops,
+                                sub_field,
+                                self.violations,
+                            )
+                        )
             elif name in ("and", "or"):
-                children = [self.compile(child, f"{field}[{i}]", depth + 1) for i, child in enumerate(operators)]
+                children = [
+                    self.compile(child, f"{field}[{i}]", depth + 1)
+                    for i, child in enumerate(operators)
+                ]
                 combine = and_ if name == "and" else or_
-                parts.append(combine(*children) if children else (true() if name == "and" else false()))
+                parts.append(
+                    combine(*children)
+                    if children
+                    else (true() if name == "and" else false())
+                )
             elif name == "not":
                 parts.append(not_(self.compile(operators, field, depth + 1)))
             else:
@@ -189,7 +221,9 @@ class _FilterCompiler:
         return and_(*parts) if parts else true()
 
 
-def _compile_filter(spec: dict[str, Any] | None, violations: Violations) -> ColumnElement[bool]:
+def _compile_filter(
+    spec: dict[str, Any] | None, violations: Violations
+) -> ColumnElement[bool]:
     return _FilterCompiler(violations).compile(spec or {}, "filter", 1)
 
 
@@ -244,11 +278,20 @@ def _keyset(keys: list[tuple[str, str]], values: list[Any]) -> ColumnElement[boo
         order = orders.pop()
         # Bind with the columns' types, as a plain comparison would (UUID text, UTC time).
         row = tuple_(*columns)
-        cursor = tuple_(*[literal(v, column.type) for v, column in zip(values, columns)])
+        cursor = tuple_(
+            *[literal(v, column.type) for v, column in zip(values, columns)]
+        )
         clause = row > cursor if order == "ASC" else row < cursor
         nullable = [c for (f, _), c in zip(keys, columns) if f in NULLABLE_SORT_FIELDS]
         if order == "DESC" and nullable:
-            return or_(clause, *[_nulls_after(keys, values, i) for i, (f, _) in enumerate(keys) if f in NULLABLE_SORT_FIELDS])
+            return or_(
+                clause,
+                *[
+                    _nulls_after(keys, values, i)
+                    for i, (f, _) in enumerate(keys)
+                    if f in NULLABLE_SORT_FIELDS
+                ],
+            )
         return clause
     alternatives = []
     for index, ((_, order), column, value) in enumerate(zip(keys, columns, values)):
@@ -257,14 +300,18 @@ def _keyset(keys: list[tuple[str, str]], values: list[Any]) -> ColumnElement[boo
     return or_(*alternatives)
 
 
-def _nulls_after(keys: list[tuple[str, str]], values: list[Any], index: int) -> ColumnElement[bool]:
+def _nulls_after(
+    keys: list[tuple[str, str]], values: list[Any], index: int
+) -> ColumnElement[bool]:
     columns = [SORT_COLUMNS[field] for field, _ in keys]
     prefix = [_same(columns[i], values[i]) for i in range(index)]
     return and_(*prefix, columns[index].is_(None))
 
 
 def _fingerprint(filter: dict[str, Any] | None, keys: list[tuple[str, str]]) -> str:
-    text = orjson.dumps({"filter": filter or {}, "sort": keys}, option=orjson.OPT_SORT_KEYS)
+    text = orjson.dumps(
+        {"filter": filter or {}, "sort": keys}, option=orjson.OPT_SORT_KEYS
+    )
     return hashlib.sha256(text).hexdigest()[:16]
 
 
@@ -297,15 +344,25 @@ def _row_values(row: NotificationRequest, keys: list[tuple[str, str]]) -> list[A
 
 
 def encode_cursor(fingerprint: str, values: list[Any]) -> str:
-    payload = orjson.dumps([_CURSOR_VERSION, fingerprint, [_encode_value(v) for v in values]])
+    payload = orjson.dumps(
+        [_CURSOR_VERSION, fingerprint, [_encode_value(v) for v in values]]
+    )
     return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, fingerprint: str, keys: list[tuple[str, str]], violations: Violations) -> list[Any] | None:
+def decode_cursor(
+    cursor: str, fingerprint: str, keys: list[tuple[str, str]], violations: Violations
+) -> list[Any] | None:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        version, cursor_fingerprint, raw = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
-        if version != _CURSOR_VERSION or not isinstance(raw, list) or len(raw) != len(keys):
+        version, cursor_fingerprint, raw = orjson.loads(
+            base64.urlsafe_b64decode(padded.encode())
+        )
+        if (
+            version != _CURSOR_VERSION
+            or not isinstance(raw, list)
+            or len(raw) != len(keys)
+        ):
             raise ValueError("not one of our cursors")
         values = [_decode_value(field, value) for (field, _), value in zip(keys, raw)]
     except (ValueError, TypeError, KeyError, orjson.JSONDecodeError, UnicodeError):
@@ -347,7 +404,11 @@ def prepare_query(
     where = _compile_filter(filter, violations)
     keys = _sort_keys(sort)
     fingerprint = _fingerprint(filter, keys)
-    cursor = decode_cursor(after, fingerprint, keys, violations) if after is not None else None
+    cursor = (
+        decode_cursor(after, fingerprint, keys, violations)
+        if after is not None
+        else None
+    )
     violations.raise_if_any()
     return RequestQuery(where, keys, fingerprint, first, cursor)
 
@@ -364,7 +425,9 @@ async def query_requests(session: AsyncSession, query: RequestQuery) -> Page:
     )
     rows = list(await session.scalars(statement))
     page = rows[: query.first]
-    cursors = [encode_cursor(query.fingerprint, _row_values(row, query.keys)) for row in page]
+    cursors = [
+        encode_cursor(query.fingerprint, _row_values(row, query.keys)) for row in page
+    ]
     return Page(
         rows=page,
         cursors=cursors,
@@ -374,6 +437,7 @@ async def query_requests(session: AsyncSession, query: RequestQuery) -> Page:
 
 
 async def count_requests(session: AsyncSession, query: RequestQuery) -> int:
-    total = await session.scalar(select(func.count()).select_from(NotificationRequest).where(query.where))
+    total = await session.scalar(
+        select(func.count()).select_from(NotificationRequest).where(query.where)
+    )
     return int(total or 0)
-

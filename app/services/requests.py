@@ -32,7 +32,9 @@ _OPEN_REQUEST = text("status IN ('RECEIVED', 'PROCESSING', 'FAILED')")
 _REQUESTS = NotificationRequest.__table__
 
 
-def _validated_request_values(request: NewRequest, item: ItemDetails) -> dict[str, object]:
+def _validated_request_values(
+    request: NewRequest, item: ItemDetails
+) -> dict[str, object]:
     """The row a valid create would store; raises with every broken rule otherwise."""
     violations = Violations()
     reference = check_catalog_reference(
@@ -61,7 +63,11 @@ def _validated_request_values(request: NewRequest, item: ItemDetails) -> dict[st
 
 
 async def create_request(
-    session: AsyncSession, *, request: NewRequest, item: ItemDetails, now: datetime | None = None
+    session: AsyncSession,
+    *,
+    request: NewRequest,
+    item: ItemDetails,
+    now: datetime | None = None,
 ) -> NotificationRequest:
     """Store a new request, or return the shopper's open one for the same reference.
 
@@ -89,7 +95,8 @@ async def create_request(
             return NotificationRequest.model_validate(row._mapping)
         existing = await session.scalar(
             select(NotificationRequest).where(
-                NotificationRequest.catalog_reference_key == values["catalog_reference_key"],
+                NotificationRequest.catalog_reference_key
+                == values["catalog_reference_key"],
                 NotificationRequest.email == values["email"],
                 _OPEN_REQUEST,
             )
@@ -107,7 +114,9 @@ async def get_requests(
     session: AsyncSession, *, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, NotificationRequest]:
     """Many requests in one query, by id (for entity resolution)."""
-    rows = await session.scalars(select(NotificationRequest).where(NotificationRequest.id.in_(ids)))
+    rows = await session.scalars(
+        select(NotificationRequest).where(NotificationRequest.id.in_(ids))
+    )
     return {row.id: row for row in rows}
 
 
@@ -121,11 +130,15 @@ async def delete_request(session: AsyncSession, *, id: str) -> uuid.UUID:
     if deleted is None:
         raise RequestNotFound(f"no back-in-stock notification request with id {id}")
     # Cascades on PostgreSQL; said outright so it holds with any foreign-key setting.
-    await session.execute(delete(Notification).where(Notification.request_id == request_id))
+    await session.execute(
+        delete(Notification).where(Notification.request_id == request_id)
+    )
     return deleted
 
 
-async def mark_as_notification_sent(session: AsyncSession, *, id: str) -> NotificationRequest:
+async def mark_as_notification_sent(
+    session: AsyncSession, *, id: str
+) -> NotificationRequest:
     """Record an email sent outside the service; a sent request stays as it is."""
     request_id = parse_id(id)
     await session.execute(
@@ -137,7 +150,9 @@ async def mark_as_notification_sent(session: AsyncSession, *, id: str) -> Notifi
         .values(status=RequestStatus.NOTIFICATION_SENT.value, auto_notified=False)
     )
     # A notification still queued for it would now be a second email.
-    await session.execute(delete(Notification).where(Notification.request_id == request_id))
+    await session.execute(
+        delete(Notification).where(Notification.request_id == request_id)
+    )
     request = await session.get(NotificationRequest, request_id, populate_existing=True)
     if request is None:
         raise RequestNotFound(f"no back-in-stock notification request with id {id}")
@@ -150,7 +165,9 @@ async def count_by_catalog_references(
     """Requests (any status) per reference, in the given order, zeros included."""
     violations = Violations()
     if not 1 <= len(references) <= MAX_COUNT_REFERENCES:
-        violations.add("catalogReferences", f"must hold 1 to {MAX_COUNT_REFERENCES} references")
+        violations.add(
+            "catalogReferences", f"must hold 1 to {MAX_COUNT_REFERENCES} references"
+        )
     checked = [
         check_catalog_reference(reference, f"catalogReferences[{index}]", violations)
         for index, reference in enumerate(references)
@@ -159,7 +176,9 @@ async def count_by_catalog_references(
     keys = [catalog_reference_key(reference) for reference in checked]
     key_column = NotificationRequest.catalog_reference_key
     rows = await session.execute(
-        select(key_column, func.count()).where(key_column.in_(set(keys))).group_by(key_column)
+        select(key_column, func.count())
+        .where(key_column.in_(set(keys)))
+        .group_by(key_column)
     )
     counts = {key: count for key, count in rows}
     return [(reference, counts.get(key, 0)) for reference, key in zip(references, keys)]

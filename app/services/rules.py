@@ -27,7 +27,9 @@ MAX_URL_LENGTH = 2048
 MAX_ITEM_NAME_LENGTH = 200
 MAX_PRICE_LENGTH = 64
 
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+_UUID = re.compile(
+    r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I
+)
 _DECIMAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 # Marks violations that have an error code of their own when they stand alone.
 _OPTIONS_RULE = "options"
@@ -93,7 +95,9 @@ def check_email(email: str, field: str, violations: Violations) -> str:
     return normalized
 
 
-def check_length(value: str, field: str, low: int, high: int, violations: Violations) -> None:
+def check_length(
+    value: str, field: str, low: int, high: int, violations: Violations
+) -> None:
     if not low <= len(value) <= high:
         violations.add(field, f"must be {low} to {high} characters long")
 
@@ -108,7 +112,9 @@ def is_http_url(value: str) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
-def check_url(value: str | None, field: str, violations: Violations, *, rule: str | None = None) -> None:
+def check_url(
+    value: str | None, field: str, violations: Violations, *, rule: str | None = None
+) -> None:
     if value is None:
         return
     if len(value) > MAX_URL_LENGTH or not is_http_url(value):
@@ -141,7 +147,9 @@ def canonical_json(value: Any) -> str:
     )
 
 
-def check_options(options: Any, field: str, violations: Violations) -> dict[str, Any] | None:
+def check_options(
+    options: Any, field: str, violations: Violations
+) -> dict[str, Any] | None:
     """Options as stored: None for absent, null and {}."""
     if options is None:
         return None
@@ -151,10 +159,16 @@ def check_options(options: Any, field: str, violations: Violations) -> dict[str,
     try:
         size = len(canonical_json(options).encode())
     except (TypeError, ValueError):
-        violations.add(field, "must be a JSON object of finite values", rule=_OPTIONS_RULE)
+        violations.add(
+            field, "must be a JSON object of finite values", rule=_OPTIONS_RULE
+        )
         return None
     if size > MAX_OPTIONS_BYTES:
-        violations.add(field, f"must be at most {MAX_OPTIONS_BYTES} bytes serialized", rule=_OPTIONS_RULE)
+        violations.add(
+            field,
+            f"must be at most {MAX_OPTIONS_BYTES} bytes serialized",
+            rule=_OPTIONS_RULE,
+        )
         return None
     return options or None
 
@@ -176,7 +190,9 @@ def check_catalog_reference(
 
 def catalog_reference_key(reference: CatalogReference) -> str:
     """The hash two references share exactly when they are equal as JSON values."""
-    text = canonical_json([reference.app_id, reference.catalog_item_id, reference.options or {}])
+    text = canonical_json(
+        [reference.app_id, reference.catalog_item_id, reference.options or {}]
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 

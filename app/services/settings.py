@@ -14,13 +14,17 @@ from app.services.upsert import upsert
 
 
 async def list_collection_states(session: AsyncSession) -> list[CollectionState]:
-    rows = await session.scalars(select(CollectionState).order_by(CollectionState.app_id))
+    rows = await session.scalars(
+        select(CollectionState).order_by(CollectionState.app_id)
+    )
     return list(rows)
 
 
 async def is_collecting(session: AsyncSession, app_id: str) -> bool:
     collecting = await session.scalar(
-        select(CollectionState.collecting_requests).where(CollectionState.app_id == app_id)
+        select(CollectionState.collecting_requests).where(
+            CollectionState.app_id == app_id
+        )
     )
     return bool(collecting)
 
@@ -43,7 +47,9 @@ async def start_collecting_requests(
     return await list_collection_states(session)
 
 
-async def stop_collecting_requests(session: AsyncSession, *, app_id: str) -> list[CollectionState]:
+async def stop_collecting_requests(
+    session: AsyncSession, *, app_id: str
+) -> list[CollectionState]:
     """Stop collecting for an app; existing requests and queued notifications stay."""
     _check_app_id(app_id)
     await _set_collecting(session, app_id, False)
@@ -51,7 +57,17 @@ async def stop_collecting_requests(session: AsyncSession, *, app_id: str) -> lis
 
 
 async def _set_collecting(session: AsyncSession, app_id: str, collecting: bool) -> None:
-    values = {"app_id": app_id, "collecting_requests": collecting, "updated_date": utc_now()}
+    values = {
+        "app_id": app_id,
+        "collecting_requests": collecting,
+        "updated_date": utc_now(),
+    }
     await session.execute(
-        upsert(session, CollectionState, values, key=["app_id"], update=["collecting_requests", "updated_date"])
+        upsert(
+            session,
+            CollectionState,
+            values,
+            key=["app_id"],
+            update=["collecting_requests", "updated_date"],
+        )
     )
