@@ -32,6 +32,17 @@ MIGRATION_LOCK_ID = 0x6261_636B_696E_5354  # "backinST"
 MAX_RETRY_DELAY_SECONDS = 10.0
 
 
+def declared_for(obj: Any, type_: str, reflected: bool, dialect: str) -> bool:
+    """False for an index the models declare for another database only (`Index.ddl_if`).
+
+    Alembic's autogenerate does not know `ddl_if`; env.py filters with this.
+    """
+    ddl_if = getattr(obj, "_ddl_if", None)
+    if type_ != "index" or reflected or ddl_if is None or not ddl_if.dialect:
+        return True
+    return ddl_if.dialect == dialect
+
+
 def alembic_config() -> Config:
     """Alembic's configuration, found inside the package whatever the working directory."""
     config = Config(str(ALEMBIC_INI))

@@ -15,6 +15,7 @@ from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers the tables)
 from app.config import Settings
+from app.migrate import declared_for
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -23,13 +24,7 @@ target_metadata = SQLModel.metadata
 def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
-    """Leave out indexes the models declare for another database only (`Index.ddl_if`)."""
-    if type_ == "index" and not reflected:
-        ddl_if = getattr(obj, "_ddl_if", None)
-        dialect = context.get_context().dialect.name
-        if ddl_if is not None and ddl_if.dialect and ddl_if.dialect != dialect:
-            return False
-    return True
+    return declared_for(obj, type_, reflected, context.get_context().dialect.name)
 
 
 def run_migrations(connection: Connection) -> None:

@@ -1,0 +1,378 @@
+"""Migrations: they make exactly the models' schema, keep data, and are how `migrate` and
+`serve` make the schema, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlmodel import SQLModel
+
+import app.models  # noqa: F401  (registers the tables)
+from app.config import Settings
+from app.db import Database
+from app.migrate import (
+    MIGRATION_LOCK_ID,
+    alembic_config,
+    declared_for,
+    downgrade_database,
+    prepare_database,
+    upgrade_database,
+    wait_for_database,
+)
+from tests.databases import PostgresDatabases
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ScriptDirectory.from_config(alembic_config())
+HEAD = SCRIPTS.get_current_head()
+# (from, to) for every migration that has data to keep, plus re-running head on a full one.
+STEPS = [
+    (script.down_revision, script.revision)
+    for script in reversed(list(SCRIPTS.walk_revisions()))
+    if script.down_revision is not None
+] + [(HEAD, HEAD)]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database without any table."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    postgres: PostgresDatabases = request.getfixturevalue("postgres")
+    name = postgres.create_empty()
+    yield postgres.url_for(name)
+    postgres.drop(name)
+
+
+@pytest.fixture
+async def engine(empty_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(empty_url)
+    yield engine
+    await engine.dispose()
+
+
+async def schema_differences(engine: AsyncEngine) -> list[Any]:
+    """What autogenerate would put in a new migration, plus what it cannot see."""
+
+    def compare(connection: sa.Connection) -> list[Any]:
+        context = MigrationContext.configure(
+            connection,
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "include_object": lambda obj, name, type_, reflected, _: declared_for(
+                    obj, type_, reflected, connection.dialect.name
+                ),
+            },
+        )
+        differences: list[Any] = list(compare_metadata(context, SQLModel.metadata))
+        return differences + _unseen_differences(connection)
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(compare)
+
+
+def _unseen_differences(connection: sa.Connection) -> list[Any]:
+    """Autogenerate ignores collations and partial-index predicates; compare them here."""
+    inspector = sa.inspect(connection)
+    dialect = connection.dialect
+    differences: list[Any] = []
+    existing = set(inspector.get_table_names())
+    for table in SQLModel.metadata.sorted_tables:
+        if table.name not in existing:
+            continue
+        reflected = {column["name"]: column for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in reflected:
+                continue
+            wanted = getattr(column.type.dialect_impl(dialect), "collation", None)
+            found = getattr(reflected[column.name]["type"], "collation", None)
+            if wanted != found:
+                differences.append(("collation", table.name, column.name, found, wanted))
+        indexes = {index["name"]: index for index in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            where = index.dialect_options[dialect.name].get("where")
+            if where is None or index.name not in indexes:
+                continue
+            found_where = indexes[index.name]["dialect_options"].get(f"{dialect.name}_where")
+            if found_where is None:
+                differences.append(("index predicate", index.name, None, str(where)))
+    return differences
+
+
+async def test_migrations_make_exactly_the_models_schema(empty_url: str, engine: AsyncEngine):
+    await upgrade_database(empty_url)
+
+    assert await schema_differences(engine) == []
+
+
+async def test_empty_database_shows_every_table_missing(engine: AsyncEngine):
+    # The comparison itself can fail: on a database without tables it sees all of them.
+    differences = await schema_differences(engine)
+
+    added = {diff[1].name for diff in differences if diff[0] == "add_table"}
+    assert added == set(SQLModel.metadata.tables)
+
+
+async def test_downgrade_to_base_and_upgrade_again_rebuilds_the_schema(
+    empty_url: str, engine: AsyncEngine
+):
+    await upgrade_database(empty_url)
+
+    await downgrade_database(empty_url, "base")
+    async with engine.connect() as connection:
+        left = await connection.run_sync(lambda c: sa.inspect(c).get_table_names())
+    await upgrade_database(empty_url)
+
+    assert set(left) <= {"alembic_version"}
+    assert await schema_differences(engine) == []
+
+
+# ------------------------------------------------------------------------- data is kept
+
+
+def _value(column: sa.Column[Any], row: int) -> Any:
+    """A value of the column's reflected type, different for every row."""
+    kind = column.type
+    if isinstance(kind, sa.Boolean):
+        return row % 2 == 0
+    if isinstance(kind, sa.Integer):
+        return row + 1
+    if isinstance(kind, sa.DateTime):
+        return datetime(2024, 1, 1 + row, 12, 30, tzinfo=timezone.utc)
+    if isinstance(kind, sa.JSON):
+        return {"row": row, "text": "é"}
+    if isinstance(kind, sa.Uuid):
+        return uuid.UUID(int=row + 1)
+    if isinstance(kind, sa.String):
+        if kind.length == 36:  # a UUID stored as text (SQLite)
+            return str(uuid.UUID(int=row + 1))
+        return f"{column.name}-{row}-é"[: kind.length or None]
+    raise AssertionError(f"no sample value for {column.table.name}.{column.name}: {kind!r}")
+
+
+def _fill(connection: sa.Connection, rows: int) -> dict[str, list[dict[str, Any]]]:
+    """Put `rows` rows in every table the database has now; return what went in."""
+    metadata = sa.MetaData()
+    metadata.reflect(connection)
+    stored: dict[str, list[dict[str, Any]]] = {}
+    for table in metadata.sorted_tables:
+        if table.name == "alembic_version":
+            continue
+        values = []
+        for row in range(rows):
+            record = {}
+            for column in table.columns:
+                if column.foreign_keys:
+                    parent = next(iter(column.foreign_keys)).column
+                    record[column.name] = stored[parent.table.name][row][parent.name]
+                elif column.autoincrement is True or (
+                    column.primary_key and isinstance(column.type, sa.Integer)
+                ):
+                    record[column.name] = row + 1
+                else:
+                    record[column.name] = _value(column, row)
+            values.append(record)
+        connection.execute(table.insert(), values)
+        stored[table.name] = values
+    return stored
+
+
+def _read(connection: sa.Connection, names: list[str]) -> dict[str, list[dict[str, Any]]]:
+    metadata = sa.MetaData()
+    metadata.reflect(connection, only=names)
+    return {
+        name: [dict(row._mapping) for row in connection.execute(sa.select(metadata.tables[name]))]
+        for name in names
+    }
+
+
+def _normal(value: Any) -> Any:
+    """A value as both databases can hand it back: UUIDs as text, instants in UTC."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=value.tzinfo or timezone.utc).astimezone(timezone.utc)
+    return value
+
+
+def _rows(rows: list[dict[str, Any]], columns: set[str]) -> list[str]:
+    return sorted(repr({k: _normal(v) for k, v in sorted(row.items()) if k in columns}) for row in rows)
+
+
+@pytest.mark.parametrize(("start", "target"), STEPS, ids=[f"{a}-{b}" for a, b in STEPS])
+async def test_upgrading_a_database_holding_data_keeps_it(
+    empty_url: str, engine: AsyncEngine, start: str, target: str
+):
+    # given: a database at `start` with rows in every table
+    await upgrade_database(empty_url, start)
+    async with engine.begin() as connection:
+        before = await connection.run_sync(_fill, 3)
+
+    # when
+    await upgrade_database(empty_url, target)
+
+    # then: every row is there, with the same values in every column that still exists
+    async with engine.connect() as connection:
+        after = await connection.run_sync(_read, list(before))
+    for name, rows in before.items():
+        columns = set(rows[0]) & set(after[name][0] if after[name] else rows[0])
+        assert _rows(after[name], columns) == _rows(rows, columns), name
+
+
+# ------------------------------------------------------------ how the schema gets made
+
+
+def _run_app(*args: str, database_url: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": database_url,
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def _current_revision(url: str) -> str | None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(
+                lambda c: MigrationContext.configure(c).get_current_revision()
+            )
+    finally:
+        await engine.dispose()
+
+
+async def test_migrate_command_works_from_any_directory(empty_url: str, tmp_path: Path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    done = await asyncio.to_thread(_run_app, "migrate", database_url=empty_url, cwd=elsewhere)
+
+    assert done.returncode == 0, done.stderr
+    assert "up to date" in done.stdout
+    assert await _current_revision(empty_url) == HEAD
+
+
+async def test_server_start_migrates_unless_told_not_to(empty_url: str, tmp_path: Path):
+    off = Settings(_env_file=None, database_url=empty_url, migrate_on_start=False)
+    database = Database(off)
+    try:
+        await prepare_database(database, off)
+        assert await _current_revision(empty_url) is None
+
+        on = off.model_copy(update={"migrate_on_start": True})
+        await prepare_database(database, on)
+        assert await _current_revision(empty_url) == HEAD
+    finally:
+        await database.dispose()
+
+
+async def test_concurrent_migrations_apply_once(empty_url: str):
+    # Eight processes starting together: each either migrates or finds the work done.
+    await asyncio.gather(*(upgrade_database(empty_url) for _ in range(8)))
+
+    assert await _current_revision(empty_url) == HEAD
+    engine = create_async_engine(empty_url)
+    try:
+        assert await schema_differences(engine) == []
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_migration_waits_for_the_advisory_lock(database_url: str):
+    # given: another process holds the migration lock
+    holder = create_async_engine(database_url)
+    async with holder.connect() as connection:
+        await connection.execute(sa.text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+
+        # when
+        migration = asyncio.create_task(upgrade_database(database_url))
+        await asyncio.sleep(0.5)
+
+        # then: it waits, and goes on once the lock is released
+        assert not migration.done()
+        await connection.execute(sa.text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
+        await asyncio.wait_for(migration, timeout=30)
+    await holder.dispose()
+
+
+async def test_start_retries_connecting_then_gives_up():
+    unreachable = Settings(
+        _env_file=None,
+        database_url="postgresql+asyncpg://postgres@127.0.0.1:9/none",
+        db_connect_retries=2,
+    )
+    database = Database(unreachable)
+    started = asyncio.get_running_loop().time()
+    try:
+        with pytest.raises(OSError):
+            await wait_for_database(database, unreachable.db_connect_retries)
+    finally:
+        await database.dispose()
+
+    # Two retries after 0.5 s and 1 s.
+    assert asyncio.get_running_loop().time() - started >= 1.5
+
+
+async def test_start_retries_until_the_database_answers(tmp_path: Path):
+    # A SQLite file in a directory that appears only after the first attempts failed.
+    directory = tmp_path / "later"
+    settings = Settings(
+        _env_file=None,
+        database_url=f"sqlite+aiosqlite:///{directory / 'db.sqlite'}",
+        db_connect_retries=5,
+    )
+    database = Database(settings)
+
+    async def create_directory_soon() -> None:
+        await asyncio.sleep(0.7)
+        directory.mkdir()
+
+    try:
+        await asyncio.gather(prepare_database(database, settings), create_directory_soon())
+        assert await _current_revision(settings.database_url) == HEAD
+    finally:
+        await database.dispose()
+
+
+def test_indexes_declared_for_one_database_are_compared_on_that_one_only():
+    table = SQLModel.metadata.tables["notification_requests"]
+
+    def names(dialect: str) -> set[str]:
+        return {
+            str(index.name)
+            for index in table.indexes
+            if "auto_notified" in str(index.name) and declared_for(index, "index", False, dialect)
+        }
+
+    assert names("sqlite") == {"ix_notification_requests_auto_notified"}
+    assert names("postgresql") == {"ix_notification_requests_auto_notified_nulls_first"}
