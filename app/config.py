@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     delivery_poll_seconds: float = Field(default=1.0, gt=0)
     delivery_lease_seconds: float = Field(default=60.0, gt=0)
 
+    # Browsers on other origins (storefronts) may call the API; comma-separated or *.
+    cors_allow_origins: str = "*"
+
     # Protections.
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_query_depth: int = Field(default=15, ge=1)

@@ -11,6 +11,7 @@ import orjson
 from cross_web import HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -167,4 +168,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     graphql_app = BackInStockGraphQL(schema, state=app.state)
     app.add_route("/graphql", graphql_app, methods=["GET", "POST"])
     app.add_middleware(LimitRequestBody, max_bytes=settings.max_request_bytes)
+    # Outermost, so refusals (413) carry CORS headers too and browsers can read them.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=[o.strip() for o in settings.cors_allow_origins.split(",") if o.strip()],
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "Apollo-Require-Preflight"],
+        max_age=600,
+    )
     return app

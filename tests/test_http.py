@@ -170,3 +170,23 @@ async def test_unexpected_errors_are_masked_as_internal(gql, app, monkeypatch):
     assert result.codes == ["INTERNAL"]
     assert "secret" not in str(result.body)
     assert "Traceback" not in str(result.body)
+
+
+async def test_storefronts_on_other_origins_may_call_the_api(http):
+    preflight = await http.options(
+        "/graphql",
+        headers={
+            "Origin": "https://shop.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
+    response = await http.post(
+        "/graphql",
+        json={"query": "{ __typename }"},
+        headers={"Origin": "https://shop.example"},
+    )
+
+    assert preflight.status_code == 200
+    assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+    assert response.headers["access-control-allow-origin"] in ("*", "https://shop.example")
