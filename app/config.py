@@ -40,7 +40,8 @@ class Settings(BaseSettings):
     mail_url: str = "file://./outbox"
     mail_from: str = "Back in stock <no-reply@localhost>"
     mail_template_dir: str | None = None
-    mail_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Bounds connecting and each send; a claim (the lease) must outlive two of them.
+    mail_timeout_seconds: float = Field(default=20.0, gt=0)
 
     # Delivery: the dispatcher inside `serve`, retries and leases.
     dispatch_in_serve: bool = True

@@ -12,7 +12,9 @@ from app.permissions import Permission
 from app.services.request_query import Page, RequestQuery, count_requests
 from app.services.rules import CatalogReference as DomainCatalogReference
 from app.services.rules import parse_id
-from app.graphql.permissions import check_permission
+from app.graphql.permissions import check_permission, described, requires
+
+READ_REQUESTS = Permission.READ_BACK_IN_STOCK_NOTIFICATION_REQUESTS
 
 BackInStockNotificationRequestStatus = strawberry.enum(
     RequestStatus, name="BackInStockNotificationRequestStatus"
@@ -57,6 +59,26 @@ class BackInStockNotificationRequest:
     created_date: datetime
     item_url: str | None
     item_details: BackInStockItemDetails
+    attempts: strawberry.Private[int]
+    delivery_error: strawberry.Private[str | None]
+
+    @strawberry.field(
+        extensions=requires(READ_REQUESTS),
+        description=described(
+            "Delivery attempts made for the latest report of this request.", READ_REQUESTS
+        ),
+    )
+    def delivery_attempts(self) -> int:
+        return self.attempts
+
+    @strawberry.field(
+        extensions=requires(READ_REQUESTS),
+        description=described(
+            "Why the latest failed delivery attempt failed, or null.", READ_REQUESTS
+        ),
+    )
+    def last_delivery_error(self) -> str | None:
+        return self.delivery_error
 
     @classmethod
     def from_row(cls, row: NotificationRequest) -> BackInStockNotificationRequest:
@@ -74,6 +96,8 @@ class BackInStockNotificationRequest:
             item_details=BackInStockItemDetails(
                 name=row.item_name, price=row.item_price, image=row.item_image
             ),
+            attempts=row.delivery_attempts,
+            delivery_error=row.last_delivery_error,
         )
 
     @classmethod

@@ -1,11 +1,78 @@
-"""The dispatcher: claims queued notifications, sends them and records the outcome."""
+"""The dispatcher: claims queued notifications, sends them and records the outcome.
+
+One loop per process: claim a batch (a lease), render and send each email over one
+transport connection, record outcomes every few messages, release what it did not get to.
+No transaction is open while mail is being sent. A crash at any point leaves, at worst,
+claims that expire after `DELIVERY_LEASE_SECONDS` and are then sent again with the same
+Message-ID; never a lost notification or a request stuck in PROCESSING.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from app.config import Settings
+from app.config import ConfigurationError, Settings
 from app.db import Database
+from app.models import utc_now
+from app.notify import queue
+from app.notify.messages import OutgoingMessage, Sender, compose
+from app.notify.templates import Templates, placeholders
+from app.notify.transports import (
+    FileTransport,
+    MessageRefused,
+    SmtpTransport,
+    TransportUnavailable,
+    transport_from_url,
+)
+
+log = logging.getLogger("app.notify")
+
+# Outcomes are written after this many messages or seconds, whichever comes first: a crash
+# resends at most that many.
+RECORD_EVERY_MESSAGES = 50
+RECORD_EVERY_SECONDS = 1.0
+# The longest wait between two attempts, whatever the attempt count.
+MAX_RETRY_DELAY_SECONDS = 3600.0
+# Seconds to wait before polling again after an unexpected error (doubles up to a minute).
+ERROR_PAUSE_SECONDS = 1.0
+
+
+def retry_delay(attempts: int, base: float, rng: random.Random) -> float:
+    """Exponential backoff with "equal jitter": between half and all of base * 2^(n-1)."""
+    ceiling = min(base * 2 ** max(attempts - 1, 0), MAX_RETRY_DELAY_SECONDS)
+    return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+@dataclass
+class _Outcomes:
+    """Outcomes not yet written to the database."""
+
+    sent: list[int] = field(default_factory=list)
+    failed: list[queue.Failure] = field(default_factory=list)
+    since: float = field(default_factory=time.monotonic)
+
+    def __len__(self) -> int:
+        return len(self.sent) + len(self.failed)
+
+
+@dataclass
+class DeliveryStats:
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    def add(self, other: DeliveryStats) -> None:
+        self.sent += other.sent
+        self.failed += other.failed
+        self.skipped += other.skipped
 
 
 class Dispatcher:
@@ -15,13 +82,241 @@ class Dispatcher:
         self.database = database
         self.settings = settings
         self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._rng = random.Random()
+        self._name = f"{socket.gethostname()[:24]}:{os.getpid()}"
+        self.templates: Templates | None = None
+        self.transport: SmtpTransport | FileTransport | None = None
+        self.sender: Sender | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Load templates, transport and sender; raise ConfigurationError if any is broken."""
+        settings = self.settings
+        # A claim must outlive connecting plus sending one message, with room to spare.
+        needed = 2 * settings.mail_timeout_seconds + self._lease_margin()
+        if settings.delivery_lease_seconds < needed:
+            raise ConfigurationError(
+                f"DELIVERY_LEASE_SECONDS ({settings.delivery_lease_seconds:g}) must be at "
+                f"least twice MAIL_TIMEOUT_SECONDS plus {self._lease_margin():g} "
+                f"({needed:g})"
+            )
+        self.sender = Sender.parse(settings.mail_from)
+        self.templates = Templates(settings.mail_template_dir)
+        self.transport = transport_from_url(
+            settings.mail_url, timeout=settings.mail_timeout_seconds
+        )
 
     def wake(self) -> None:
         """Look at the queue now rather than at the next poll."""
         self._wakeup.set()
 
     async def start(self) -> None:
-        """Start delivering in the background (delivery arrives with the next issue)."""
+        """Check the configuration (failing loudly), then deliver in the background."""
+        if self.transport is None:
+            self.prepare()
+        assert self.transport is not None
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="notification-dispatcher")
+        log.info("dispatcher %s delivering to %s", self._name, self.transport.describe())
 
     async def stop(self) -> None:
-        """Stop delivering; claims in flight expire with their lease."""
+        """Finish the message in flight, record outcomes, hand back the rest of the batch."""
+        self._stopping = True
+        self._wakeup.set()
+        task, self._task = self._task, None
+        if task is not None:
+            try:
+                await asyncio.wait_for(
+                    asyncio.shield(task), timeout=self.settings.mail_timeout_seconds + 5
+                )
+            except TimeoutError:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if self.transport is not None:
+            await self.transport.close()
+
+    async def _run(self) -> None:
+        pause = ERROR_PAUSE_SECONDS
+        while not self._stopping:
+            self._wakeup.clear()
+            try:
+                await self.drain()
+                pause = ERROR_PAUSE_SECONDS
+                timeout = self.settings.delivery_poll_seconds
+            except Exception:  # noqa: BLE001 - the loop must outlive any one failure
+                log.exception("delivery failed; trying again in %.0f s", pause)
+                timeout, pause = pause, min(pause * 2, 60.0)
+            finally:
+                # Do not hold an idle connection between polls.
+                assert self.transport is not None
+                await self.transport.close()
+            if self._stopping:
+                break
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
+            except TimeoutError:
+                pass
+
+    # -- delivering --------------------------------------------------------------------
+
+    async def drain(self) -> DeliveryStats:
+        """Deliver batches until nothing is due (or the dispatcher stops)."""
+        if self.transport is None:
+            self.prepare()
+        total = DeliveryStats()
+        while not self._stopping:
+            stats = await self.deliver_batch()
+            if stats is None:
+                break
+            total.add(stats)
+        return total
+
+    async def deliver_batch(self) -> DeliveryStats | None:
+        """Claim one batch and deliver it; None when nothing was due."""
+        owner = f"{self._name}:{uuid.uuid4().hex[:16]}"
+        deadline = time.monotonic() + self.settings.delivery_lease_seconds
+        deadline -= self._lease_margin()
+        claimed = await self._claim(owner)
+        if claimed is None:
+            return None
+        batch, stale = claimed
+        stats = await self._deliver(batch, owner, deadline)
+        stats.skipped += len(stale)
+        return stats
+
+    async def _claim(self, owner: str) -> tuple[list[queue.Claimed], list[int]] | None:
+        """Claim a batch; return what to send and the ids dropped as stale (None: nothing due)."""
+        async with self.database.writing() as session:
+            ids = await queue.claim(
+                session,
+                owner=owner,
+                limit=self.settings.delivery_batch_size,
+                now=utc_now(),
+                lease_seconds=self.settings.delivery_lease_seconds,
+                skip_locked=self.database.dialect == "postgresql",
+            )
+            if not ids:
+                return None
+            batch, stale = await queue.load(session, ids=ids)
+            await queue.drop(session, owner=owner, ids=stale)
+            return batch, stale
+
+    def _lease_margin(self) -> float:
+        return min(5.0, self.settings.delivery_lease_seconds * 0.1)
+
+    async def _deliver(
+        self, batch: list[queue.Claimed], owner: str, deadline: float
+    ) -> DeliveryStats:
+        assert self.transport is not None
+        stats = DeliveryStats()
+        outcomes = _Outcomes()
+        # Worst case for one more message: connecting, then sending.
+        needed = 2 * self.settings.mail_timeout_seconds
+        position = 0  # batch[:position] have an outcome
+        in_flight = False
+        try:
+            while position < len(batch):
+                if self._stopping or time.monotonic() + needed > deadline:
+                    break
+                claimed = batch[position]
+                try:
+                    message = self._compose(claimed)
+                except Exception as error:  # noqa: BLE001 - a bad template fails one email
+                    log.warning("cannot render notification %s: %s", claimed.id, error)
+                    self._failed(outcomes, claimed, f"rendering failed: {error}")
+                    position += 1
+                    continue
+                in_flight = True
+                try:
+                    await self.transport.send(message)
+                except TransportUnavailable as error:
+                    # Fail the rest of the batch without trying each against a dead server.
+                    log.warning("mail transport unavailable: %s", error)
+                    for rest in batch[position:]:
+                        self._failed(outcomes, rest, str(error))
+                    in_flight, position = False, len(batch)
+                    break
+                except MessageRefused as error:
+                    log.info("notification %s not delivered: %s", claimed.id, error)
+                    self._failed(outcomes, claimed, str(error))
+                else:
+                    outcomes.sent.append(claimed.id)
+                in_flight, position = False, position + 1
+                if (
+                    len(outcomes) >= RECORD_EVERY_MESSAGES
+                    or time.monotonic() - outcomes.since >= RECORD_EVERY_SECONDS
+                ):
+                    await self._record(outcomes, owner, stats)
+                    outcomes = _Outcomes()
+        finally:
+            # Also on cancellation or an unexpected error: what was sent is recorded, what
+            # was not tried is handed back. A message interrupted mid-send may have gone
+            # out, so it stays claimed until its lease runs out.
+            await self._record(outcomes, owner, stats)
+            untried = [claimed.id for claimed in batch[position + in_flight :]]
+            if untried:
+                async with self.database.writing() as session:
+                    await queue.release(session, owner=owner, ids=untried)
+        return stats
+
+    def _compose(self, claimed: queue.Claimed) -> OutgoingMessage:
+        assert self.templates is not None and self.sender is not None
+        rendered = self.templates.render(
+            placeholders(
+                item_name=claimed.item_name,
+                item_price=claimed.item_price,
+                item_image=claimed.item_image,
+                item_url=claimed.item_url,
+                email=claimed.email,
+                contact_id=str(claimed.contact_id),
+                request_id=str(claimed.request_id),
+                parameters=claimed.template_parameters,
+            )
+        )
+        return compose(
+            rendered,
+            sender=self.sender,
+            recipient=claimed.email,
+            request_id=claimed.request_id,
+            round=claimed.round,
+            date=utc_now(),
+        )
+
+    def _failed(self, outcomes: _Outcomes, claimed: queue.Claimed, error: str) -> None:
+        attempts = claimed.attempts + 1
+        retry_at: datetime | None = None
+        if attempts < self.settings.delivery_max_attempts:
+            delay = retry_delay(attempts, self.settings.delivery_retry_base_seconds, self._rng)
+            retry_at = utc_now() + timedelta(seconds=delay)
+        outcomes.failed.append(
+            queue.Failure(
+                notification_id=claimed.id,
+                request_id=claimed.request_id,
+                attempts=attempts,
+                error=error,
+                retry_at=retry_at,
+            )
+        )
+
+    async def _record(self, outcomes: _Outcomes, owner: str, stats: DeliveryStats) -> None:
+        """Write outcomes, retrying a few times: an unrecorded send is sent again later."""
+        if not len(outcomes):
+            return
+        for attempt in range(3):
+            try:
+                async with self.database.writing() as session:
+                    await queue.record_sent(session, owner=owner, ids=outcomes.sent)
+                    await queue.record_failures(
+                        session, owner=owner, failures=outcomes.failed
+                    )
+                break
+            except Exception:  # noqa: BLE001 - retried, then left to the lease
+                if attempt == 2:
+                    log.exception("cannot record %d delivery outcomes", len(outcomes))
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
+        stats.sent += len(outcomes.sent)
+        stats.failed += len(outcomes.failed)

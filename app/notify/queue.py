@@ -1,0 +1,258 @@
+"""The notification queue in SQL: claim a batch under a lease, record what happened.
+
+Every statement that records an outcome is guarded by the claim's `lease_owner` token: a
+dispatcher whose lease expired and was taken over records nothing, and a notification
+deleted meanwhile (its request deleted or marked sent by hand) changes no request. Writes
+touch `notification_requests` before `notifications`, the order the request services use,
+so PostgreSQL never sees the two lock orders that make a deadlock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Notification, NotificationRequest, Report, RequestStatus
+
+_QUEUE = Notification.__table__
+_REQUESTS = NotificationRequest.__table__
+_REPORTS = Report.__table__
+_PROCESSING = RequestStatus.PROCESSING.value
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One claimed notification with everything its email needs."""
+
+    id: int
+    request_id: uuid.UUID
+    round: int
+    # Failed attempts so far (this one not counted).
+    attempts: int
+    email: str
+    contact_id: uuid.UUID
+    item_url: str | None
+    item_name: str
+    item_price: str
+    item_image: str | None
+    template_parameters: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Failure:
+    notification_id: int
+    request_id: uuid.UUID
+    # Attempts including the one that just failed.
+    attempts: int
+    error: str
+    # When it may be tried again; None when it has no attempts left.
+    retry_at: datetime | None
+
+
+async def claim(
+    session: AsyncSession,
+    *,
+    owner: str,
+    limit: int,
+    now: datetime,
+    lease_seconds: float,
+    skip_locked: bool,
+) -> list[int]:
+    """Take up to `limit` due notifications in one statement; return their ids.
+
+    The claim pushes `available_at` past the lease, so no other dispatcher sees them
+    until the lease runs out. On PostgreSQL concurrent claims skip each other's rows.
+    """
+    due = (
+        select(_QUEUE.c.id)
+        .where(_QUEUE.c.available_at <= now)
+        .order_by(_QUEUE.c.available_at, _QUEUE.c.id)
+        .limit(limit)
+    )
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    claimed = await session.execute(
+        update(_QUEUE)
+        .where(_QUEUE.c.id.in_(due))
+        .values(available_at=now + timedelta(seconds=lease_seconds), lease_owner=owner)
+        .returning(_QUEUE.c.id)
+    )
+    return sorted(claimed.scalars().all())
+
+
+async def load(
+    session: AsyncSession, *, ids: Sequence[int]
+) -> tuple[list[Claimed], list[int]]:
+    """The claimed notifications to send, and the ids of those nothing should be sent for.
+
+    Nothing is sent when the request is gone or no longer waits for this round's email.
+    """
+    rows = await session.execute(
+        select(
+            _QUEUE.c.id,
+            _QUEUE.c.request_id,
+            _QUEUE.c.round,
+            _QUEUE.c.attempts,
+            _REQUESTS.c.status,
+            _REQUESTS.c.delivery_round,
+            _REQUESTS.c.email,
+            _REQUESTS.c.contact_id,
+            _REQUESTS.c.item_url,
+            _REQUESTS.c.item_image.label("request_item_image"),
+            _REPORTS.c.item_name,
+            _REPORTS.c.item_price,
+            _REPORTS.c.item_image,
+            _REPORTS.c.template_parameters,
+        )
+        .select_from(
+            _QUEUE.outerjoin(_REQUESTS, _REQUESTS.c.id == _QUEUE.c.request_id).outerjoin(
+                _REPORTS, _REPORTS.c.id == _QUEUE.c.report_id
+            )
+        )
+        .where(_QUEUE.c.id.in_(ids))
+        .order_by(_QUEUE.c.id)
+    )
+    sendable: list[Claimed] = []
+    stale: list[int] = []
+    for row in rows:
+        if (
+            row.status != _PROCESSING
+            or row.delivery_round != row.round
+            or row.item_name is None
+        ):
+            stale.append(row.id)
+            continue
+        sendable.append(
+            Claimed(
+                id=row.id,
+                request_id=row.request_id,
+                round=row.round,
+                attempts=row.attempts,
+                email=row.email,
+                contact_id=row.contact_id,
+                item_url=row.item_url,
+                item_name=row.item_name,
+                item_price=row.item_price,
+                # The report's image; the one given at create when the report has none.
+                item_image=row.item_image or row.request_item_image,
+                template_parameters=row.template_parameters,
+            )
+        )
+    return sendable, stale
+
+
+def _still_ours(owner: str, notification: Any) -> Any:
+    """Requests whose notification matching `notification` is still leased by `owner`."""
+    return _REQUESTS.c.id.in_(
+        select(_QUEUE.c.request_id).where(notification, _QUEUE.c.lease_owner == owner)
+    )
+
+
+async def record_sent(session: AsyncSession, *, owner: str, ids: Sequence[int]) -> int:
+    """Mark the requests sent and drop their notifications; return how many were ours."""
+    if not ids:
+        return 0
+    updated = await session.execute(
+        update(_REQUESTS)
+        .where(_REQUESTS.c.status == _PROCESSING, _still_ours(owner, _QUEUE.c.id.in_(ids)))
+        .values(
+            status=RequestStatus.NOTIFICATION_SENT.value,
+            auto_notified=True,
+            delivery_attempts=_REQUESTS.c.delivery_attempts + 1,
+        )
+    )
+    await session.execute(
+        delete(_QUEUE).where(_QUEUE.c.id.in_(ids), _QUEUE.c.lease_owner == owner)
+    )
+    return updated.rowcount
+
+
+def _failure_params(failure: Failure) -> dict[str, Any]:
+    return {
+        "b_request": failure.request_id,
+        "b_notification": failure.notification_id,
+        "b_attempts": failure.attempts,
+        "b_error": failure.error,
+        "b_retry_at": failure.retry_at,
+    }
+
+
+async def record_failures(
+    session: AsyncSession, *, owner: str, failures: Sequence[Failure]
+) -> None:
+    """Count failed attempts: retry later, or mark the request FAILED when none are left.
+
+    The request shows the attempts and the last error while it is retried, too.
+    """
+    retrying = [_failure_params(f) for f in failures if f.retry_at is not None]
+    final = [_failure_params(f) for f in failures if f.retry_at is None]
+    ours = _still_ours(owner, _QUEUE.c.id == bindparam("b_notification"))
+    this_request = (
+        _REQUESTS.c.id == bindparam("b_request"),
+        _REQUESTS.c.status == _PROCESSING,
+        ours,
+    )
+    if final:
+        await session.execute(
+            update(_REQUESTS)
+            .where(*this_request)
+            .values(
+                status=RequestStatus.FAILED.value,
+                auto_notified=True,
+                delivery_attempts=bindparam("b_attempts"),
+                last_delivery_error=bindparam("b_error"),
+            ),
+            final,
+        )
+    if retrying:
+        await session.execute(
+            update(_REQUESTS)
+            .where(*this_request)
+            .values(
+                delivery_attempts=bindparam("b_attempts"),
+                last_delivery_error=bindparam("b_error"),
+            ),
+            retrying,
+        )
+    if final:
+        await drop(session, owner=owner, ids=[row["b_notification"] for row in final])
+    if retrying:
+        await session.execute(
+            update(_QUEUE)
+            .where(
+                _QUEUE.c.id == bindparam("b_notification"), _QUEUE.c.lease_owner == owner
+            )
+            .values(
+                attempts=bindparam("b_attempts"),
+                last_error=bindparam("b_error"),
+                available_at=bindparam("b_retry_at", type_=_QUEUE.c.available_at.type),
+                lease_owner=None,
+            ),
+            retrying,
+        )
+
+
+async def release(session: AsyncSession, *, owner: str, ids: Sequence[int]) -> None:
+    """Hand claimed notifications back untried, due now."""
+    if not ids:
+        return
+    await session.execute(
+        update(_QUEUE)
+        .where(_QUEUE.c.id.in_(ids), _QUEUE.c.lease_owner == owner)
+        .values(available_at=_QUEUE.c.created_date, lease_owner=None)
+    )
+
+
+async def drop(session: AsyncSession, *, owner: str, ids: Sequence[int]) -> None:
+    """Delete claimed notifications nothing will be sent for."""
+    if not ids:
+        return
+    await session.execute(
+        delete(_QUEUE).where(_QUEUE.c.id.in_(ids), _QUEUE.c.lease_owner == owner)
+    )

@@ -1,0 +1,476 @@
+"""Delivering queued notifications to a real SMTP server: once, with the right content."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+from starlette.applications import Starlette
+
+from app.config import Settings
+from app.models import Notification, NotificationRequest
+from app.notify.dispatcher import Dispatcher
+from app.permissions import Permission
+from tests.conftest import mint_key
+from tests.mailbox import Mailbox
+
+APP_ID = "stores"
+ITEM = {"name": "Blue shoe", "price": "24.50", "image": "https://img.example/shoe.png"}
+ITEM_URL = "https://shop.example/shoe-1?size=42&color=blue"
+MAIL_FROM = "Shoe Shop <alerts@shop.example>"
+LONG_AGO = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+START_COLLECTING = """
+mutation Start($appId: String!) { startCollectingRequests(appId: $appId) { __typename } }
+"""
+CREATE = """
+mutation Create($request: BackInStockNotificationRequestInput!,
+                $itemDetails: BackInStockItemDetailsInput!) {
+  createBackInStockNotificationRequest(request: $request, itemDetails: $itemDetails) { id }
+}
+"""
+CREATE_ASKING_DELIVERY = """
+mutation Create($request: BackInStockNotificationRequestInput!,
+                $itemDetails: BackInStockItemDetailsInput!) {
+  createBackInStockNotificationRequest(request: $request, itemDetails: $itemDetails) {
+    id deliveryAttempts lastDeliveryError
+  }
+}
+"""
+REPORT = """
+mutation Report($itemDetails: BackInStockItemDetailsInput!,
+                $options: ReportItemsBackInStockOptions) {
+  reportItemsBackInStock(itemDetails: $itemDetails, options: $options) { queuedCount }
+}
+"""
+GET = """
+query Get($id: ID!) {
+  backInStockNotificationRequest(id: $id) {
+    id email status autoNotified deliveryAttempts lastDeliveryError
+  }
+}
+"""
+MARK_AS_SENT = "mutation Mark($id: ID!) { markAsNotificationSent(id: $id) { status } }"
+DELETE = "mutation Delete($id: ID!) { deleteBackInStockNotificationRequest(id: $id) }"
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox()
+    box.start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def settings(settings: Settings, mailbox: Mailbox) -> Settings:
+    """Mail to the test SMTP server; retries and leases short enough for tests."""
+    return settings.model_copy(
+        update={
+            "mail_url": mailbox.url,
+            "mail_from": MAIL_FROM,
+            "mail_timeout_seconds": 2.0,
+            "delivery_lease_seconds": 5.0,
+            "delivery_retry_base_seconds": 0.02,
+            "delivery_max_attempts": 3,
+            "delivery_poll_seconds": 0.1,
+            "delivery_batch_size": 20,
+        }
+    )
+
+
+@pytest.fixture
+def dispatcher(app: Starlette, settings: Settings) -> Dispatcher:
+    return Dispatcher(app.state.database, settings)
+
+
+@pytest.fixture
+async def collecting(gql: Any, admin_key: str) -> None:
+    result = await gql(START_COLLECTING, {"appId": APP_ID}, key=admin_key)
+    assert result.errors == []
+
+
+def new_request(email: str, item_id: str = "shoe-1") -> dict[str, Any]:
+    return {
+        "request": {
+            "catalogReference": {"appId": APP_ID, "catalogItemId": item_id},
+            "email": email,
+            "itemUrl": ITEM_URL,
+        },
+        "itemDetails": ITEM,
+    }
+
+
+async def create_requests(gql: Any, count: int, item_id: str = "shoe-1") -> list[str]:
+    ids = []
+    for index in range(count):
+        result = await gql(CREATE, new_request(f"shopper{index}@example.com", item_id))
+        assert result.errors == [], result.errors
+        ids.append(result.data["createBackInStockNotificationRequest"]["id"])
+    return ids
+
+
+async def report(
+    gql: Any, key: str, item: dict[str, Any] = ITEM, **options: Any
+) -> int:
+    options.setdefault(
+        "catalogReference", None if "requestIds" in options else
+        {"appId": APP_ID, "catalogItemId": "shoe-1"}
+    )
+    if options["catalogReference"] is None:
+        del options["catalogReference"]
+    result = await gql(REPORT, {"itemDetails": item, "options": options}, key=key)
+    assert result.errors == [], result.errors
+    return result.data["reportItemsBackInStock"]["queuedCount"]
+
+
+async def get(gql: Any, key: str, request_id: str) -> dict[str, Any] | None:
+    result = await gql(GET, {"id": request_id}, key=key)
+    assert result.errors == [], result.errors
+    return result.data["backInStockNotificationRequest"]
+
+
+async def queued(app: Starlette) -> int:
+    async with app.state.database.reading() as session:
+        return await session.scalar(select(func.count()).select_from(Notification))
+
+
+async def deliver_all(dispatcher: Dispatcher, app: Starlette, limit: float = 30) -> None:
+    """Drain until the queue is empty, waiting out backoffs (fails after `limit` s)."""
+    give_up = time.monotonic() + limit
+    while await queued(app):
+        assert time.monotonic() < give_up, "the queue did not empty"
+        await dispatcher.drain()
+        await asyncio.sleep(0.02)
+    await dispatcher.transport.close()
+
+
+async def test_every_queued_request_is_emailed_once_with_its_details(
+    gql, admin_key, collecting, app, dispatcher, mailbox
+):
+    # given
+    ids = await create_requests(gql, 5)
+    await create_requests(gql, 1, item_id="not-reported")
+    assert await report(gql, admin_key) == 5
+
+    # when
+    await deliver_all(dispatcher, app)
+
+    # then
+    emails = sorted(f"shopper{index}@example.com" for index in range(5))
+    assert mailbox.recipients() == emails
+    for received, request_id in zip(
+        sorted(mailbox.received, key=lambda r: r.recipients[0]),
+        [await request_id_of(gql, admin_key, ids, email) for email in emails],
+    ):
+        message = received.message
+        assert received.sender == "alerts@shop.example"
+        assert message["From"] == MAIL_FROM
+        assert message["To"] == received.recipients[0]
+        assert message["Message-ID"] == f"<{request_id}.1@shop.example>"
+        assert "Blue shoe" in message["Subject"]
+        text, html = received.part("plain"), received.part("html")
+        for body in (text, html):
+            assert "Blue shoe" in body
+            assert "24.50" in body
+            assert "https://img.example/shoe.png" in body
+        assert ITEM_URL in text
+        assert f'href="{ITEM_URL.replace("&", "&amp;")}"' in html
+    for request_id in ids:
+        request = await get(gql, admin_key, request_id)
+        assert request["status"] == "NOTIFICATION_SENT"
+        assert request["autoNotified"] is True
+        assert request["deliveryAttempts"] == 1
+        assert request["lastDeliveryError"] is None
+    assert await queued(app) == 0
+
+
+async def request_id_of(gql: Any, key: str, ids: list[str], email: str) -> str:
+    for request_id in ids:
+        if (await get(gql, key, request_id))["email"] == email:
+            return request_id
+    raise AssertionError(email)
+
+
+async def test_template_parameters_override_item_values_everywhere(
+    gql, admin_key, collecting, app, dispatcher, mailbox
+):
+    await create_requests(gql, 1)
+    await report(
+        gql,
+        admin_key,
+        extraAutomationTemplateParameters={
+            "item.name": "Red boot",
+            "item.price": "19.99",
+            "item.image.url": "https://img.example/boot.png",
+        },
+    )
+
+    await deliver_all(dispatcher, app)
+
+    [received] = mailbox.received
+    assert "Red boot" in received.message["Subject"]
+    for body in (received.part("plain"), received.part("html")):
+        assert "Red boot" in body and "Blue shoe" not in body
+        assert "19.99" in body and "24.50" not in body
+        assert "https://img.example/boot.png" in body
+
+
+async def test_report_details_are_shown_and_html_escaped(
+    gql, admin_key, collecting, app, dispatcher, mailbox
+):
+    await create_requests(gql, 1)
+    await report(gql, admin_key, item={"name": "Shoe <b>&co", "price": "0.99"})
+
+    await deliver_all(dispatcher, app)
+
+    [received] = mailbox.received
+    assert "Shoe <b>&co" in received.part("plain")
+    assert "Shoe &lt;b&gt;&amp;co" in received.part("html")
+    assert "<b>&co" not in received.part("html")
+    # The report gave no image: the one given at create is shown.
+    assert "https://img.example/shoe.png" in received.part("html")
+
+
+async def test_a_second_report_sends_nothing(
+    gql, admin_key, collecting, app, dispatcher, mailbox
+):
+    await create_requests(gql, 3)
+    await report(gql, admin_key)
+    await deliver_all(dispatcher, app)
+
+    assert await report(gql, admin_key) == 0
+    stats = await dispatcher.drain()
+
+    assert stats.sent == 0
+    assert len(mailbox.received) == 3
+
+
+async def test_smtp_down_then_up_delivers_everything_once(
+    gql, admin_key, collecting, app, settings, mailbox
+):
+    # given: the server is down during the first attempt
+    dispatcher = Dispatcher(
+        app.state.database, settings.model_copy(update={"delivery_max_attempts": 10})
+    )
+    ids = await create_requests(gql, 8)
+    mailbox.stop()
+    await report(gql, admin_key)
+    stats = await dispatcher.drain()
+    assert stats.failed == 8 and stats.sent == 0
+    waiting = await get(gql, admin_key, ids[0])
+    assert waiting["status"] == "PROCESSING"
+    assert waiting["deliveryAttempts"] == 1
+    assert "cannot connect" in waiting["lastDeliveryError"]
+
+    # when: it comes back
+    mailbox.start()
+    await deliver_all(dispatcher, app)
+
+    # then
+    assert mailbox.recipients() == sorted(f"shopper{i}@example.com" for i in range(8))
+    for request_id in ids:
+        request = await get(gql, admin_key, request_id)
+        assert request["status"] == "NOTIFICATION_SENT"
+        assert request["deliveryAttempts"] >= 2
+
+
+async def test_always_refusing_server_fails_the_request_and_a_later_report_retries(
+    gql, admin_key, collecting, app, dispatcher, mailbox
+):
+    # given
+    [request_id] = await create_requests(gql, 1)
+    mailbox.refusal = "550 5.7.1 Delivery not authorized"
+
+    # when
+    await report(gql, admin_key)
+    await deliver_all(dispatcher, app)
+
+    # then
+    failed = await get(gql, admin_key, request_id)
+    assert failed["status"] == "FAILED"
+    assert failed["autoNotified"] is True
+    assert failed["deliveryAttempts"] == 3
+    assert "550" in failed["lastDeliveryError"]
+    assert "Delivery not authorized" in failed["lastDeliveryError"]
+    assert mailbox.received == []
+
+    # and when the server accepts again, a later report retries it
+    mailbox.refusal = None
+    assert await report(gql, admin_key, requestIds=[request_id]) == 1
+    await deliver_all(dispatcher, app)
+    sent = await get(gql, admin_key, request_id)
+    assert sent["status"] == "NOTIFICATION_SENT"
+    assert sent["deliveryAttempts"] == 1
+    [received] = mailbox.received
+    assert received.message_id == f"<{request_id}.2@shop.example>"
+
+
+async def test_delivery_fields_are_forbidden_to_visitors(gql, app, collecting):
+    result = await gql(CREATE_ASKING_DELIVERY, new_request("visitor@example.com"))
+
+    assert result.codes == ["FORBIDDEN"]
+    assert result.data is None
+
+
+async def test_delivery_fields_need_the_read_permission(gql, app, collecting, admin_key):
+    [request_id] = await create_requests(gql, 1)
+    reader = await mint_key(app, Permission.READ_BACK_IN_STOCK_NOTIFICATION_REQUESTS)
+
+    request = await get(gql, reader, request_id)
+
+    assert request["deliveryAttempts"] == 0
+    assert request["lastDeliveryError"] is None
+
+
+async def test_marking_sent_during_a_send_keeps_the_manual_status(
+    gql, admin_key, collecting, app, dispatcher, mailbox
+):
+    # given: a notification claimed by the dispatcher
+    [request_id] = await create_requests(gql, 1)
+    await report(gql, admin_key)
+    dispatcher.prepare()
+    batch, _ = await dispatcher._claim("test-owner")
+
+    # when: it is marked sent by hand while the email goes out
+    result = await gql(MARK_AS_SENT, {"id": request_id}, key=admin_key)
+    assert result.errors == []
+    await dispatcher._deliver(batch, "test-owner", time.monotonic() + 60)
+
+    # then
+    request = await get(gql, admin_key, request_id)
+    assert request["status"] == "NOTIFICATION_SENT"
+    assert request["autoNotified"] is False
+    assert await queued(app) == 0
+
+
+async def test_deleting_a_request_during_a_send_does_not_bring_it_back(
+    gql, admin_key, collecting, app, dispatcher, mailbox
+):
+    [request_id] = await create_requests(gql, 1)
+    await report(gql, admin_key)
+    dispatcher.prepare()
+    batch, _ = await dispatcher._claim("test-owner")
+
+    result = await gql(DELETE, {"id": request_id}, key=admin_key)
+    assert result.errors == []
+    await dispatcher._deliver(batch, "test-owner", time.monotonic() + 60)
+
+    assert await get(gql, admin_key, request_id) is None
+    assert await queued(app) == 0
+
+
+async def test_a_notification_whose_request_no_longer_waits_is_dropped_unsent(
+    gql, admin_key, collecting, app, dispatcher, mailbox
+):
+    # given: a queued notification whose request was settled behind the service's back
+    [request_id] = await create_requests(gql, 1)
+    await report(gql, admin_key)
+    async with app.state.database.writing() as session:
+        await session.execute(
+            update(NotificationRequest).values(status="NOTIFICATION_SENT", auto_notified=False)
+        )
+
+    stats = await dispatcher.drain()
+
+    assert stats.skipped == 1 and stats.sent == 0
+    assert mailbox.received == []
+    assert await queued(app) == 0
+    assert (await get(gql, admin_key, request_id))["autoNotified"] is False
+
+
+async def test_an_expired_claim_is_taken_over_and_its_late_outcome_ignored(
+    gql, admin_key, collecting, app, settings, mailbox
+):
+    # given: dispatcher A claimed a notification, then stalled past its lease
+    [request_id] = await create_requests(gql, 1)
+    await report(gql, admin_key)
+    stalled = Dispatcher(app.state.database, settings)
+    stalled.prepare()
+    batch, _ = await stalled._claim("stalled-owner")
+    async with app.state.database.writing() as session:
+        await session.execute(update(Notification).values(available_at=LONG_AGO))
+
+    # when: dispatcher B takes it over and delivers, then A wakes up and sends too
+    taker = Dispatcher(app.state.database, settings)
+    assert (await taker.drain()).sent == 1
+    await stalled._deliver(batch, "stalled-owner", time.monotonic() + 60)
+    await stalled.transport.close()
+    await taker.transport.close()
+
+    # then: the duplicate is recognisable, and the request was counted once
+    assert [r.message_id for r in mailbox.received] == [
+        f"<{request_id}.1@shop.example>"
+    ] * 2
+    request = await get(gql, admin_key, request_id)
+    assert request["status"] == "NOTIFICATION_SENT"
+    assert request["deliveryAttempts"] == 1
+
+
+async def test_concurrent_dispatchers_never_send_one_notification_twice(
+    gql, admin_key, collecting, app, settings, mailbox
+):
+    ids = await create_requests(gql, 30)
+    await report(gql, admin_key)
+    dispatchers = [
+        Dispatcher(app.state.database, settings.model_copy(update={"delivery_batch_size": 4}))
+        for _ in range(3)
+    ]
+
+    results = await asyncio.gather(*(d.drain() for d in dispatchers))
+    for d in dispatchers:
+        await d.transport.close()
+
+    assert sum(stats.sent for stats in results) == 30
+    assert sum(1 for stats in results if stats.sent) >= 2
+    assert len(mailbox.received) == 30
+    assert len({r.message_id for r in mailbox.received}) == 30
+    assert len(ids) == 30
+
+
+async def test_smtp_credentials_come_from_the_url(
+    gql, admin_key, collecting, app, settings
+):
+    server = Mailbox(credentials=("shop", "s3cret/+"))
+    server.start()
+    try:
+        url = f"smtp://shop:s3cret%2F%2B@127.0.0.1:{server.port}"
+        dispatcher = Dispatcher(
+            app.state.database, settings.model_copy(update={"mail_url": url})
+        )
+        await create_requests(gql, 1)
+        await report(gql, admin_key)
+
+        await deliver_all(dispatcher, app)
+    finally:
+        server.stop()
+
+    assert server.recipients() == ["shopper0@example.com"]
+
+
+async def test_wrong_smtp_credentials_are_recorded_as_the_error(
+    gql, admin_key, collecting, app, settings
+):
+    server = Mailbox(credentials=("shop", "right"))
+    server.start()
+    try:
+        url = f"smtp://shop:wrong@127.0.0.1:{server.port}"
+        dispatcher = Dispatcher(
+            app.state.database, settings.model_copy(update={"mail_url": url})
+        )
+        [request_id] = await create_requests(gql, 1)
+        await report(gql, admin_key)
+
+        await deliver_all(dispatcher, app)
+    finally:
+        server.stop()
+
+    request = await get(gql, admin_key, request_id)
+    assert request["status"] == "FAILED"
+    assert "535" in request["lastDeliveryError"]
+    assert server.received == []
