@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -44,14 +45,20 @@ class BackInStockSchema(Schema):
 def build_schema(settings: Settings | None = None) -> BackInStockSchema:
     """The schema; `settings` only sets limits, never the printed SDL."""
     settings = settings or Settings()
+    # The limiters' rules are made once: each limiter builds a new rule class when
+    # constructed, and the validation cache is keyed by the rule classes, so limiters
+    # built per request would make every request miss it.
+    limits = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    ]
     return BackInStockSchema(
         query=Query,
         mutation=Mutation,
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: ParserCache(maxsize=PARSER_CACHE_SIZE),
-            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+            lambda: AddValidationRules(limits),
             lambda: ValidationCache(maxsize=PARSER_CACHE_SIZE),
         ],
     )
