@@ -107,6 +107,18 @@ class Server:
         times = psutil.Process(self.pid).cpu_times()
         return times.user + times.system
 
+    def wait_idle(self, max_seconds: float = 180.0) -> float:
+        """Wait until the server stops using CPU (work left over from the last case)."""
+        started = time.monotonic()
+        last = self.cpu_seconds()
+        while time.monotonic() - started < max_seconds:
+            time.sleep(0.5)
+            now = self.cpu_seconds()
+            if now - last < 0.02:
+                break
+            last = now
+        return time.monotonic() - started
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return

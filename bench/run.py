@@ -207,6 +207,7 @@ class Bench:
     ) -> tuple[LoadResult, float]:
         """Warm up, then measure; returns the result and the RSS peak while measuring."""
         print(f"{name} ...", flush=True)
+        server.wait_idle()
         make = bodies if callable(bodies) else (lambda: bodies)
         common = dict(
             connections=connections,
@@ -216,6 +217,7 @@ class Bench:
             use_wrk=not self.args.python_client,
         )
         drive(server.url, make(), seconds=self.args.warmup, **common)
+        server.wait_idle()
         with RssSampler(server) as rss:
             result = drive(server.url, make(), seconds=self.args.seconds, **common)
         print(
@@ -288,6 +290,7 @@ class Bench:
                 server.url,
                 content=body(PAGE, {"first": 100, "after": cursors[0]}),
                 headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+                timeout=300,
             ).json()
             if check.get("errors"):
                 raise RuntimeError(f"deep cursor refused: {check['errors']}")
