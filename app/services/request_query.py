@@ -30,8 +30,10 @@ from sqlalchemy import (
     select,
     true,
     tuple_,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.models import NotificationRequest, RequestStatus
 from app.services.rules import Violations, check_id, normalize_email
@@ -243,10 +245,15 @@ def _sort_keys(sort: Sequence[tuple[str, str]] | None) -> list[tuple[str, str]]:
     return keys
 
 
-def _order_by(keys: list[tuple[str, str]], dialect: str) -> list[Any]:
+def _order_by(
+    keys: list[tuple[str, str]], dialect: str, columns: Any = None
+) -> list[Any]:
+    """ORDER BY for the keys, on the table or on `columns` (a subquery's `.c`)."""
     clauses = []
     for field, order in keys:
         column = SORT_COLUMNS[field]
+        if columns is not None:
+            column = columns[column.key]
         clause = column.asc() if order == "ASC" else column.desc()
         # SQLite already ranks NULL lowest; PostgreSQL must be told.
         if dialect == "postgresql" and field in NULLABLE_SORT_FIELDS:
@@ -255,13 +262,14 @@ def _order_by(keys: list[tuple[str, str]], dialect: str) -> list[Any]:
     return clauses
 
 
-def _after(column: Any, order: str, value: Any) -> ColumnElement[bool]:
-    """Rows strictly after `value` in this column's order (NULL ranks lowest)."""
+def _after(column: Any, order: str, value: Any) -> list[ColumnElement[bool]]:
+    """Rows strictly after `value` in this column's order (NULL ranks lowest), as
+    disjoint pieces that are each one range of the column's index."""
     if value is None:
-        return column.is_not(None) if order == "ASC" else false()
+        return [column.is_not(None)] if order == "ASC" else []
     if order == "ASC":
-        return column > value
-    return or_(column < value, column.is_(None))
+        return [column > value]
+    return [column < value, column.is_(None)]
 
 
 def _same(column: Any, value: Any) -> ColumnElement[bool]:
@@ -269,6 +277,19 @@ def _same(column: Any, value: Any) -> ColumnElement[bool]:
 
 
 def _keyset(keys: list[tuple[str, str]], values: list[Any]) -> ColumnElement[bool]:
+    """Rows strictly after the cursor `values` in the order of `keys`."""
+    return or_(false(), *_keyset_segments(keys, values))
+
+
+def _keyset_segments(
+    keys: list[tuple[str, str]], values: list[Any]
+) -> list[ColumnElement[bool]]:
+    """The rows after the cursor as disjoint conditions, each one index range.
+
+    An OR of them is the whole answer; but no database walks an index through an OR of
+    ranges (e.g. "after v, or NULL" in a DESC NULLS LAST order), so a deep page would
+    cost its depth. Queried one by one and merged, each costs a page.
+    """
     columns = [SORT_COLUMNS[field] for field, _ in keys]
     orders = {order for _, order in keys}
     if len(orders) == 1 and None not in values:
@@ -281,23 +302,19 @@ def _keyset(keys: list[tuple[str, str]], values: list[Any]) -> ColumnElement[boo
         cursor = tuple_(
             *[literal(v, column.type) for v, column in zip(values, columns)]
         )
-        clause = row > cursor if order == "ASC" else row < cursor
-        nullable = [c for (f, _), c in zip(keys, columns) if f in NULLABLE_SORT_FIELDS]
-        if order == "DESC" and nullable:
-            return or_(
-                clause,
-                *[
-                    _nulls_after(keys, values, i)
-                    for i, (f, _) in enumerate(keys)
-                    if f in NULLABLE_SORT_FIELDS
-                ],
-            )
-        return clause
-    alternatives = []
+        segments = [row > cursor if order == "ASC" else row < cursor]
+        if order == "DESC":
+            segments += [
+                _nulls_after(keys, values, i)
+                for i, (f, _) in enumerate(keys)
+                if f in NULLABLE_SORT_FIELDS
+            ]
+        return segments
+    segments = []
     for index, ((_, order), column, value) in enumerate(zip(keys, columns, values)):
         prefix = [_same(columns[i], values[i]) for i in range(index)]
-        alternatives.append(and_(*prefix, _after(column, order, value)))
-    return or_(*alternatives)
+        segments += [and_(*prefix, after) for after in _after(column, order, value)]
+    return segments
 
 
 def _nulls_after(
@@ -413,16 +430,38 @@ def prepare_query(
     return RequestQuery(where, keys, fingerprint, first, cursor)
 
 
-async def query_requests(session: AsyncSession, query: RequestQuery) -> Page:
-    where = query.where
-    if query.after is not None:
-        where = and_(where, _keyset(query.keys, query.after))
-    statement = (
-        select(NotificationRequest)
-        .where(where)
-        .order_by(*_order_by(query.keys, session.bind.dialect.name))
-        .limit(query.first + 1)
+def _page_statement(query: RequestQuery, dialect: str) -> Any:
+    order = _order_by(query.keys, dialect)
+    limit = query.first + 1
+    segments = (
+        _keyset_segments(query.keys, query.after) if query.after is not None else [true()]
     )
+    # Merging pieces pays where one index serves them: one sort field (ended by id).
+    if len(segments) == 1 or len(query.keys) > 2:
+        return (
+            select(NotificationRequest)
+            .where(query.where, or_(false(), *segments))
+            .order_by(*order)
+            .limit(limit)
+        )
+    pieces = [
+        select(NotificationRequest)
+        .where(query.where, segment)
+        .order_by(*order)
+        .limit(limit)
+        .subquery()
+        for segment in segments
+    ]
+    merged = union_all(*(select(piece) for piece in pieces)).subquery()
+    return (
+        select(aliased(NotificationRequest, merged))
+        .order_by(*_order_by(query.keys, dialect, merged.c))
+        .limit(limit)
+    )
+
+
+async def query_requests(session: AsyncSession, query: RequestQuery) -> Page:
+    statement = _page_statement(query, session.bind.dialect.name)
     rows = list(await session.scalars(statement))
     page = rows[: query.first]
     cursors = [
