@@ -15,6 +15,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -153,3 +155,22 @@ async def prepare_database(
     await wait_for_database(database, settings.db_connect_retries)
     if settings.migrate_on_start if migrate is None else migrate:
         await upgrade_database(database.url)
+        return
+    current, head = await schema_revisions(database)
+    if current != head:
+        log.warning(
+            "the database schema is at revision %s, this code expects %s: "
+            "run `python -m app migrate` (MIGRATE_ON_START is off)",
+            current or "none (empty database)",
+            head,
+        )
+
+
+async def schema_revisions(database: Database) -> tuple[str | None, str | None]:
+    """The database's current revision and the newest this code knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    async with database.read_engine.connect() as connection:
+        current = await connection.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )
+    return current, head

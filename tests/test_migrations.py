@@ -281,12 +281,15 @@ async def test_migrate_command_works_from_any_directory(empty_url: str, tmp_path
     assert await _current_revision(empty_url) == HEAD
 
 
-async def test_server_start_migrates_unless_told_not_to(empty_url: str, tmp_path: Path):
+async def test_server_start_migrates_unless_told_not_to(
+    empty_url: str, caplog: pytest.LogCaptureFixture
+):
     off = Settings(_env_file=None, database_url=empty_url, migrate_on_start=False)
     database = Database(off)
     try:
         await prepare_database(database, off)
         assert await _current_revision(empty_url) is None
+        assert "run `python -m app migrate`" in caplog.text
 
         on = off.model_copy(update={"migrate_on_start": True})
         await prepare_database(database, on)
