@@ -128,7 +128,7 @@ async def wait_for_database(database: Database, retries: int) -> None:
     """Return once the database answers; retry `retries` times with exponential backoff."""
     for attempt in range(retries + 1):
         try:
-            async with database.write_engine.connect() as connection:
+            async with database.read_engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
             return
         except Exception as error:  # noqa: BLE001 - narrowed just below
