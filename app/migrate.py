@@ -104,7 +104,9 @@ async def run_alembic(url: str, action: Callable[[Config], None]) -> None:
 
             await connection.run_sync(run)
             if connection.dialect.name == "sqlite":
-                problems = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                problems = (
+                    await connection.exec_driver_sql("PRAGMA foreign_key_check")
+                ).all()
                 if problems:
                     raise RuntimeError(f"migration broke foreign keys: {problems[:5]}")
     finally:
@@ -131,7 +133,7 @@ async def wait_for_database(database: Database, retries: int) -> None:
             async with database.read_engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
             return
-        except Exception as error:  # noqa: BLE001 - narrowed just below
+        except Exception as error:  # narrowed just below
             if not _is_connection_failure(error) or attempt == retries:
                 raise
             delay = min(0.5 * 2**attempt, MAX_RETRY_DELAY_SECONDS)

@@ -66,7 +66,9 @@ class NotificationRequest(SQLModel, table=True):
         Index("ix_notification_requests_auto_notified", "auto_notified", "id").ddl_if(
             dialect="sqlite"
         ),
-        Index("ix_notification_requests_item_url", "item_url", "id").ddl_if(dialect="sqlite"),
+        Index("ix_notification_requests_item_url", "item_url", "id").ddl_if(
+            dialect="sqlite"
+        ),
         Index("ix_notification_requests_email", "email", "id"),
         Index("ix_notification_requests_app_item", "app_id", "catalog_item_id"),
         Index("ix_notification_requests_item", "catalog_item_id"),
@@ -118,7 +120,9 @@ def _nullable_sort_indexes(table: Table, *names: str) -> None:
     """
     for name in names:
         Index(
-            f"ix_{table.name}_{name}_nulls_first", table.c[name].nulls_first(), table.c.id
+            f"ix_{table.name}_{name}_nulls_first",
+            table.c[name].nulls_first(),
+            table.c.id,
         ).ddl_if(dialect="postgresql")
 
 

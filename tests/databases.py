@@ -56,7 +56,9 @@ class PostgresDatabases:
         self._template_ready = False
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=120)
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(
+            timeout=120
+        )
 
     def url_for(self, name: str) -> str:
         return self.server_url.set(database=name).render_as_string(hide_password=False)

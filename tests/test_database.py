@@ -21,7 +21,7 @@ async def test_pool_size_and_overflow_come_from_settings(settings: Settings):
     database = Database(configured)
     try:
         assert database.write_engine.pool.size() == 3
-        assert database.write_engine.pool._max_overflow == 2  # noqa: SLF001
+        assert database.write_engine.pool._max_overflow == 2
     finally:
         await database.dispose()
 
@@ -42,7 +42,10 @@ async def test_statement_timeout_stops_a_slow_statement(settings: Settings):
 
 @POSTGRESQL
 async def test_readyz_fails_when_the_database_goes_away_and_healthz_does_not(
-    app: Starlette, http: httpx.AsyncClient, database_url: str, postgres: PostgresDatabases
+    app: Starlette,
+    http: httpx.AsyncClient,
+    database_url: str,
+    postgres: PostgresDatabases,
 ):
     assert (await http.get("/readyz")).status_code == 200
 

@@ -95,26 +95,34 @@ def _unseen_differences(connection: sa.Connection) -> list[Any]:
     for table in SQLModel.metadata.sorted_tables:
         if table.name not in existing:
             continue
-        reflected = {column["name"]: column for column in inspector.get_columns(table.name)}
+        reflected = {
+            column["name"]: column for column in inspector.get_columns(table.name)
+        }
         for column in table.columns:
             if column.name not in reflected:
                 continue
             wanted = getattr(column.type.dialect_impl(dialect), "collation", None)
             found = getattr(reflected[column.name]["type"], "collation", None)
             if wanted != found:
-                differences.append(("collation", table.name, column.name, found, wanted))
+                differences.append(
+                    ("collation", table.name, column.name, found, wanted)
+                )
         indexes = {index["name"]: index for index in inspector.get_indexes(table.name)}
         for index in table.indexes:
             where = index.dialect_options[dialect.name].get("where")
             if where is None or index.name not in indexes:
                 continue
-            found_where = indexes[index.name]["dialect_options"].get(f"{dialect.name}_where")
+            found_where = indexes[index.name]["dialect_options"].get(
+                f"{dialect.name}_where"
+            )
             if found_where is None:
                 differences.append(("index predicate", index.name, None, str(where)))
     return differences
 
 
-async def test_migrations_make_exactly_the_models_schema(empty_url: str, engine: AsyncEngine):
+async def test_migrations_make_exactly_the_models_schema(
+    empty_url: str, engine: AsyncEngine
+):
     await upgrade_database(empty_url)
 
     assert await schema_differences(engine) == []
@@ -162,7 +170,9 @@ def _value(column: sa.Column[Any], row: int) -> Any:
         if kind.length == 36:  # a UUID stored as text (SQLite)
             return str(uuid.UUID(int=row + 1))
         return f"{column.name}-{row}-é"[: kind.length or None]
-    raise AssertionError(f"no sample value for {column.table.name}.{column.name}: {kind!r}")
+    raise AssertionError(
+        f"no sample value for {column.table.name}.{column.name}: {kind!r}"
+    )
 
 
 def _fill(connection: sa.Connection, rows: int) -> dict[str, list[dict[str, Any]]]:
@@ -192,11 +202,16 @@ def _fill(connection: sa.Connection, rows: int) -> dict[str, list[dict[str, Any]
     return stored
 
 
-def _read(connection: sa.Connection, names: list[str]) -> dict[str, list[dict[str, Any]]]:
+def _read(
+    connection: sa.Connection, names: list[str]
+) -> dict[str, list[dict[str, Any]]]:
     metadata = sa.MetaData()
     metadata.reflect(connection, only=names)
     return {
-        name: [dict(row._mapping) for row in connection.execute(sa.select(metadata.tables[name]))]
+        name: [
+            dict(row._mapping)
+            for row in connection.execute(sa.select(metadata.tables[name]))
+        ]
         for name in names
     }
 
@@ -211,12 +226,17 @@ def _normal(value: Any) -> Any:
         except ValueError:
             return value
     if isinstance(value, datetime):
-        return value.replace(tzinfo=value.tzinfo or timezone.utc).astimezone(timezone.utc)
+        return value.replace(tzinfo=value.tzinfo or timezone.utc).astimezone(
+            timezone.utc
+        )
     return value
 
 
 def _rows(rows: list[dict[str, Any]], columns: set[str]) -> list[str]:
-    return sorted(repr({k: _normal(v) for k, v in sorted(row.items()) if k in columns}) for row in rows)
+    return sorted(
+        repr({k: _normal(v) for k, v in sorted(row.items()) if k in columns})
+        for row in rows
+    )
 
 
 @pytest.mark.parametrize(("start", "target"), STEPS, ids=[f"{a}-{b}" for a, b in STEPS])
@@ -242,7 +262,9 @@ async def test_upgrading_a_database_holding_data_keeps_it(
 # ------------------------------------------------------------ how the schema gets made
 
 
-def _run_app(*args: str, database_url: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def _run_app(
+    *args: str, database_url: str, cwd: Path, **env: str
+) -> subprocess.CompletedProcess[str]:
     environment = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -256,6 +278,7 @@ def _run_app(*args: str, database_url: str, cwd: Path, **env: str) -> subprocess
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
     )
 
 
@@ -274,7 +297,9 @@ async def test_migrate_command_works_from_any_directory(empty_url: str, tmp_path
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
 
-    done = await asyncio.to_thread(_run_app, "migrate", database_url=empty_url, cwd=elsewhere)
+    done = await asyncio.to_thread(
+        _run_app, "migrate", database_url=empty_url, cwd=elsewhere
+    )
 
     assert done.returncode == 0, done.stderr
     assert "up to date" in done.stdout
@@ -315,7 +340,9 @@ async def test_migration_waits_for_the_advisory_lock(database_url: str):
     # given: another process holds the migration lock
     holder = create_async_engine(database_url)
     async with holder.connect() as connection:
-        await connection.execute(sa.text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+        await connection.execute(
+            sa.text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID}
+        )
 
         # when
         migration = asyncio.create_task(upgrade_database(database_url))
@@ -323,7 +350,9 @@ async def test_migration_waits_for_the_advisory_lock(database_url: str):
 
         # then: it waits, and goes on once the lock is released
         assert not migration.done()
-        await connection.execute(sa.text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
+        await connection.execute(
+            sa.text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID}
+        )
         await asyncio.wait_for(migration, timeout=30)
     await holder.dispose()
 
@@ -361,7 +390,9 @@ async def test_start_retries_until_the_database_answers(tmp_path: Path):
         directory.mkdir()
 
     try:
-        await asyncio.gather(prepare_database(database, settings), create_directory_soon())
+        await asyncio.gather(
+            prepare_database(database, settings), create_directory_soon()
+        )
         assert await _current_revision(settings.database_url) == HEAD
     finally:
         await database.dispose()
@@ -374,7 +405,8 @@ def test_indexes_declared_for_one_database_are_compared_on_that_one_only():
         return {
             str(index.name)
             for index in table.indexes
-            if "auto_notified" in str(index.name) and declared_for(index, "index", False, dialect)
+            if "auto_notified" in str(index.name)
+            and declared_for(index, "index", False, dialect)
         }
 
     assert names("sqlite") == {"ix_notification_requests_auto_notified"}

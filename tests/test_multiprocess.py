@@ -40,7 +40,9 @@ class Processes:
         self.directory = directory
         self.started: list[tuple[subprocess.Popen[bytes], Path]] = []
 
-    def start(self, name: str, *args: str, **env: str) -> tuple[subprocess.Popen[bytes], Path]:
+    def start(
+        self, name: str, *args: str, **env: str
+    ) -> tuple[subprocess.Popen[bytes], Path]:
         log = self.directory / f"{name}.log"
         environment = {**os.environ, "PYTHONPATH": str(ROOT), **env}
         with open(log, "wb") as output:
@@ -81,7 +83,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def wait_until(check: Callable[[], Any], what: str, timeout: float, logs: list[Path]) -> None:
+async def wait_until(
+    check: Callable[[], Any], what: str, timeout: float, logs: list[Path]
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if await check():
@@ -95,15 +99,27 @@ async def mint_admin_key(url: str) -> str:
     database = Database(Settings(_env_file=None, database_url=url))
     try:
         async with database.writing() as session:
-            _, key = await create_api_key(session, name="test", permissions=frozenset(Permission))
+            _, key = await create_api_key(
+                session, name="test", permissions=frozenset(Permission)
+            )
         return key
     finally:
         await database.dispose()
 
 
-async def post(client: httpx.AsyncClient, base: str, query: str, variables: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+async def post(
+    client: httpx.AsyncClient,
+    base: str,
+    query: str,
+    variables: dict[str, Any],
+    key: str | None = None,
+) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    response = await client.post(f"{base}/graphql", json={"query": query, "variables": variables}, headers=headers)
+    response = await client.post(
+        f"{base}/graphql",
+        json={"query": query, "variables": variables},
+        headers=headers,
+    )
     body = response.json()
     assert not body.get("errors"), body
     return body["data"]
@@ -123,7 +139,10 @@ async def test_identical_creates_sent_to_two_servers_at_once_leave_one_request(
     ports = [free_port(), free_port()]
     servers = [
         processes.start(
-            f"serve-{port}", "serve", "--port", str(port),
+            f"serve-{port}",
+            "serve",
+            "--port",
+            str(port),
             DATABASE_URL=empty_postgres_url,
             DISPATCH_IN_SERVE="false",
             MAIL_URL=f"file://{tmp_path / 'outbox'}",
@@ -132,7 +151,9 @@ async def test_identical_creates_sent_to_two_servers_at_once_leave_one_request(
     ]
     bases = [f"http://127.0.0.1:{port}" for port in ports]
     logs = [log for _, log in servers]
-    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=200)) as client:
+    async with httpx.AsyncClient(
+        timeout=30, limits=httpx.Limits(max_connections=200)
+    ) as client:
 
         async def both_ready() -> bool:
             for base in bases:
@@ -143,7 +164,9 @@ async def test_identical_creates_sent_to_two_servers_at_once_leave_one_request(
                     return False
             return True
 
-        await wait_until(both_ready, "both servers to be ready", START_TIMEOUT_SECONDS, logs)
+        await wait_until(
+            both_ready, "both servers to be ready", START_TIMEOUT_SECONDS, logs
+        )
         key = await mint_admin_key(empty_postgres_url)
         await post(client, bases[0], START_COLLECTING, {"appId": "stores"}, key)
 
@@ -151,8 +174,11 @@ async def test_identical_creates_sent_to_two_servers_at_once_leave_one_request(
         def variables(item: int) -> dict[str, Any]:
             return {
                 "request": {
-                    "catalogReference": {"appId": "stores", "catalogItemId": f"item-{item}",
-                                         "options": {"size": 42, "colour": "blue"}},
+                    "catalogReference": {
+                        "appId": "stores",
+                        "catalogItemId": f"item-{item}",
+                        "options": {"size": 42, "colour": "blue"},
+                    },
                     "email": "Shopper@Example.com",
                 },
                 "itemDetails": {"name": "Shoe", "price": "10"},
@@ -168,7 +194,9 @@ async def test_identical_creates_sent_to_two_servers_at_once_leave_one_request(
         # then: each item has one request, and every create returned it
         ids_by_item: dict[int, set[str]] = {}
         for (item, _), data in zip(calls, results):
-            ids_by_item.setdefault(item, set()).add(data["createBackInStockNotificationRequest"]["id"])
+            ids_by_item.setdefault(item, set()).add(
+                data["createBackInStockNotificationRequest"]["id"]
+            )
         assert all(len(ids) == 1 for ids in ids_by_item.values()), ids_by_item
         counted = await post(client, bases[1], QUERY_REQUESTS, {"first": 0}, key)
     assert counted["backInStockNotificationRequests"]["totalCount"] == 20
@@ -183,26 +211,41 @@ QUEUED = 10_000
 
 async def seed_waiting_requests(url: str, count: int) -> CatalogReference:
     """`count` RECEIVED requests for one item, inserted in bulk (the API would be slow)."""
-    reference = CatalogReference(app_id="stores", catalog_item_id="shoe-1", options=None)
+    reference = CatalogReference(
+        app_id="stores", catalog_item_id="shoe-1", options=None
+    )
     key = catalog_reference_key(reference)
     now = utc_now()
     rows = []
     for index in range(count):
         address = f"shopper{index}@example.com"
-        rows.append({
-            "id": uuid.uuid4(), "app_id": reference.app_id,
-            "catalog_item_id": reference.catalog_item_id, "options": None,
-            "catalog_reference_key": key, "email": address,
-            "contact_id": contact_id_for(address), "status": RequestStatus.RECEIVED.value,
-            "auto_notified": None, "created_date": now, "item_url": None,
-            "item_name": "Shoe", "item_price": "10", "item_image": None,
-            "delivery_round": 0, "delivery_attempts": 0,
-        })
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "app_id": reference.app_id,
+                "catalog_item_id": reference.catalog_item_id,
+                "options": None,
+                "catalog_reference_key": key,
+                "email": address,
+                "contact_id": contact_id_for(address),
+                "status": RequestStatus.RECEIVED.value,
+                "auto_notified": None,
+                "created_date": now,
+                "item_url": None,
+                "item_name": "Shoe",
+                "item_price": "10",
+                "item_image": None,
+                "delivery_round": 0,
+                "delivery_attempts": 0,
+            }
+        )
     database = Database(Settings(_env_file=None, database_url=url))
     try:
         async with database.writing() as session:
             for start in range(0, count, 2000):
-                await session.execute(insert(NotificationRequest), rows[start:start + 2000])
+                await session.execute(
+                    insert(NotificationRequest), rows[start : start + 2000]
+                )
     finally:
         await database.dispose()
     return reference
@@ -230,7 +273,8 @@ async def test_two_dispatchers_deliver_each_of_10000_notifications_exactly_once(
     outboxes = [tmp_path / "outbox-a", tmp_path / "outbox-b"]
     workers = [
         processes.start(
-            f"dispatch-{index}", "dispatch",
+            f"dispatch-{index}",
+            "dispatch",
             DATABASE_URL=postgres_url,
             MAIL_URL=f"file://{outbox}",
             MAIL_FROM="Shop <no-reply@shop.example>",
@@ -242,26 +286,45 @@ async def test_two_dispatchers_deliver_each_of_10000_notifications_exactly_once(
     async def both_delivering() -> bool:
         return all("delivering to" in log.read_text() for log in logs)
 
-    await wait_until(both_delivering, "both dispatchers to start", START_TIMEOUT_SECONDS, logs)
+    await wait_until(
+        both_delivering, "both dispatchers to start", START_TIMEOUT_SECONDS, logs
+    )
 
     # when: one report queues them all (through the API of an in-process server)
     key = await mint_admin_key(postgres_url)
     from app.main import create_app
 
-    api = create_app(Settings(_env_file=None, database_url=postgres_url, dispatch_in_serve=False))
+    api = create_app(
+        Settings(_env_file=None, database_url=postgres_url, dispatch_in_serve=False)
+    )
     async with api.router.lifespan_context(api):
         transport = httpx.ASGITransport(app=api)
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-            reported = await post(client, "", REPORT, {
-                "itemDetails": {"name": "Shoe", "price": "10"},
-                "options": {"catalogReference": {"appId": "stores", "catalogItemId": "shoe-1"}},
-            }, key)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://127.0.0.1"
+        ) as client:
+            reported = await post(
+                client,
+                "",
+                REPORT,
+                {
+                    "itemDetails": {"name": "Shoe", "price": "10"},
+                    "options": {
+                        "catalogReference": {
+                            "appId": "stores",
+                            "catalogItemId": "shoe-1",
+                        }
+                    },
+                },
+                key,
+            )
     assert reported == {"reportItemsBackInStock": {"queuedCount": QUEUED}}
     started = time.monotonic()
 
     async def drained() -> bool:
         async with database.reading() as session:
-            queued = await session.scalar(select(func.count()).select_from(Notification))
+            queued = await session.scalar(
+                select(func.count()).select_from(Notification)
+            )
             sent = await session.scalar(
                 select(func.count()).where(
                     NotificationRequest.status == RequestStatus.NOTIFICATION_SENT.value,
@@ -290,7 +353,9 @@ async def test_two_dispatchers_deliver_each_of_10000_notifications_exactly_once(
         recipient, round = requests[path.name.split(".")[0]]
         assert message["To"] == recipient
         message_ids.add(message["Message-ID"])
-        assert message["Message-ID"] == f"<{path.name.split('.')[0]}.{round}@shop.example>"
+        assert (
+            message["Message-ID"] == f"<{path.name.split('.')[0]}.{round}@shop.example>"
+        )
     assert len(message_ids) == QUEUED
     print(
         f"\n{QUEUED} notifications by two dispatchers in {elapsed:.1f} s "

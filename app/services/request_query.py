@@ -434,7 +434,9 @@ def _page_statement(query: RequestQuery, dialect: str) -> Any:
     order = _order_by(query.keys, dialect)
     limit = query.first + 1
     segments = (
-        _keyset_segments(query.keys, query.after) if query.after is not None else [true()]
+        _keyset_segments(query.keys, query.after)
+        if query.after is not None
+        else [true()]
     )
     # Merging pieces pays where one index serves them: one sort field (ended by id).
     if len(segments) == 1 or len(query.keys) > 2:

@@ -72,7 +72,9 @@ def upgrade() -> None:
         sa.Column("item_price", sa.String(length=64), nullable=False),
         sa.Column("item_image", sa.String(length=2048), nullable=True),
         sa.Column("delivery_round", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("delivery_attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column(
+            "delivery_attempts", sa.Integer(), server_default="0", nullable=False
+        ),
         sa.Column("last_delivery_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -87,7 +89,9 @@ def upgrade() -> None:
     }
     for name, columns in requests_indexes.items():
         op.create_index(name, "notification_requests", columns)
-    _create_nullable_sort_index("ix_notification_requests_auto_notified", "auto_notified")
+    _create_nullable_sort_index(
+        "ix_notification_requests_auto_notified", "auto_notified"
+    )
     _create_nullable_sort_index("ix_notification_requests_item_url", "item_url")
     op.create_index(
         "uq_notification_requests_open",
@@ -125,7 +129,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index("ix_notifications_available", "notifications", ["available_at", "id"])
+    op.create_index(
+        "ix_notifications_available", "notifications", ["available_at", "id"]
+    )
     op.create_index("ix_notifications_report_id", "notifications", ["report_id"])
     op.create_index("ix_notifications_request_id", "notifications", ["request_id"])
 
