@@ -86,6 +86,16 @@ def _value_kind(kind: str, value: Any, field: str, violations: Violations) -> An
     return value
 
 
+# startsWith ignores the case of A-Z only: SQL's lower() folds just those on SQLite and
+# under PostgreSQL's "C" collation, and the prefix is folded the same way, so a prefix
+# with other capitals (É) still matches itself.
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _fold_ascii(text: str) -> str:
+    return text.translate(_ASCII_LOWER)
+
+
 def _leaf(
     column: Any,
     kind: str,
@@ -130,8 +140,11 @@ def _leaf(
             parts.append(known(_COMPARISONS[op](column, value(op, raw))))
         elif op == "starts_with":
             text_column = cast(column, String) if kind == "id" else column
-            prefix = normalize_email(raw) if kind == "email" else str(raw).lower()
-            parts.append(known(text_column.istartswith(prefix, autoescape=True)))
+            prefix = normalize_email(raw) if kind == "email" else _fold_ascii(str(raw))
+            # lower() on the column only: on PostgreSQL a bound value's lower() would
+            # follow the database's locale, not the column's "C" collation.
+            folded = func.lower(text_column)
+            parts.append(known(folded.startswith(prefix, autoescape=True)))
         elif op == "exists":
             parts.append(column.is_not(None) if raw else column.is_(None))
         else:
