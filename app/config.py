@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     delivery_batch_size: int = Field(default=200, ge=1, le=10_000)
     delivery_poll_seconds: float = Field(default=1.0, gt=0)
     delivery_lease_seconds: float = Field(default=60.0, gt=0)
+    # SMTP connections one dispatcher sends a batch over at once.
+    delivery_connections: int = Field(default=4, ge=1, le=64)
 
     # Browsers on other origins (storefronts) may call the API; comma-separated or *.
     cors_allow_origins: str = "*"

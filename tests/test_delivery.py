@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from datetime import datetime, timezone
 from collections.abc import Iterator
@@ -14,10 +15,13 @@ from starlette.applications import Starlette
 
 from app.config import Settings
 from app.models import Notification, NotificationRequest
-from app.notify.dispatcher import Dispatcher
+from app.notify.dispatcher import Dispatcher, retry_delay
 from app.permissions import Permission
 from tests.conftest import mint_key
 from tests.mailbox import Mailbox
+
+# The test server takes AUTH without TLS on loopback; aiosmtpd warns about it.
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH:UserWarning")
 
 APP_ID = "stores"
 ITEM = {"name": "Blue shoe", "price": "24.50", "image": "https://img.example/shoe.png"}
@@ -147,7 +151,7 @@ async def deliver_all(dispatcher: Dispatcher, app: Starlette, limit: float = 30)
         assert time.monotonic() < give_up, "the queue did not empty"
         await dispatcher.drain()
         await asyncio.sleep(0.02)
-    await dispatcher.transport.close()
+    await dispatcher.close()
 
 
 async def test_every_queued_request_is_emailed_once_with_its_details(
@@ -261,8 +265,8 @@ async def test_smtp_down_then_up_delivers_everything_once(
     ids = await create_requests(gql, 8)
     mailbox.stop()
     await report(gql, admin_key)
-    stats = await dispatcher.drain()
-    assert stats.failed == 8 and stats.sent == 0
+    stats = await dispatcher.deliver_batch()
+    assert stats is not None and stats.failed == 8 and stats.sent == 0
     waiting = await get(gql, admin_key, ids[0])
     assert waiting["status"] == "PROCESSING"
     assert waiting["deliveryAttempts"] == 1
@@ -400,8 +404,8 @@ async def test_an_expired_claim_is_taken_over_and_its_late_outcome_ignored(
     taker = Dispatcher(app.state.database, settings)
     assert (await taker.drain()).sent == 1
     await stalled._deliver(batch, "stalled-owner", time.monotonic() + 60)
-    await stalled.transport.close()
-    await taker.transport.close()
+    await stalled.close()
+    await taker.close()
 
     # then: the duplicate is recognisable, and the request was counted once
     assert [r.message_id for r in mailbox.received] == [
@@ -424,7 +428,7 @@ async def test_concurrent_dispatchers_never_send_one_notification_twice(
 
     results = await asyncio.gather(*(d.drain() for d in dispatchers))
     for d in dispatchers:
-        await d.transport.close()
+        await d.close()
 
     assert sum(stats.sent for stats in results) == 30
     assert sum(1 for stats in results if stats.sent) >= 2
@@ -474,3 +478,63 @@ async def test_wrong_smtp_credentials_are_recorded_as_the_error(
     assert request["status"] == "FAILED"
     assert "535" in request["lastDeliveryError"]
     assert server.received == []
+
+
+async def test_non_ascii_details_arrive_intact(
+    gql, admin_key, collecting, app, dispatcher, mailbox
+):
+    await create_requests(gql, 1)
+    name = "Schuh “Blau” – Größe 42 " + "ü" * 80
+
+    await report(gql, admin_key, item={"name": name, "price": "24.50"})
+    await deliver_all(dispatcher, app)
+
+    [received] = mailbox.received
+    assert received.message["Subject"] == f"{name} is back in stock"
+    assert name in received.part("plain")
+    assert name in received.part("html")
+
+
+def test_retry_delays_grow_exponentially_with_jitter_and_fit_the_contract():
+    rng = random.Random(7)
+    for attempts in range(1, 6):
+        ceiling = 5.0 * 2 ** (attempts - 1)
+        delays = [retry_delay(attempts, 5.0, rng) for _ in range(200)]
+        assert all(ceiling / 2 <= delay <= ceiling for delay in delays)
+        assert len(set(delays)) > 100
+    # Default settings: the four waits before the fifth and last attempt.
+    assert sum(5.0 * 2 ** (n - 1) for n in range(1, 5)) == 75.0
+    assert retry_delay(40, 5.0, rng) <= 3600.0
+
+
+async def test_stopping_hands_back_the_unsent_rest_of_the_batch(
+    gql, admin_key, collecting, app, settings, mailbox
+):
+    # given: a dispatcher working through a batch on a slow server
+    await create_requests(gql, 20)
+    mailbox.delay = 0.05
+    slow = Dispatcher(
+        app.state.database,
+        settings.model_copy(update={"delivery_connections": 1, "delivery_batch_size": 20}),
+    )
+    await slow.start()
+    await report(gql, admin_key)
+    slow.wake()
+    give_up = time.monotonic() + 30
+    while len(mailbox.received) < 3:
+        assert time.monotonic() < give_up
+        await asyncio.sleep(0.02)
+
+    # when
+    await slow.stop()
+
+    # then: what was sent is recorded, the rest is due again at once, unclaimed
+    sent_by_first = len(mailbox.received)
+    assert sent_by_first < 20
+    async with app.state.database.reading() as session:
+        rows = (await session.execute(select(Notification))).scalars().all()
+    assert len(rows) == 20 - sent_by_first
+    assert all(row.lease_owner is None for row in rows)
+    await deliver_all(Dispatcher(app.state.database, settings), app)
+    assert len(mailbox.received) == 20
+    assert len({r.message_id for r in mailbox.received}) == 20

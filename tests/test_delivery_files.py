@@ -52,7 +52,7 @@ async def test_a_resend_replaces_the_same_file(
     crashed = Dispatcher(app.state.database, settings)
     crashed.prepare()
     batch, _ = await crashed._claim("crashed-owner")
-    await crashed.transport.send(crashed._compose(batch[0]))
+    await crashed.transports[0].send(crashed.compose(batch[0]))
     async with app.state.database.writing() as session:
         await session.execute(update(Notification).values(available_at=LONG_AGO))
 

@@ -10,6 +10,7 @@ Message-ID; never a lost notification or a request stuck in PROCESSING.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import random
@@ -87,13 +88,14 @@ class Dispatcher:
         self._rng = random.Random()
         self._name = f"{socket.gethostname()[:24]}:{os.getpid()}"
         self.templates: Templates | None = None
-        self.transport: SmtpTransport | FileTransport | None = None
+        # One transport (one SMTP connection) per lane a batch is sent over.
+        self.transports: list[SmtpTransport | FileTransport] = []
         self.sender: Sender | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Load templates, transport and sender; raise ConfigurationError if any is broken."""
+        """Load templates, transports and sender; raise ConfigurationError if one is broken."""
         settings = self.settings
         # A claim must outlive connecting plus sending one message, with room to spare.
         needed = 2 * settings.mail_timeout_seconds + self._lease_margin()
@@ -105,9 +107,10 @@ class Dispatcher:
             )
         self.sender = Sender.parse(settings.mail_from)
         self.templates = Templates(settings.mail_template_dir)
-        self.transport = transport_from_url(
-            settings.mail_url, timeout=settings.mail_timeout_seconds
-        )
+        self.transports = [
+            transport_from_url(settings.mail_url, timeout=settings.mail_timeout_seconds)
+            for _ in range(settings.delivery_connections)
+        ]
 
     def wake(self) -> None:
         """Look at the queue now rather than at the next poll."""
@@ -115,15 +118,16 @@ class Dispatcher:
 
     async def start(self) -> None:
         """Check the configuration (failing loudly), then deliver in the background."""
-        if self.transport is None:
+        if not self.transports:
             self.prepare()
-        assert self.transport is not None
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name="notification-dispatcher")
-        log.info("dispatcher %s delivering to %s", self._name, self.transport.describe())
+        log.info(
+            "dispatcher %s delivering to %s", self._name, self.transports[0].describe()
+        )
 
     async def stop(self) -> None:
-        """Finish the message in flight, record outcomes, hand back the rest of the batch."""
+        """Finish the messages in flight, record outcomes, hand back the rest of the batch."""
         self._stopping = True
         self._wakeup.set()
         task, self._task = self._task, None
@@ -135,24 +139,34 @@ class Dispatcher:
             except TimeoutError:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        if self.transport is not None:
-            await self.transport.close()
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the transports' connections (the next send opens new ones)."""
+        for transport in self.transports:
+            await transport.close()
 
     async def _run(self) -> None:
         pause = ERROR_PAUSE_SECONDS
         while not self._stopping:
             self._wakeup.clear()
             try:
-                await self.drain()
+                stats = await self.drain()
+                if stats.sent or stats.failed or stats.skipped:
+                    log.info(
+                        "delivered %d, failed %d, dropped %d",
+                        stats.sent,
+                        stats.failed,
+                        stats.skipped,
+                    )
                 pause = ERROR_PAUSE_SECONDS
                 timeout = self.settings.delivery_poll_seconds
             except Exception:  # noqa: BLE001 - the loop must outlive any one failure
                 log.exception("delivery failed; trying again in %.0f s", pause)
                 timeout, pause = pause, min(pause * 2, 60.0)
             finally:
-                # Do not hold an idle connection between polls.
-                assert self.transport is not None
-                await self.transport.close()
+                # Do not hold idle connections between polls.
+                await self.close()
             if self._stopping:
                 break
             try:
@@ -164,8 +178,6 @@ class Dispatcher:
 
     async def drain(self) -> DeliveryStats:
         """Deliver batches until nothing is due (or the dispatcher stops)."""
-        if self.transport is None:
-            self.prepare()
         total = DeliveryStats()
         while not self._stopping:
             stats = await self.deliver_batch()
@@ -176,6 +188,8 @@ class Dispatcher:
 
     async def deliver_batch(self) -> DeliveryStats | None:
         """Claim one batch and deliver it; None when nothing was due."""
+        if not self.transports:
+            self.prepare()
         owner = f"{self._name}:{uuid.uuid4().hex[:16]}"
         deadline = time.monotonic() + self.settings.delivery_lease_seconds
         deadline -= self._lease_margin()
@@ -188,7 +202,7 @@ class Dispatcher:
         return stats
 
     async def _claim(self, owner: str) -> tuple[list[queue.Claimed], list[int]] | None:
-        """Claim a batch; return what to send and the ids dropped as stale (None: nothing due)."""
+        """Claim a batch: what to send, and the ids dropped as stale (None: nothing due)."""
         async with self.database.writing() as session:
             ids = await queue.claim(
                 session,
@@ -210,59 +224,29 @@ class Dispatcher:
     async def _deliver(
         self, batch: list[queue.Claimed], owner: str, deadline: float
     ) -> DeliveryStats:
-        assert self.transport is not None
-        stats = DeliveryStats()
-        outcomes = _Outcomes()
-        # Worst case for one more message: connecting, then sending.
-        needed = 2 * self.settings.mail_timeout_seconds
-        position = 0  # batch[:position] have an outcome
-        in_flight = False
+        """Send a claimed batch over several connections at once; record every outcome."""
+        run = _BatchRun(self, batch, owner, deadline)
         try:
-            while position < len(batch):
-                if self._stopping or time.monotonic() + needed > deadline:
-                    break
-                claimed = batch[position]
-                try:
-                    message = self._compose(claimed)
-                except Exception as error:  # noqa: BLE001 - a bad template fails one email
-                    log.warning("cannot render notification %s: %s", claimed.id, error)
-                    self._failed(outcomes, claimed, f"rendering failed: {error}")
-                    position += 1
-                    continue
-                in_flight = True
-                try:
-                    await self.transport.send(message)
-                except TransportUnavailable as error:
-                    # Fail the rest of the batch without trying each against a dead server.
-                    log.warning("mail transport unavailable: %s", error)
-                    for rest in batch[position:]:
-                        self._failed(outcomes, rest, str(error))
-                    in_flight, position = False, len(batch)
-                    break
-                except MessageRefused as error:
-                    log.info("notification %s not delivered: %s", claimed.id, error)
-                    self._failed(outcomes, claimed, str(error))
-                else:
-                    outcomes.sent.append(claimed.id)
-                in_flight, position = False, position + 1
-                if (
-                    len(outcomes) >= RECORD_EVERY_MESSAGES
-                    or time.monotonic() - outcomes.since >= RECORD_EVERY_SECONDS
-                ):
-                    await self._record(outcomes, owner, stats)
-                    outcomes = _Outcomes()
+            async with asyncio.TaskGroup() as lanes:
+                for transport in self.transports[: max(1, len(batch))]:
+                    lanes.create_task(run.lane(transport))
         finally:
             # Also on cancellation or an unexpected error: what was sent is recorded, what
             # was not tried is handed back. A message interrupted mid-send may have gone
             # out, so it stays claimed until its lease runs out.
-            await self._record(outcomes, owner, stats)
-            untried = [claimed.id for claimed in batch[position + in_flight :]]
+            await run.flush()
+            untried = [
+                claimed.id
+                for claimed in batch
+                if claimed.id not in run.done and claimed.id not in run.in_flight
+            ]
             if untried:
                 async with self.database.writing() as session:
                     await queue.release(session, owner=owner, ids=untried)
-        return stats
+        return run.stats
 
-    def _compose(self, claimed: queue.Claimed) -> OutgoingMessage:
+    def compose(self, claimed: queue.Claimed) -> OutgoingMessage:
+        """The email of one claimed notification."""
         assert self.templates is not None and self.sender is not None
         rendered = self.templates.render(
             placeholders(
@@ -285,26 +269,23 @@ class Dispatcher:
             date=utc_now(),
         )
 
-    def _failed(self, outcomes: _Outcomes, claimed: queue.Claimed, error: str) -> None:
+    def failure(self, claimed: queue.Claimed, error: str) -> queue.Failure:
+        """A failed attempt, with its retry time (none when no attempts are left)."""
         attempts = claimed.attempts + 1
         retry_at: datetime | None = None
         if attempts < self.settings.delivery_max_attempts:
             delay = retry_delay(attempts, self.settings.delivery_retry_base_seconds, self._rng)
             retry_at = utc_now() + timedelta(seconds=delay)
-        outcomes.failed.append(
-            queue.Failure(
-                notification_id=claimed.id,
-                request_id=claimed.request_id,
-                attempts=attempts,
-                error=error,
-                retry_at=retry_at,
-            )
+        return queue.Failure(
+            notification_id=claimed.id,
+            request_id=claimed.request_id,
+            attempts=attempts,
+            error=error,
+            retry_at=retry_at,
         )
 
-    async def _record(self, outcomes: _Outcomes, owner: str, stats: DeliveryStats) -> None:
+    async def record(self, outcomes: _Outcomes, owner: str) -> None:
         """Write outcomes, retrying a few times: an unrecorded send is sent again later."""
-        if not len(outcomes):
-            return
         for attempt in range(3):
             try:
                 async with self.database.writing() as session:
@@ -312,11 +293,90 @@ class Dispatcher:
                     await queue.record_failures(
                         session, owner=owner, failures=outcomes.failed
                     )
-                break
+                return
             except Exception:  # noqa: BLE001 - retried, then left to the lease
                 if attempt == 2:
                     log.exception("cannot record %d delivery outcomes", len(outcomes))
                     raise
                 await asyncio.sleep(0.2 * (attempt + 1))
-        stats.sent += len(outcomes.sent)
-        stats.failed += len(outcomes.failed)
+
+
+class _BatchRun:
+    """One claimed batch being sent: lanes take messages from a shared work list."""
+
+    def __init__(
+        self, dispatcher: Dispatcher, batch: list[queue.Claimed], owner: str, deadline: float
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.owner = owner
+        self.deadline = deadline
+        self.work = collections.deque(batch)
+        self.done: set[int] = set()
+        self.in_flight: set[int] = set()
+        self.outcomes = _Outcomes()
+        self.stats = DeliveryStats()
+        self.lanes_alive = 0
+        # Worst case for one more message: connecting, then sending.
+        self.needed = 2 * dispatcher.settings.mail_timeout_seconds
+
+    def _may_start_another(self) -> bool:
+        return (
+            bool(self.work)
+            and not self.dispatcher._stopping
+            and time.monotonic() + self.needed <= self.deadline
+        )
+
+    def _failed(self, claimed: queue.Claimed, error: str) -> None:
+        self.outcomes.failed.append(self.dispatcher.failure(claimed, error))
+        self.done.add(claimed.id)
+
+    async def lane(self, transport: SmtpTransport | FileTransport) -> None:
+        self.lanes_alive += 1
+        try:
+            while self._may_start_another():
+                claimed = self.work.popleft()
+                try:
+                    message = self.dispatcher.compose(claimed)
+                except Exception as error:  # noqa: BLE001 - a bad template fails one email
+                    log.warning("cannot render notification %s: %s", claimed.id, error)
+                    self._failed(claimed, f"rendering failed: {error}")
+                    continue
+                self.in_flight.add(claimed.id)
+                try:
+                    await transport.send(message)
+                except TransportUnavailable as error:
+                    self.in_flight.discard(claimed.id)
+                    if self.lanes_alive > 1:
+                        # Other connections work (the server may limit how many): leave
+                        # this message to them and close this lane.
+                        self.work.appendleft(claimed)
+                        return
+                    # The server is down: fail the rest without trying each.
+                    log.warning("mail transport unavailable: %s", error)
+                    self._failed(claimed, str(error))
+                    while self.work:
+                        self._failed(self.work.popleft(), str(error))
+                    return
+                except MessageRefused as error:
+                    log.info("notification %s not delivered: %s", claimed.id, error)
+                    self._failed(claimed, str(error))
+                else:
+                    self.outcomes.sent.append(claimed.id)
+                    self.done.add(claimed.id)
+                self.in_flight.discard(claimed.id)
+                if (
+                    len(self.outcomes) >= RECORD_EVERY_MESSAGES
+                    or time.monotonic() - self.outcomes.since >= RECORD_EVERY_SECONDS
+                ):
+                    await self.flush()
+        finally:
+            self.lanes_alive -= 1
+
+    async def flush(self) -> None:
+        """Record the outcomes so far (taken first, so two lanes never record one twice)."""
+        outcomes, self.outcomes = self.outcomes, _Outcomes()
+        if not len(outcomes):
+            return
+        await self.dispatcher.record(outcomes, self.owner)
+        self.stats.sent += len(outcomes.sent)
+        self.stats.failed += len(outcomes.failed)
