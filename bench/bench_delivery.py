@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -106,7 +105,9 @@ def rss_mib() -> float:
 
 
 def _new_request(index: int) -> NewRequest:
-    return NewRequest(REFERENCE, f"shopper{index}@example.com", "https://shop.example/shoe")
+    return NewRequest(
+        REFERENCE, f"shopper{index}@example.com", "https://shop.example/shoe"
+    )
 
 
 async def seed(database: Database, count: int, *, one_by_one: bool) -> float:
@@ -118,13 +119,17 @@ async def seed(database: Database, count: int, *, one_by_one: bool) -> float:
     """
     started = time.perf_counter()
     async with database.writing() as session:
-        await start_collecting_requests(session, app_id=APP_ID, supported_app_ids=frozenset())
+        await start_collecting_requests(
+            session, app_id=APP_ID, supported_app_ids=frozenset()
+        )
     for first in range(0, count, SEED_CHUNK):
         indexes = range(first, min(first + SEED_CHUNK, count))
         async with database.writing() as session:
             if one_by_one:
                 for index in indexes:
-                    await create_request(session, request=_new_request(index), item=ITEM)
+                    await create_request(
+                        session, request=_new_request(index), item=ITEM
+                    )
                 continue
             now = utc_now()
             rows = [
@@ -160,7 +165,9 @@ async def deliver(
     async def sample() -> None:
         while not done.is_set():
             async with database.reading() as session:
-                left = await session.scalar(select(func.count()).select_from(Notification))
+                left = await session.scalar(
+                    select(func.count()).select_from(Notification)
+                )
             samples.append((total - left, rss_mib()))
             try:
                 await asyncio.wait_for(done.wait(), timeout=0.5)
@@ -191,11 +198,17 @@ async def main(args: argparse.Namespace) -> None:
     database = Database(settings)
     try:
         await prepare_database(database, settings)
-        print(f"database: {database.dialect} ({'temporary file' if not args.database_url else 'given'})")
-        print(f"batch size {settings.delivery_batch_size}, lease {settings.delivery_lease_seconds:g} s")
+        print(
+            f"database: {database.dialect} ({'temporary file' if not args.database_url else 'given'})"
+        )
+        print(
+            f"batch size {settings.delivery_batch_size}, lease {settings.delivery_lease_seconds:g} s"
+        )
 
         seconds = await seed(database, args.requests, one_by_one=args.one_by_one)
-        print(f"seeded {args.requests} waiting requests for one item in {seconds:.1f} s")
+        print(
+            f"seeded {args.requests} waiting requests for one item in {seconds:.1f} s"
+        )
 
         queued, seconds = await report(database)
         print(f"report queued {queued} notifications in {seconds * 1000:.0f} ms")
@@ -229,7 +242,9 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--database-url", help="default: a temporary SQLite file")
     parser.add_argument(
-        "--one-by-one", action="store_true", help="seed through create_request, one by one"
+        "--one-by-one",
+        action="store_true",
+        help="seed through create_request, one by one",
     )
     parser.add_argument("--sink", type=int, metavar="PORT", help=argparse.SUPPRESS)
     arguments = parser.parse_args()

@@ -6,6 +6,7 @@ import asyncio
 import email
 import email.policy
 import socket
+import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
@@ -39,18 +40,27 @@ class Received:
 class Mailbox:
     """Accepts (or refuses) mail; `refusal` is an SMTP reply such as "550 5.1.1 no"."""
 
-    def __init__(self, *, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        credentials: tuple[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+    ) -> None:
         self.port = free_port()
         self.received: list[Received] = []
         self.refusal: str | None = None
         # Seconds each message takes to accept: keeps a dispatcher mid-batch for a while.
         self.delay = 0.0
         self.credentials = credentials
+        # With `tls`: STARTTLS required before anything else, or TLS from the first byte.
+        self.tls = tls
+        self.implicit_tls = implicit_tls
         self._controller: Controller | None = None
 
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
+        return f"{'smtps' if self.implicit_tls else 'smtp'}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         options: dict[str, Any] = {}
@@ -58,8 +68,13 @@ class Mailbox:
             options = {
                 "authenticator": self._authenticate,
                 "auth_required": True,
-                "auth_require_tls": False,
+                # aiosmtpd only counts STARTTLS as TLS; smtps:// is TLS from the start.
+                "auth_require_tls": self.tls is not None and not self.implicit_tls,
             }
+        if self.tls is not None and self.implicit_tls:
+            options["ssl_context"] = self.tls
+        elif self.tls is not None:
+            options.update(tls_context=self.tls, require_starttls=True)
         self._controller = Controller(
             self, hostname="127.0.0.1", port=self.port, ready_timeout=10, **options
         )
@@ -70,8 +85,9 @@ class Mailbox:
             self._controller.stop()
             self._controller = None
 
-    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
-                      auth_data: Any) -> AuthResult:
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         given = (auth_data.login.decode(), auth_data.password.decode())
         return AuthResult(success=given == self.credentials, handled=False)
 
@@ -86,10 +102,16 @@ class Mailbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.delay:
             await asyncio.sleep(self.delay)
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        message = email.message_from_bytes(
+            envelope.content, policy=email.policy.default
+        )
         assert isinstance(message, EmailMessage)
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
+        self.received.append(
+            Received(envelope.mail_from, list(envelope.rcpt_tos), message)
+        )
         return "250 Message accepted for delivery"
 
     def recipients(self) -> list[str]:
-        return sorted(recipient for item in self.received for recipient in item.recipients)
+        return sorted(
+            recipient for item in self.received for recipient in item.recipients
+        )

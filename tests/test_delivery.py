@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+import shutil
+import ssl
+import subprocess
 import time
-from datetime import datetime, timezone
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +31,7 @@ APP_ID = "stores"
 ITEM = {"name": "Blue shoe", "price": "24.50", "image": "https://img.example/shoe.png"}
 ITEM_URL = "https://shop.example/shoe-1?size=42&color=blue"
 MAIL_FROM = "Shoe Shop <alerts@shop.example>"
-LONG_AGO = datetime(2000, 1, 1, tzinfo=timezone.utc)
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
 START_COLLECTING = """
 mutation Start($appId: String!) { startCollectingRequests(appId: $appId) { __typename } }
@@ -123,8 +127,10 @@ async def report(
     gql: Any, key: str, item: dict[str, Any] = ITEM, **options: Any
 ) -> int:
     options.setdefault(
-        "catalogReference", None if "requestIds" in options else
-        {"appId": APP_ID, "catalogItemId": "shoe-1"}
+        "catalogReference",
+        None
+        if "requestIds" in options
+        else {"appId": APP_ID, "catalogItemId": "shoe-1"},
     )
     if options["catalogReference"] is None:
         del options["catalogReference"]
@@ -144,7 +150,9 @@ async def queued(app: Starlette) -> int:
         return await session.scalar(select(func.count()).select_from(Notification))
 
 
-async def deliver_all(dispatcher: Dispatcher, app: Starlette, limit: float = 30) -> None:
+async def deliver_all(
+    dispatcher: Dispatcher, app: Starlette, limit: float = 30
+) -> None:
     """Drain until the queue is empty, waiting out backoffs (fails after `limit` s)."""
     give_up = time.monotonic() + limit
     while await queued(app):
@@ -322,7 +330,9 @@ async def test_delivery_fields_are_forbidden_to_visitors(gql, app, collecting):
     assert result.data is None
 
 
-async def test_delivery_fields_need_the_read_permission(gql, app, collecting, admin_key):
+async def test_delivery_fields_need_the_read_permission(
+    gql, app, collecting, admin_key
+):
     [request_id] = await create_requests(gql, 1)
     reader = await mint_key(app, Permission.READ_BACK_IN_STOCK_NOTIFICATION_REQUESTS)
 
@@ -377,7 +387,9 @@ async def test_a_notification_whose_request_no_longer_waits_is_dropped_unsent(
     await report(gql, admin_key)
     async with app.state.database.writing() as session:
         await session.execute(
-            update(NotificationRequest).values(status="NOTIFICATION_SENT", auto_notified=False)
+            update(NotificationRequest).values(
+                status="NOTIFICATION_SENT", auto_notified=False
+            )
         )
 
     stats = await dispatcher.drain()
@@ -422,7 +434,9 @@ async def test_concurrent_dispatchers_never_send_one_notification_twice(
     ids = await create_requests(gql, 30)
     await report(gql, admin_key)
     dispatchers = [
-        Dispatcher(app.state.database, settings.model_copy(update={"delivery_batch_size": 4}))
+        Dispatcher(
+            app.state.database, settings.model_copy(update={"delivery_batch_size": 4})
+        )
         for _ in range(3)
     ]
 
@@ -515,7 +529,9 @@ async def test_stopping_hands_back_the_unsent_rest_of_the_batch(
     mailbox.delay = 0.05
     slow = Dispatcher(
         app.state.database,
-        settings.model_copy(update={"delivery_connections": 1, "delivery_batch_size": 20}),
+        settings.model_copy(
+            update={"delivery_connections": 1, "delivery_batch_size": 20}
+        ),
     )
     await slow.start()
     await report(gql, admin_key)
@@ -538,3 +554,64 @@ async def test_stopping_hands_back_the_unsent_rest_of_the_batch(
     await deliver_all(Dispatcher(app.state.database, settings), app)
     assert len(mailbox.received) == 20
     assert len({r.message_id for r in mailbox.received}) == 20
+
+
+@pytest.fixture
+def certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    """A self-signed certificate for 127.0.0.1, trusted by this test's TLS clients."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+@pytest.mark.parametrize("implicit_tls", [False, True], ids=["starttls", "smtps"])
+async def test_tls_is_used_when_offered_or_asked_for(
+    gql, admin_key, collecting, app, settings, certificate, implicit_tls
+):
+    # given: a server that takes credentials only over TLS
+    server = Mailbox(
+        credentials=("shop", "pw"), tls=certificate, implicit_tls=implicit_tls
+    )
+    server.start()
+    try:
+        url = server.url.replace("://", "://shop:pw@")
+        dispatcher = Dispatcher(
+            app.state.database, settings.model_copy(update={"mail_url": url})
+        )
+        [request_id] = await create_requests(gql, 1)
+        await report(gql, admin_key)
+
+        # when
+        await deliver_all(dispatcher, app)
+    finally:
+        server.stop()
+
+    # then
+    assert server.recipients() == ["shopper0@example.com"]
+    assert (await get(gql, admin_key, request_id))["status"] == "NOTIFICATION_SENT"

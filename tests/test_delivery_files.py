@@ -6,8 +6,8 @@ import email
 import email.policy
 from pathlib import Path
 
-from starlette.applications import Starlette
 from sqlalchemy import update
+from starlette.applications import Starlette
 
 from app.config import Settings
 from app.models import Notification
@@ -33,7 +33,9 @@ async def test_each_message_is_one_eml_file_named_after_it(
     assert [path.suffix for path in files] == [".eml"] * 3
     recipients = []
     for path in files:
-        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        message = email.message_from_bytes(
+            path.read_bytes(), policy=email.policy.default
+        )
         request_id, round = path.stem.split(".")
         assert message["Message-ID"] == f"<{request_id}.{round}@localhost>"
         assert "Blue shoe" in message.get_body(preferencelist=("plain",)).get_content()

@@ -67,7 +67,9 @@ async def eventually(condition: Callable[[], Any], limit: float = 30.0) -> None:
         await asyncio.sleep(0.05)
 
 
-def start_worker(settings: Settings, tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
+def start_worker(
+    settings: Settings, tmp_path: Path, name: str
+) -> subprocess.Popen[bytes]:
     """`python -m app dispatch` with the test's settings, logging to a file."""
     env = {
         key: value
@@ -85,14 +87,14 @@ def start_worker(settings: Settings, tmp_path: Path, name: str) -> subprocess.Po
         DELIVERY_BATCH_SIZE=str(settings.delivery_batch_size),
         PYTHONPATH=str(ROOT),
     )
-    log = open(tmp_path / f"{name}.log", "wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "app", "dispatch"],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with open(tmp_path / f"{name}.log", "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "app", "dispatch"],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 async def statuses(app: Starlette) -> dict[str, int]:
@@ -151,9 +153,7 @@ async def all_sent(app: Starlette, count: int) -> bool:
     return await statuses(app) == {RequestStatus.NOTIFICATION_SENT.value: count}
 
 
-async def test_a_worker_with_a_broken_template_exits_with_a_clear_message(
-    settings, tmp_path
-):
+def test_a_worker_with_a_broken_template_exits_with_a_clear_message(settings, tmp_path):
     templates = tmp_path / "templates"
     templates.mkdir()
     (templates / "subject.txt").write_text("{{ item.name ")
@@ -170,6 +170,7 @@ async def test_a_worker_with_a_broken_template_exits_with_a_clear_message(
         env=env,
         capture_output=True,
         timeout=60,
+        check=False,
     )
 
     assert finished.returncode == 2
@@ -184,11 +185,11 @@ async def serving(settings: Settings) -> AsyncIterator[Starlette]:
         yield application
 
 
-async def test_the_dispatcher_inside_serve_sends_right_after_a_report(
-    serving, mailbox
-):
+async def test_the_dispatcher_inside_serve_sends_right_after_a_report(serving, mailbox):
     transport = httpx.ASGITransport(app=serving)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://127.0.0.1"
+    ) as http:
         gql = GraphQLClient(http)
         key = await mint_key(serving)
         await gql(START_COLLECTING, {"appId": "stores"}, key=key)

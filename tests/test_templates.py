@@ -11,15 +11,15 @@ from app.main import create_app
 from app.notify.dispatcher import Dispatcher
 from app.notify.templates import TemplateProblem, Templates, placeholders
 
-SHOE = dict(
-    item_name="Blue shoe",
-    item_price="24.50",
-    item_image="https://img.example/shoe.png",
-    item_url="https://shop.example/shoe?a=1&b=2",
-    email="shopper@example.com",
-    contact_id="c0ffee00-0000-4000-8000-000000000000",
-    request_id="0badc0de-0000-4000-8000-000000000000",
-)
+SHOE = {
+    "item_name": "Blue shoe",
+    "item_price": "24.50",
+    "item_image": "https://img.example/shoe.png",
+    "item_url": "https://shop.example/shoe?a=1&b=2",
+    "email": "shopper@example.com",
+    "contact_id": "c0ffee00-0000-4000-8000-000000000000",
+    "request_id": "0badc0de-0000-4000-8000-000000000000",
+}
 
 
 def render(templates: Templates, **overrides: object):
@@ -102,7 +102,9 @@ def test_a_template_syntax_error_names_the_file_and_line(tmp_path: Path):
 
 
 def test_the_sandbox_refuses_reaching_into_python(tmp_path: Path):
-    (tmp_path / "body.txt").write_text("{{ item.name.__class__.__mro__[1].__subclasses__() }}")
+    (tmp_path / "body.txt").write_text(
+        "{{ item.name.__class__.__mro__[1].__subclasses__() }}"
+    )
 
     with pytest.raises(TemplateProblem, match="body.txt"):
         Templates(str(tmp_path))
@@ -113,7 +115,9 @@ def test_a_missing_template_directory_is_reported(tmp_path: Path):
         Templates(str(tmp_path / "nowhere"))
 
 
-async def test_a_broken_template_stops_the_server_at_start(settings: Settings, tmp_path: Path):
+async def test_a_broken_template_stops_the_server_at_start(
+    settings: Settings, tmp_path: Path
+):
     templates = tmp_path / "templates"
     templates.mkdir()
     (templates / "subject.txt").write_text("{{ item.name | no_such_filter }}")

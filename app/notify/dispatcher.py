@@ -1,7 +1,8 @@
 """The dispatcher: claims queued notifications, sends them and records the outcome.
 
-One loop per process: claim a batch (a lease), render and send each email over one
-transport connection, record outcomes every few messages, release what it did not get to.
+One loop per process: claim a batch (a lease), render and send its emails over
+`DELIVERY_CONNECTIONS` connections at once, record outcomes every few messages, and hand
+back what it did not get to.
 No transaction is open while mail is being sent. A crash at any point leaves, at worst,
 claims that expire after `DELIVERY_LEASE_SECONDS` and are then sent again with the same
 Message-ID; never a lost notification or a request stuck in PROCESSING.
@@ -48,7 +49,8 @@ ERROR_PAUSE_SECONDS = 1.0
 
 def retry_delay(attempts: int, base: float, rng: random.Random) -> float:
     """Exponential backoff with "equal jitter": between half and all of base * 2^(n-1)."""
-    ceiling = min(base * 2 ** max(attempts - 1, 0), MAX_RETRY_DELAY_SECONDS)
+    exponent = min(max(attempts - 1, 0), 32)
+    ceiling = min(base * 2**exponent, MAX_RETRY_DELAY_SECONDS)
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
@@ -161,7 +163,7 @@ class Dispatcher:
                     )
                 pause = ERROR_PAUSE_SECONDS
                 timeout = self.settings.delivery_poll_seconds
-            except Exception:  # noqa: BLE001 - the loop must outlive any one failure
+            except Exception:
                 log.exception("delivery failed; trying again in %.0f s", pause)
                 timeout, pause = pause, min(pause * 2, 60.0)
             finally:
@@ -274,7 +276,9 @@ class Dispatcher:
         attempts = claimed.attempts + 1
         retry_at: datetime | None = None
         if attempts < self.settings.delivery_max_attempts:
-            delay = retry_delay(attempts, self.settings.delivery_retry_base_seconds, self._rng)
+            delay = retry_delay(
+                attempts, self.settings.delivery_retry_base_seconds, self._rng
+            )
             retry_at = utc_now() + timedelta(seconds=delay)
         return queue.Failure(
             notification_id=claimed.id,
@@ -294,7 +298,7 @@ class Dispatcher:
                         session, owner=owner, failures=outcomes.failed
                     )
                 return
-            except Exception:  # noqa: BLE001 - retried, then left to the lease
+            except Exception:
                 if attempt == 2:
                     log.exception("cannot record %d delivery outcomes", len(outcomes))
                     raise
@@ -305,7 +309,11 @@ class _BatchRun:
     """One claimed batch being sent: lanes take messages from a shared work list."""
 
     def __init__(
-        self, dispatcher: Dispatcher, batch: list[queue.Claimed], owner: str, deadline: float
+        self,
+        dispatcher: Dispatcher,
+        batch: list[queue.Claimed],
+        owner: str,
+        deadline: float,
     ) -> None:
         self.dispatcher = dispatcher
         self.owner = owner

@@ -76,7 +76,7 @@ def _part(content_type: str, text: str) -> bytes:
         encoding = "quoted-printable"
         body = binascii.b2a_qp(raw, istext=True).replace(b"\n", b"\r\n")
     return (
-        f"Content-Type: {content_type}; charset=\"utf-8\"\r\n"
+        f'Content-Type: {content_type}; charset="utf-8"\r\n'
         f"Content-Transfer-Encoding: {encoding}\r\n\r\n"
     ).encode() + body
 

@@ -111,9 +111,9 @@ async def load(
             _REPORTS.c.template_parameters,
         )
         .select_from(
-            _QUEUE.outerjoin(_REQUESTS, _REQUESTS.c.id == _QUEUE.c.request_id).outerjoin(
-                _REPORTS, _REPORTS.c.id == _QUEUE.c.report_id
-            )
+            _QUEUE.outerjoin(
+                _REQUESTS, _REQUESTS.c.id == _QUEUE.c.request_id
+            ).outerjoin(_REPORTS, _REPORTS.c.id == _QUEUE.c.report_id)
         )
         .where(_QUEUE.c.id.in_(ids))
         .order_by(_QUEUE.c.id)
@@ -160,7 +160,9 @@ async def record_sent(session: AsyncSession, *, owner: str, ids: Sequence[int]) 
         return 0
     updated = await session.execute(
         update(_REQUESTS)
-        .where(_REQUESTS.c.status == _PROCESSING, _still_ours(owner, _QUEUE.c.id.in_(ids)))
+        .where(
+            _REQUESTS.c.status == _PROCESSING, _still_ours(owner, _QUEUE.c.id.in_(ids))
+        )
         .values(
             status=RequestStatus.NOTIFICATION_SENT.value,
             auto_notified=True,
@@ -226,7 +228,8 @@ async def record_failures(
         await session.execute(
             update(_QUEUE)
             .where(
-                _QUEUE.c.id == bindparam("b_notification"), _QUEUE.c.lease_owner == owner
+                _QUEUE.c.id == bindparam("b_notification"),
+                _QUEUE.c.lease_owner == owner,
             )
             .values(
                 attempts=bindparam("b_attempts"),

@@ -140,7 +140,7 @@ class Templates:
             self.render(_SAMPLE)
         except TemplateProblem:
             raise
-        except Exception as error:  # noqa: BLE001 - any failure is a broken template
+        except Exception as error:
             raise TemplateProblem(f"mail templates fail to render: {error}") from error
 
     def _load(self, name: str) -> Template:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import ssl
 import uuid
@@ -16,6 +17,8 @@ from app.config import ConfigurationError
 from app.notify.messages import OutgoingMessage
 
 MAX_ERROR_LENGTH = 1000
+
+log = logging.getLogger("app.notify")
 
 
 class MessageRefused(Exception):
@@ -118,11 +121,20 @@ class SmtpTransport:
         try:
             async with asyncio.timeout(self.timeout):
                 await client.sendmail(
-                    message.sender, [message.recipient], message.data, mail_options=options
+                    message.sender,
+                    [message.recipient],
+                    message.data,
+                    mail_options=options,
                 )
-        except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPResponseException) as error:
+        except (
+            aiosmtplib.SMTPRecipientsRefused,
+            aiosmtplib.SMTPResponseException,
+        ) as error:
             # 421 means the server is closing the connection; anything else leaves it usable.
-            if isinstance(error, aiosmtplib.SMTPResponseException) and error.code == 421:
+            if (
+                isinstance(error, aiosmtplib.SMTPResponseException)
+                and error.code == 421
+            ):
                 await self.close()
             raise MessageRefused(_smtp_error(error)) from error
         except (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError) as error:
@@ -138,8 +150,8 @@ class SmtpTransport:
             try:
                 async with asyncio.timeout(min(self.timeout, 5)):
                     await client.quit()
-            except Exception:  # noqa: BLE001 - closing anyway
-                pass
+            except Exception as error:  # noqa: BLE001 - closing anyway
+                log.debug("QUIT failed, closing anyway: %s", error)
         client.close()
 
 
@@ -181,7 +193,9 @@ class FileTransport:
         try:
             await asyncio.to_thread(self._write, message)
         except OSError as error:
-            raise TransportUnavailable(_clip(f"cannot write {message.name}.eml: {error}"))
+            raise TransportUnavailable(
+                _clip(f"cannot write {message.name}.eml: {error}")
+            )
 
     async def close(self) -> None:
         return None
