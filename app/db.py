@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Select, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.config import Settings
+from app.sqlite_tuning import SQLiteReader, sqlite_file, write_planner_statistics
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -71,9 +72,12 @@ class Database:
             self.read_engine = _sqlite_engine(self.url, "BEGIN")
             self.write_engine = _sqlite_engine(self.url, "BEGIN IMMEDIATE")
             self._write_turn: asyncio.Lock | None = asyncio.Lock()
+            path = sqlite_file(self.url)
+            self._reader = SQLiteReader(path, self.read_engine.dialect) if path else None
         else:
             self.read_engine = self.write_engine = _server_engine(settings)
             self._write_turn = None
+            self._reader = None
         self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
 
@@ -87,6 +91,25 @@ class Database:
         async with self._read_sessions() as session:
             yield session
 
+    async def rows(self, statement: Select[Any], params: dict[str, Any] | None = None) -> list[Any]:
+        """The rows of one Core SELECT, read outside any session (the hot read paths).
+
+        On SQLite one thread hop on a raw read connection (see app.sqlite_tuning); with
+        `params`, `statement` is a reusable one with bind parameters, compiled once.
+        """
+        if self._reader is not None:
+            return await self._reader.rows(statement, params)
+        async with self.read_engine.connect() as connection:
+            return list((await connection.execute(statement, params or {})).all())
+
+    async def tune(self) -> None:
+        """SQLite: give the query planner the data's shape (see app.sqlite_tuning)."""
+        path = sqlite_file(self.url) if self.is_sqlite else None
+        if path and await asyncio.to_thread(write_planner_statistics, path):
+            # Connections read the statistics when they open.
+            await self.read_engine.dispose()
+            await self.write_engine.dispose()
+
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncSession]:
         """A session in one write transaction, committed when the block ends cleanly."""
@@ -99,6 +122,8 @@ class Database:
                 yield session
 
     async def dispose(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
         await self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()

@@ -143,6 +143,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         state.settings = settings
         state.database = Database(settings)
         await prepare_database(state.database, settings)
+        await state.database.tune()
         state.authenticator = Authenticator(
             state.database,
             settings.anonymous_permission_set,

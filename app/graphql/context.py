@@ -32,6 +32,5 @@ class Context:
     async def _load_requests(
         self, ids: Sequence[uuid.UUID]
     ) -> list[NotificationRequest | None]:
-        async with self.database.reading() as session:
-            found = await request_service.get_requests(session, ids=ids)
+        found = await request_service.get_requests(self.database, ids=ids)
         return [found.get(request_id) for request_id in ids]

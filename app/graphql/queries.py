@@ -39,8 +39,7 @@ class Query:
     async def back_in_stock_notification_request(
         self, info: strawberry.Info, id: strawberry.ID
     ) -> BackInStockNotificationRequest | None:
-        async with info.context.database.reading() as session:
-            row = await request_service.get_request(session, id=id)
+        row = await request_service.get_request(info.context.database, id=id)
         return BackInStockNotificationRequest.from_row(row) if row else None
 
     @strawberry.field(
@@ -81,10 +80,9 @@ class Query:
         self, info: strawberry.Info, catalog_references: list[CatalogReferenceInput]
     ) -> list[BackInStockNotificationRequestsCount]:
         references = [reference.to_domain() for reference in catalog_references]
-        async with info.context.database.reading() as session:
-            counts = await request_service.count_by_catalog_references(
-                session, references=references
-            )
+        counts = await request_service.count_by_catalog_references(
+            info.context.database, references=references
+        )
         return [
             BackInStockNotificationRequestsCount(
                 catalog_reference=CatalogReference.from_domain(reference), count=count

@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import Database
 from app.models import Notification, NotificationRequest, RequestStatus, utc_now
 from app.services.errors import RequestCollectionDisabled, RequestNotFound
 from app.services.rules import (
@@ -30,6 +32,7 @@ from app.services.upsert import insert_unless_exists
 MAX_COUNT_REFERENCES = 100
 _OPEN_REQUEST = text("status IN ('RECEIVED', 'PROCESSING', 'FAILED')")
 _REQUESTS = NotificationRequest.__table__
+_BY_ID = select(_REQUESTS).where(_REQUESTS.c.id == bindparam("id", type_=_REQUESTS.c.id.type))
 
 
 def _validated_request_values(
@@ -106,17 +109,20 @@ async def create_request(
     raise RuntimeError("could not create or find the open request")
 
 
-async def get_request(session: AsyncSession, *, id: str) -> NotificationRequest | None:
-    return await session.get(NotificationRequest, parse_id(id))
+async def get_request(database: Database, *, id: str) -> Any | None:
+    """The request's row (read like a NotificationRequest), or None.
+
+    A read on the hot path: one Core statement outside any session (see Database.rows).
+    """
+    rows = await database.rows(_BY_ID, {"id": parse_id(id)})
+    return rows[0] if rows else None
 
 
 async def get_requests(
-    session: AsyncSession, *, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, NotificationRequest]:
+    database: Database, *, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Any]:
     """Many requests in one query, by id (for entity resolution)."""
-    rows = await session.scalars(
-        select(NotificationRequest).where(NotificationRequest.id.in_(ids))
-    )
+    rows = await database.rows(select(_REQUESTS).where(_REQUESTS.c.id.in_(ids)))
     return {row.id: row for row in rows}
 
 
@@ -160,7 +166,7 @@ async def mark_as_notification_sent(
 
 
 async def count_by_catalog_references(
-    session: AsyncSession, *, references: Sequence[CatalogReference]
+    database: Database, *, references: Sequence[CatalogReference]
 ) -> list[tuple[CatalogReference, int]]:
     """Requests (any status) per reference, in the given order, zeros included."""
     violations = Violations()
@@ -175,7 +181,7 @@ async def count_by_catalog_references(
     violations.raise_if_any()
     keys = [catalog_reference_key(reference) for reference in checked]
     key_column = NotificationRequest.catalog_reference_key
-    rows = await session.execute(
+    rows = await database.rows(
         select(key_column, func.count())
         .where(key_column.in_(set(keys)))
         .group_by(key_column)
