@@ -36,6 +36,9 @@ LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 START_COLLECTING = """
 mutation Start($appId: String!) { startCollectingRequests(appId: $appId) { __typename } }
 """
+STOP_COLLECTING = """
+mutation Stop($appId: String!) { stopCollectingRequests(appId: $appId) { __typename } }
+"""
 CREATE = """
 mutation Create($request: BackInStockNotificationRequestInput!,
                 $itemDetails: BackInStockItemDetailsInput!) {
@@ -615,3 +618,16 @@ async def test_tls_is_used_when_offered_or_asked_for(
     # then
     assert server.recipients() == ["shopper0@example.com"]
     assert (await get(gql, admin_key, request_id))["status"] == "NOTIFICATION_SENT"
+
+
+async def test_stopping_collection_does_not_cancel_queued_notifications(
+    gql, admin_key, collecting, app, dispatcher, mailbox
+):
+    await create_requests(gql, 2)
+    await report(gql, admin_key)
+
+    result = await gql(STOP_COLLECTING, {"appId": APP_ID}, key=admin_key)
+    assert result.errors == []
+    await deliver_all(dispatcher, app)
+
+    assert len(mailbox.received) == 2
