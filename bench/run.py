@@ -16,6 +16,7 @@ import os
 import platform
 import random
 import shutil
+import statistics
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from collections.abc import Callable
 
 import httpx
 import orjson
@@ -189,6 +191,18 @@ def deep_cursors(samples: Samples) -> list[str]:
 # ------------------------------------------------------------------------------ measuring
 
 
+@dataclass
+class CaseSpec:
+    """One measured case: what to send to which server, and what to compare it with."""
+
+    name: str
+    server: str  # "bare", "memory" or "service"
+    base: str  # "one" or "page": the in-memory figure it is divided by
+    bodies: Callable[[], list[str]]
+    connections: int
+    key: bool = False
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace, work: Path) -> None:
         self.args = args
@@ -196,154 +210,159 @@ class Bench:
         self.server_core, self.load_core = cores()
         self.rng = random.Random(7)
 
-    def load(
-        self,
-        name: str,
-        server: Server,
-        bodies: list[str] | Any,
-        *,
-        connections: int,
-        key: str | None = None,
+    def measure(
+        self, spec: CaseSpec, server: Server, key: str | None, *, warm: bool
     ) -> tuple[LoadResult, float]:
-        """Warm up, then measure; returns the result and the RSS peak while measuring."""
-        print(f"{name} ...", flush=True)
-        server.wait_idle()
-        make = bodies if callable(bodies) else (lambda: bodies)
+        """(Warm up,) then measure; returns the result and the RSS peak while measuring."""
         common = dict(
-            connections=connections,
-            key=key,
+            connections=spec.connections,
+            key=key if spec.key else None,
             work_dir=self.work,
             core=self.load_core,
             use_wrk=not self.args.python_client,
         )
-        drive(server.url, make(), seconds=self.args.warmup, **common)
         server.wait_idle()
+        if warm:
+            drive(server.url, spec.bodies(), seconds=self.args.warmup, **common)
+            server.wait_idle()
         with RssSampler(server) as rss:
-            result = drive(server.url, make(), seconds=self.args.seconds, **common)
+            result = drive(
+                server.url, spec.bodies(), seconds=self.args.seconds / self.args.rounds, **common
+            )
         print(
-            f"  {result.rps:9,.0f} req/s  p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms"
-            f"  errors {result.errors}  RSS {rss.peak:.0f} MB",
+            f"  {spec.name[:44]:44s} {result.rps:9,.0f} req/s  p50 {result.p50_ms:7.2f} ms  "
+            f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}  RSS {rss.peak:.0f} MB",
             flush=True,
         )
         return result, rss.peak
 
-    def reference_cases(self) -> list[Case]:
-        cases = []
-        bare = Server("bench.reference_servers:bare_app", core=self.server_core)
-        bare.start(self.work)
-        try:
-            result, rss = self.load("bare", bare, [body(GET, {"id": str(uuid.uuid4())})], connections=16)
-            cases.append(Case("bare Starlette, fixed JSON", "one", 16, result, rss))
-        finally:
-            bare.stop()
-        memory = Server("bench.reference_servers:in_memory_app", core=self.server_core)
-        memory.start(self.work)
-        try:
-            result, rss = self.load("in-memory one", memory, [body(GET, {"id": str(uuid.uuid4())})], connections=16)
-            cases.append(Case("in-memory Strawberry, one object", "one", 16, result, rss))
-            result, rss = self.load("in-memory page", memory, [body(PAGE, {"first": 100})], connections=16)
-            cases.append(Case("in-memory Strawberry, page of 100", "page", 16, result, rss))
-        finally:
-            memory.stop()
-        return cases
-
-    def service_cases(self, db: Path, info: seeding.SeedInfo, samples: Samples, run: Run) -> None:
-        outbox = self.work / "outbox"
-        server = Server(
-            "app.main:create_app",
-            env={
-                "DATABASE_URL": f"sqlite+aiosqlite:///{db}",
-                "DISPATCH_IN_SERVE": "false",
-                "MAIL_URL": f"file://{outbox}",
-            },
-            core=self.server_core,
-        )
-        server.start(self.work)
-        key = info.api_key
+    def specs(self, samples: Samples, server: Server, key: str) -> list[CaseSpec]:
+        one = [body(GET, {"id": str(uuid.uuid4())})]
+        specs = [
+            CaseSpec("bare Starlette, fixed JSON", "bare", "one", lambda: one, 16),
+            CaseSpec("in-memory Strawberry, one object", "memory", "one", lambda: one, 16),
+            CaseSpec(
+                "in-memory Strawberry, page of 100", "memory", "page",
+                lambda: [body(PAGE, {"first": 100})], 16,
+            ),
+        ]
+        if self.args.only_service:
+            specs = []
         c = self.args.connections
-        try:
-            ids = samples.ids
-            result, rss = self.load(
-                "get by id", server, [body(GET, {"id": id_}) for id_ in ids], connections=c, key=key
-            )
-            run.cases.append(Case("get by id", "one", c, result, rss))
-
-            filtered = body(
-                FILTERED_PAGE,
-                {
-                    "first": 100,
-                    "filter": {
-                        "status": {"in": ["RECEIVED", "FAILED"]},
-                        "catalogReference": {"appId": {"eq": MAIN_APP}},
-                    },
+        gets = [body(GET, {"id": id_}) for id_ in samples.ids]
+        filtered = body(
+            FILTERED_PAGE,
+            {
+                "first": 100,
+                "filter": {
+                    "status": {"in": ["RECEIVED", "FAILED"]},
+                    "catalogReference": {"appId": {"eq": MAIN_APP}},
                 },
-            )
-            result, rss = self.load("filtered page", server, [filtered], connections=c, key=key)
-            run.cases.append(
-                Case("page of 100, filtered (status in, appId eq)", "page", c, result, rss)
-            )
+            },
+        )
+        cursors = deep_cursors(samples)
+        check = httpx.post(
+            server.url,
+            content=body(PAGE, {"first": 100, "after": cursors[0]}),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            timeout=300,
+        ).json()
+        if check.get("errors"):
+            raise RuntimeError(f"deep cursor refused: {check['errors']}")
+        deep = [body(PAGE, {"first": 100, "after": cursor}) for cursor in cursors]
+        refs = samples.references
+        counts = [
+            body(COUNT, {"refs": self.rng.sample(refs, min(100, len(refs)))}) for _ in range(20)
+        ]
+        collecting = samples.collecting_references
 
-            result, rss = self.load("page 1", server, [body(PAGE, {"first": 100})], connections=c, key=key)
-            run.cases.append(Case("page 1 of 100 (default order)", "page", c, result, rss))
-            cursors = deep_cursors(samples)
-            check = httpx.post(
-                server.url,
-                content=body(PAGE, {"first": 100, "after": cursors[0]}),
-                headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-                timeout=300,
-            ).json()
-            if check.get("errors"):
-                raise RuntimeError(f"deep cursor refused: {check['errors']}")
-            result, rss = self.load(
-                "deep page",
-                server,
-                [body(PAGE, {"first": 100, "after": cursor}) for cursor in cursors],
-                connections=c,
-                key=key,
-            )
-            run.cases.append(
-                Case(f"page {samples.deep_page:,} of 100 (by cursor)", "page", c, result, rss)
-            )
-
-            refs = samples.references
-            count_bodies = [
-                body(COUNT, {"refs": self.rng.sample(refs, min(100, len(refs)))}) for _ in range(20)
-            ]
-            result, rss = self.load("counts", server, count_bodies, connections=1, key=key)
-            run.cases.append(
-                Case("counts for 100 references (1 connection)", "one", 1, result, rss)
-            )
-
-            collecting = samples.collecting_references
-
-            def create_bodies() -> list[str]:
-                nonce = uuid.uuid4().hex[:8]
-                return [
-                    body(
-                        CREATE,
-                        {
-                            "request": {
-                                "catalogReference": reference,
-                                "email": f"Bench-{nonce}-__N__@Load.Example.com",
-                                "itemUrl": f"https://shop.example.com/p/{reference['catalogItemId']}",
-                            },
-                            "itemDetails": {
-                                "name": "Blue shoe",
-                                "price": "24.50",
-                                "image": "https://static.example.com/shoe.jpg",
-                            },
+        def creates() -> list[str]:
+            nonce = uuid.uuid4().hex[:8]  # every load gets emails of its own, so each inserts
+            return [
+                body(
+                    CREATE,
+                    {
+                        "request": {
+                            "catalogReference": reference,
+                            "email": f"Bench-{nonce}-__N__@Load.Example.com",
+                            "itemUrl": f"https://shop.example.com/p/{reference['catalogItemId']}",
                         },
-                    )
-                    for reference in self.rng.sample(collecting, min(500, len(collecting)))
-                ]
+                        "itemDetails": {
+                            "name": "Blue shoe",
+                            "price": "24.50",
+                            "image": "https://static.example.com/shoe.jpg",
+                        },
+                    },
+                )
+                for reference in self.rng.sample(collecting, min(500, len(collecting)))
+            ]
 
-            result, rss = self.load("create", server, create_bodies, connections=c)
-            run.cases.append(Case("create (distinct emails, anonymous)", "one", c, result, rss))
+        return specs + [
+            CaseSpec("get by id", "service", "one", lambda: gets, c, key=True),
+            CaseSpec(
+                "page of 100, filtered (status in, appId eq)", "service", "page",
+                lambda: [filtered], c, key=True,
+            ),
+            CaseSpec(
+                "page 1 of 100 (default order)", "service", "page",
+                lambda: [body(PAGE, {"first": 100})], c, key=True,
+            ),
+            CaseSpec(
+                f"page {samples.deep_page:,} of 100 (by cursor)", "service", "page",
+                lambda: deep, c, key=True,
+            ),
+            CaseSpec(
+                "counts for 100 references (1 connection)", "service", "one",
+                lambda: counts, 1, key=True,
+            ),
+            CaseSpec("create (distinct emails, anonymous)", "service", "one", creates, c),
+        ]
 
-            run.report = self.report(server, samples, key)
-            run.service_peak_rss_mb = server.peak_rss_mb()
+    def run(self, db: Path, info: seeding.SeedInfo, samples: Samples, run: Run) -> None:
+        """All servers up at once (idle ones cost nothing); cases measured in rounds.
+
+        Each round measures every case for `seconds / rounds`; a case's ratio is the median
+        over rounds of its figure divided by the in-memory figure of the same round, which
+        keeps the ratios steady on a machine whose load comes and goes.
+        """
+        servers = {
+            "service": Server(
+                "app.main:create_app",
+                env={
+                    "DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+                    "DISPATCH_IN_SERVE": "false",
+                    "MAIL_URL": f"file://{self.work / 'outbox'}",
+                },
+                core=self.server_core,
+            ),
+        }
+        if not self.args.only_service:
+            servers["bare"] = Server("bench.reference_servers:bare_app", core=self.server_core)
+            servers["memory"] = Server(
+                "bench.reference_servers:in_memory_app", core=self.server_core
+            )
+        try:
+            for server in servers.values():
+                server.start(self.work)
+            service = servers["service"]
+            specs = self.specs(samples, service, info.api_key)
+            rounds: list[dict[str, tuple[LoadResult, float]]] = []
+            for number in range(self.args.rounds):
+                print(f"round {number + 1} of {self.args.rounds}", flush=True)
+                rounds.append(
+                    {
+                        spec.name: self.measure(
+                            spec, servers[spec.server], info.api_key, warm=number == 0
+                        )
+                        for spec in specs
+                    }
+                )
+            run.cases = [combine(spec, [r[spec.name] for r in rounds], rounds) for spec in specs]
+            run.report = self.report(service, samples, info.api_key)
+            run.service_peak_rss_mb = service.peak_rss_mb()
         finally:
-            server.stop()
+            for server in servers.values():
+                server.stop()
 
     def report(self, server: Server, samples: Samples, key: str) -> Report:
         """Report items back in stock until `--report` requests are queued; watch RSS."""
@@ -432,13 +451,45 @@ def machine() -> dict[str, Any]:
     }
 
 
+BASES = {"one": "in-memory Strawberry, one object", "page": "in-memory Strawberry, page of 100"}
+
+
+def combine(
+    spec: CaseSpec,
+    results: list[tuple[LoadResult, float]],
+    rounds: list[dict[str, tuple[LoadResult, float]]],
+) -> Case:
+    """One case over all rounds: summed requests, median p50, worst p99, median ratio."""
+    loads = [result for result, _ in results]
+    requests = sum(r.requests for r in loads)
+    seconds = sum(r.seconds for r in loads)
+    merged = LoadResult(
+        requests=requests,
+        seconds=seconds,
+        p50_ms=statistics.median(r.p50_ms for r in loads),
+        p90_ms=statistics.median(r.p90_ms for r in loads),
+        p99_ms=max(r.p99_ms for r in loads),
+        max_ms=max(r.max_ms for r in loads),
+        errors=sum(r.errors for r in loads),
+        first_error=next((r.first_error for r in loads if r.first_error), ""),
+    )
+    ratios = [
+        result.rps / r[BASES[spec.base]][0].rps
+        for (result, _), r in zip(results, rounds)
+        if BASES[spec.base] in r and r[BASES[spec.base]][0].rps
+    ]
+    return Case(
+        spec.name,
+        spec.base,
+        spec.connections,
+        merged,
+        max(rss for _, rss in results),
+        ratio=statistics.median(ratios) if ratios else None,
+        note=" ".join(f"{result.rps:.0f}" for result, _ in results),
+    )
+
+
 def compute(run: Run) -> None:
-    by_name = {case.name: case for case in run.cases}
-    one = by_name["in-memory Strawberry, one object"].result.rps
-    page = by_name["in-memory Strawberry, page of 100"].result.rps
-    for case in run.cases:
-        base = one if case.base == "one" else page
-        case.ratio = case.result.rps / base if base else None
 
     def find(prefix: str) -> Case | None:
         return next((case for case in run.cases if case.name.startswith(prefix)), None)
@@ -449,21 +500,21 @@ def compute(run: Run) -> None:
         targets.append((
             "get by id >= 0.6 of in-memory, p99 <= 25 ms",
             (get.ratio or 0) >= 0.6 and get.result.p99_ms <= 25,
-            f"{get.ratio:.2f}, p99 {get.result.p99_ms:.1f} ms",
+            f"{get.ratio or 0:.2f}, p99 {get.result.p99_ms:.1f} ms",
         ))
     create = find("create")
     if create:
         targets.append((
             "create >= 0.4, zero errors, p99 <= 60 ms",
             (create.ratio or 0) >= 0.4 and create.result.errors == 0 and create.result.p99_ms <= 60,
-            f"{create.ratio:.2f}, {create.result.errors} errors, p99 {create.result.p99_ms:.1f} ms",
+            f"{create.ratio or 0:.2f}, {create.result.errors} errors, p99 {create.result.p99_ms:.1f} ms",
         ))
     filtered = find("page of 100, filtered")
     if filtered:
         targets.append((
             "filtered page of 100 >= 0.8 of in-memory page",
             (filtered.ratio or 0) >= 0.8,
-            f"{filtered.ratio:.2f}",
+            f"{filtered.ratio or 0:.2f}",
         ))
     first = find("page 1 of")
     deep = next((c for c in run.cases if "(by cursor)" in c.name), None)
@@ -499,15 +550,15 @@ def compute(run: Run) -> None:
 
 def table(run: Run) -> str:
     lines = [
-        "| case | conns | req/s | ratio | p50 ms | p99 ms | errors | RSS MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| case | conns | req/s | ratio | p50 ms | p99 ms | errors | RSS MB | req/s by round |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for case in run.cases:
         r = case.result
         ratio = f"{case.ratio:.2f} ({case.base})" if case.ratio is not None else "-"
         lines.append(
             f"| {case.name} | {case.connections} | {r.rps:,.0f} | {ratio} | {r.p50_ms:.2f} | "
-            f"{r.p99_ms:.2f} | {r.errors} | {case.peak_rss_mb:.0f} |"
+            f"{r.p99_ms:.2f} | {r.errors} | {case.peak_rss_mb:.0f} | {case.note} |"
         )
     text = "\n".join(lines)
     if run.report:
@@ -532,8 +583,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="100k rows, 3 s per case")
     parser.add_argument("--requests", type=int, help="rows to seed (default 1,000,000)")
     parser.add_argument("--items", type=int, help="catalog references (default 50,000)")
-    parser.add_argument("--seconds", type=float, help="measured seconds per case (default 10)")
+    parser.add_argument("--seconds", type=float, help="measured seconds per case, over all rounds (default 15; quick 4)")
     parser.add_argument("--warmup", type=float, help="warm-up seconds per case (default 2)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3; quick 2)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--report", type=int, help="requests to report (default 100,000)")
     parser.add_argument("--report-timeout", type=float, default=300.0)
@@ -545,8 +597,9 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     args.requests = args.requests or (100_000 if quick else 1_000_000)
     args.items = args.items or (5_000 if quick else 50_000)
-    args.seconds = args.seconds or (3.0 if quick else 10.0)
+    args.seconds = args.seconds or (4.0 if quick else 15.0)
     args.warmup = args.warmup if args.warmup is not None else (1.0 if quick else 2.0)
+    args.rounds = args.rounds or (2 if quick else 3)
     args.report = args.report or (10_000 if quick else 100_000)
     deep_page = min(5_000, max(2, args.requests // 200))
 
@@ -576,11 +629,8 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         samples = collect_samples(db, deep_page=deep_page, report_target=args.report, rng=bench.rng)
-        if not args.only_service:
-            run.cases.extend(bench.reference_cases())
-        bench.service_cases(db, info, samples, run)
-    if not args.only_service:
-        compute(run)
+        bench.run(db, info, samples, run)
+    compute(run)
     output = table(run)
     print()
     print(output)
