@@ -64,8 +64,7 @@ class Query:
             first=first,
             after=after,
         )
-        async with info.context.database.reading() as session:
-            page = await query_requests(session, query)
+        page = await query_requests(info.context.database, query)
         return BackInStockNotificationRequestConnection.from_page(page, query)
 
     @strawberry.field(

@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from app.db import Database
 from app.models import NotificationRequest, RequestStatus
 from app.services.rules import Violations, check_id, normalize_email
 
@@ -60,7 +61,7 @@ DEFAULT_SORT: tuple[tuple[str, str], ...] = (("CREATED_DATE", "DESC"),)
 
 @dataclass
 class Page:
-    rows: list[NotificationRequest]
+    rows: list[Any]  # rows read like NotificationRequest
     cursors: list[str]
     has_next_page: bool
     has_previous_page: bool
@@ -475,9 +476,10 @@ def _page_statement(query: RequestQuery, dialect: str) -> Any:
     )
 
 
-async def query_requests(session: AsyncSession, query: RequestQuery) -> Page:
-    statement = _page_statement(query, session.bind.dialect.name)
-    rows = list(await session.scalars(statement))
+async def query_requests(database: Database, query: RequestQuery) -> Page:
+    """One page: a single SELECT outside any session (see Database.rows)."""
+    statement = _page_statement(query, database.dialect)
+    rows = await database.rows(statement)
     page = rows[: query.first]
     cursors = [
         encode_cursor(query.fingerprint, _row_values(row, query.keys)) for row in page
