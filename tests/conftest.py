@@ -45,7 +45,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     postgres: PostgresDatabases = request.getfixturevalue("postgres")
     name = postgres.create()
     yield postgres.url_for(name)
-    postgres.drop(name)
+    postgres.release(name)
 
 
 @pytest.fixture

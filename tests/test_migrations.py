@@ -55,7 +55,7 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     postgres: PostgresDatabases = request.getfixturevalue("postgres")
     name = postgres.create_empty()
     yield postgres.url_for(name)
-    postgres.drop(name)
+    postgres.release(name)
 
 
 @pytest.fixture

@@ -129,7 +129,7 @@ async def post(
 def empty_postgres_url(postgres: PostgresDatabases) -> Iterator[str]:
     name = postgres.create_empty()
     yield postgres.url_for(name)
-    postgres.drop(name)
+    postgres.release(name)
 
 
 async def test_identical_creates_sent_to_two_servers_at_once_leave_one_request(
@@ -255,7 +255,7 @@ async def seed_waiting_requests(url: str, count: int) -> CatalogReference:
 def postgres_url(postgres: PostgresDatabases) -> Iterator[str]:
     name = postgres.create()
     yield postgres.url_for(name)
-    postgres.drop(name)
+    postgres.release(name)
 
 
 @pytest.fixture
