@@ -9,15 +9,22 @@ process take turns on an asyncio lock (so they queue in memory instead of spinni
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, event
+from sqlalchemy import Connection, Select, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.config import Settings
-from app.sqlite_tuning import SQLiteReader, sqlite_file, write_planner_statistics
+from app.sqlite_tuning import (
+    SQLiteReader,
+    SQLiteWriter,
+    sqlite_file,
+    write_planner_statistics,
+)
+
+T = TypeVar("T")
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -74,10 +81,12 @@ class Database:
             self._write_turn: asyncio.Lock | None = asyncio.Lock()
             path = sqlite_file(self.url)
             self._reader = SQLiteReader(path, self.read_engine.dialect) if path else None
+            self._writer = SQLiteWriter(path, SQLITE_PRAGMAS) if path else None
         else:
             self.read_engine = self.write_engine = _server_engine(settings)
             self._write_turn = None
             self._reader = None
+            self._writer = None
         self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
 
@@ -102,6 +111,19 @@ class Database:
         async with self.read_engine.connect() as connection:
             return list((await connection.execute(statement, params or {})).all())
 
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` (sync, given a Core Connection) as one write transaction.
+
+        On SQLite on the writer thread, one hop for the whole transaction, in turn with
+        this process's other writes; elsewhere through the engine (`run_sync`).
+        """
+        if self._writer is None:
+            async with self.write_engine.begin() as connection:
+                return await connection.run_sync(work)
+        assert self._write_turn is not None
+        async with self._write_turn:
+            return await self._writer.run(work)
+
     async def tune(self) -> None:
         """SQLite: give the query planner the data's shape (see app.sqlite_tuning)."""
         path = sqlite_file(self.url) if self.is_sqlite else None
@@ -124,6 +146,8 @@ class Database:
     async def dispose(self) -> None:
         if self._reader is not None:
             await self._reader.close()
+        if self._writer is not None:
+            await self._writer.close()
         await self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()

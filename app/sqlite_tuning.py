@@ -7,6 +7,9 @@
   write the *shape* of the data instead (how many rows share a value of each column, at a
   nominal million rows), as SQLite documents for stable plans. A real ANALYZE by an operator
   covers every index and is left alone.
+- Writes. `SQLiteWriter` runs a whole write transaction (a sync function of a Core
+  Connection) on one writer thread through the sync pysqlite driver: one hop per
+  transaction instead of one per statement.
 - Reads. A session costs several thread hops per query (BEGIN, execute, fetch, ROLLBACK,
   pool reset), each a wake-up of the driver's thread. `SQLiteReader` runs one compiled Core
   SELECT as one hop on a raw aiosqlite connection in autocommit mode (the statement is its own
@@ -17,13 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from collections import namedtuple
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 import aiosqlite
-from sqlalchemy import Select
+from sqlalchemy import Connection, Select, create_engine, event
 from sqlalchemy.engine import Dialect
 
 NOMINAL_ROWS = 1_000_000
@@ -217,3 +223,36 @@ def sqlite_file(url: str) -> str | None:
     if not database or database == ":memory:" or parsed.query or database.startswith("file:"):
         return None
     return str(Path(database))
+
+
+class SQLiteWriter:
+    """One thread, one connection: each write transaction is a single hop to it."""
+
+    def __init__(self, path: str, pragmas: Iterable[str]) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._engine = create_engine(f"sqlite:///{path}", pool_size=1, max_overflow=0)
+        pragmas = list(pragmas)
+
+        @event.listens_for(self._engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # our BEGIN, not the driver's
+            for pragma in pragmas:
+                dbapi_connection.execute(pragma)
+
+        @event.listens_for(self._engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def _transaction(self, work: Callable[[Connection], T]) -> T:
+        with self._engine.begin() as connection:
+            return work(connection)
+
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        """`work` in one transaction on the writer thread, committed if it returns."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._transaction, work)
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._engine.dispose)
+        self._executor.shutdown(wait=True)

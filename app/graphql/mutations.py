@@ -41,10 +41,11 @@ class Mutation:
         request: BackInStockNotificationRequestInput,
         item_details: BackInStockItemDetailsInput,
     ) -> BackInStockNotificationRequest:
-        async with info.context.database.writing() as session:
-            row = await request_service.create_request(
-                session, request=request.to_domain(), item=item_details.to_domain()
-            )
+        row = await request_service.create_request_in(
+            info.context.database,
+            request=request.to_domain(),
+            item=item_details.to_domain(),
+        )
         return BackInStockNotificationRequest.from_row(row)
 
     @strawberry.mutation(

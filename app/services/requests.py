@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
@@ -26,8 +27,7 @@ from app.services.rules import (
     contact_id_for,
     parse_id,
 )
-from app.services.settings import is_collecting
-from app.services.upsert import insert_unless_exists
+from app.services.settings import is_collecting_in
 
 MAX_COUNT_REFERENCES = 100
 _OPEN_REQUEST = text("status IN ('RECEIVED', 'PROCESSING', 'FAILED')")
@@ -65,48 +65,76 @@ def _validated_request_values(
     }
 
 
+def _create_in(
+    connection: Connection, values: dict[str, object], now: datetime | None
+) -> Any | None:
+    """(sync) The create transaction: the new or open request's row; None if not collecting.
+
+    De-duplication rests on the partial unique index, so concurrent identical creates
+    leave one row whatever their timing.
+    """
+    if not is_collecting_in(connection, str(values["app_id"])):
+        return None
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    # The open request may be sent between our insert and our read; then insert again.
+    for _ in range(3):
+        row = connection.execute(
+            insert(_REQUESTS)
+            .values({**values, "id": uuid.uuid4(), "created_date": now or utc_now()})
+            .on_conflict_do_nothing(
+                index_elements=["catalog_reference_key", "email"], index_where=_OPEN_REQUEST
+            )
+            .returning(*_REQUESTS.c)
+        ).first()
+        if row is not None:
+            return row
+        existing = connection.execute(
+            select(_REQUESTS).where(
+                _REQUESTS.c.catalog_reference_key == values["catalog_reference_key"],
+                _REQUESTS.c.email == values["email"],
+                _OPEN_REQUEST,
+            )
+        ).first()
+        if existing is not None:
+            return existing
+    raise RuntimeError("could not create or find the open request")
+
+
+def _created(row: Any | None, values: dict[str, object]) -> Any:
+    if row is None:
+        raise RequestCollectionDisabled(
+            f"appId {values['app_id']!r} is not collecting back-in-stock requests"
+        )
+    return row
+
+
 async def create_request(
     session: AsyncSession,
     *,
     request: NewRequest,
     item: ItemDetails,
     now: datetime | None = None,
-) -> NotificationRequest:
+) -> Any:
     """Store a new request, or return the shopper's open one for the same reference.
 
-    De-duplication rests on the partial unique index, so concurrent identical creates
-    leave one row whatever their timing.
+    Returns the row (read like a NotificationRequest), in the session's transaction.
     """
     values = _validated_request_values(request, item)
-    if not await is_collecting(session, str(values["app_id"])):
-        raise RequestCollectionDisabled(
-            f"appId {values['app_id']!r} is not collecting back-in-stock requests"
-        )
-    # The open request may be sent between our insert and our read; then insert again.
-    for _ in range(3):
-        inserted = await session.execute(
-            insert_unless_exists(
-                session,
-                NotificationRequest,
-                {**values, "id": uuid.uuid4(), "created_date": now or utc_now()},
-                key=["catalog_reference_key", "email"],
-                where=_OPEN_REQUEST,
-            ).returning(*_REQUESTS.c)
-        )
-        row = inserted.one_or_none()
-        if row is not None:
-            return NotificationRequest.model_validate(row._mapping)
-        existing = await session.scalar(
-            select(NotificationRequest).where(
-                NotificationRequest.catalog_reference_key
-                == values["catalog_reference_key"],
-                NotificationRequest.email == values["email"],
-                _OPEN_REQUEST,
-            )
-        )
-        if existing is not None:
-            return existing
-    raise RuntimeError("could not create or find the open request")
+    row = await session.run_sync(lambda sync: _create_in(sync.connection(), values, now))
+    return _created(row, values)
+
+
+async def create_request_in(
+    database: Database,
+    *,
+    request: NewRequest,
+    item: ItemDetails,
+    now: datetime | None = None,
+) -> Any:
+    """create_request in a transaction of its own: one hop on SQLite (Database.write)."""
+    values = _validated_request_values(request, item)
+    row = await database.write(lambda connection: _create_in(connection, values, now))
+    return _created(row, values)
 
 
 async def get_request(database: Database, *, id: str) -> Any | None:

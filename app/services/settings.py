@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import CollectionState, utc_now
@@ -18,6 +20,17 @@ async def list_collection_states(session: AsyncSession) -> list[CollectionState]
         select(CollectionState).order_by(CollectionState.app_id)
     )
     return list(rows)
+
+
+def _collecting(app_id: str) -> Any:
+    return select(CollectionState.collecting_requests).where(
+        CollectionState.app_id == app_id
+    )
+
+
+def is_collecting_in(connection: Connection, app_id: str) -> bool:
+    """(sync) is_collecting inside a Core transaction (see Database.write)."""
+    return bool(connection.execute(_collecting(app_id)).scalar())
 
 
 async def is_collecting(session: AsyncSession, app_id: str) -> bool:
