@@ -14,13 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, exc, text
+from sqlalchemy import Connection, event, exc, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlmodel import SQLModel
 
+import app.models  # noqa: F401  (registers the tables)
 from app.config import Settings
 from app.db import Database
 
@@ -113,9 +116,51 @@ async def run_alembic(url: str, action: Callable[[Config], None]) -> None:
         await engine.dispose()
 
 
+class UnversionedSchema(RuntimeError):
+    """The database has the service's tables but no migration history, and they differ."""
+
+
+def _adopt_unversioned_schema(config: Config) -> None:
+    """Stamp a database made before migrations existed (tables, no history) at head, when
+    its schema is exactly this version's; refuse with a clear message otherwise."""
+    connection = config.attributes["connection"]
+    if MigrationContext.configure(connection).get_current_revision() is not None:
+        return
+    existing = set(inspect(connection).get_table_names()) & set(
+        SQLModel.metadata.tables
+    )
+    if not existing:
+        return
+    dialect = connection.dialect.name
+    context = MigrationContext.configure(
+        connection,
+        opts={
+            "compare_type": True,
+            "include_object": lambda obj, _name, type_, reflected, _other: declared_for(
+                obj, type_, reflected, dialect
+            ),
+        },
+    )
+    differences = compare_metadata(context, SQLModel.metadata)
+    if differences:
+        raise UnversionedSchema(
+            f"the database has tables ({', '.join(sorted(existing))}) but no migration "
+            f"history, and they differ from this version's schema, e.g. {differences[:3]}; "
+            "start from an empty database or migrate this one by hand"
+        )
+    log.warning("the database has this version's tables but no history: stamping it")
+    command.stamp(config, "head")
+
+
 async def upgrade_database(url: str, revision: str = "head") -> None:
     """Apply every migration up to `revision` (all pending ones by default)."""
-    await run_alembic(url, lambda config: command.upgrade(config, revision))
+
+    def upgrade(config: Config) -> None:
+        if revision == "head":
+            _adopt_unversioned_schema(config)
+        command.upgrade(config, revision)
+
+    await run_alembic(url, upgrade)
 
 
 async def downgrade_database(url: str, revision: str) -> None:

@@ -26,6 +26,7 @@ from app.config import Settings
 from app.db import Database
 from app.migrate import (
     MIGRATION_LOCK_ID,
+    UnversionedSchema,
     alembic_config,
     declared_for,
     downgrade_database,
@@ -257,6 +258,38 @@ async def test_upgrading_a_database_holding_data_keeps_it(
     for name, rows in before.items():
         columns = set(rows[0]) & set(after[name][0] if after[name] else rows[0])
         assert _rows(after[name], columns) == _rows(rows, columns), name
+
+
+async def test_a_database_made_before_migrations_is_adopted_with_its_rows(
+    empty_url: str, engine: AsyncEngine
+):
+    # given: this version's tables made without Alembic (as releases before it did)
+    async with engine.begin() as connection:
+        await connection.run_sync(SQLModel.metadata.create_all)
+        before = await connection.run_sync(_fill, 2)
+
+    # when
+    await upgrade_database(empty_url)
+
+    # then
+    assert await _current_revision(empty_url) == HEAD
+    async with engine.connect() as connection:
+        after = await connection.run_sync(_read, list(before))
+    assert {name: len(rows) for name, rows in after.items()} == {
+        name: 2 for name in before
+    }
+
+
+async def test_a_database_with_other_tables_and_no_history_is_refused(
+    empty_url: str, engine: AsyncEngine
+):
+    async with engine.begin() as connection:
+        await connection.execute(sa.text("CREATE TABLE api_keys (id INTEGER)"))
+
+    with pytest.raises(UnversionedSchema, match="no migration history"):
+        await upgrade_database(empty_url)
+
+    assert await _current_revision(empty_url) is None
 
 
 # ------------------------------------------------------------ how the schema gets made
