@@ -82,6 +82,8 @@ class Database:
             path = sqlite_file(self.url)
             self._reader = SQLiteReader(path, self.read_engine.dialect) if path else None
             self._writer = SQLiteWriter(path, SQLITE_PRAGMAS) if path else None
+            self._pending_writes: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
+            self._flushes: set[asyncio.Future[None]] = set()
         else:
             self.read_engine = self.write_engine = _server_engine(settings)
             self._write_turn = None
@@ -114,15 +116,40 @@ class Database:
     async def write(self, work: Callable[[Connection], T]) -> T:
         """Run `work` (sync, given a Core Connection) as one write transaction.
 
-        On SQLite on the writer thread, one hop for the whole transaction, in turn with
-        this process's other writes; elsewhere through the engine (`run_sync`).
+        On SQLite on the writer thread, in turn with this process's other writes, together
+        with the writes queued meanwhile (one commit for all; see app.sqlite_tuning);
+        elsewhere through the engine (`run_sync`).
         """
         if self._writer is None:
             async with self.write_engine.begin() as connection:
                 return await connection.run_sync(work)
-        assert self._write_turn is not None
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending_writes.append((work, future))
+        if len(self._pending_writes) == 1:  # the first of a batch starts its flush
+            flush = asyncio.ensure_future(self._flush_writes())
+            self._flushes.add(flush)
+            flush.add_done_callback(self._flushes.discard)
+        return await future
+
+    async def _flush_writes(self) -> None:
+        """Run every write queued until the write turn came, as one group commit."""
+        assert self._write_turn is not None and self._writer is not None
         async with self._write_turn:
-            return await self._writer.run(work)
+            batch, self._pending_writes = self._pending_writes, []
+            try:
+                outcomes = await self._writer.run_all([work for work, _ in batch])
+            except BaseException as error:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                raise
+        for (_, future), (succeeded, value) in zip(batch, outcomes):
+            if future.done():  # its caller went away
+                continue
+            if succeeded:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
 
     async def tune(self) -> None:
         """SQLite: give the query planner the data's shape (see app.sqlite_tuning)."""

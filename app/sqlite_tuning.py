@@ -7,9 +7,10 @@
   write the *shape* of the data instead (how many rows share a value of each column, at a
   nominal million rows), as SQLite documents for stable plans. A real ANALYZE by an operator
   covers every index and is left alone.
-- Writes. `SQLiteWriter` runs a whole write transaction (a sync function of a Core
-  Connection) on one writer thread through the sync pysqlite driver: one hop per
-  transaction instead of one per statement.
+- Writes. `SQLiteWriter` runs write transactions (sync functions of a Core Connection) on
+  one writer thread through the sync pysqlite driver: one hop per transaction instead of
+  one per statement, and the writes that queued meanwhile share one commit (group commit;
+  if one of them fails, each runs again in a transaction of its own).
 - Reads. A session costs several thread hops per query (BEGIN, execute, fetch, ROLLBACK,
   pool reset), each a wake-up of the driver's thread. `SQLiteReader` runs one compiled Core
   SELECT as one hop on a raw aiosqlite connection in autocommit mode (the statement is its own
@@ -247,10 +248,26 @@ class SQLiteWriter:
         with self._engine.begin() as connection:
             return work(connection)
 
-    async def run(self, work: Callable[[Connection], T]) -> T:
-        """`work` in one transaction on the writer thread, committed if it returns."""
+    def _batch(self, works: list[Callable[[Connection], Any]]) -> list[tuple[bool, Any]]:
+        """All works in one transaction (one commit); if one fails, each on its own."""
+        try:
+            with self._engine.begin() as connection:
+                return [(True, work(connection)) for work in works]
+        except Exception as error:  # noqa: BLE001 - handed to the caller below
+            if len(works) == 1:
+                return [(False, error)]
+        outcomes: list[tuple[bool, Any]] = []
+        for work in works:
+            try:
+                outcomes.append((True, self._transaction(work)))
+            except Exception as error:  # noqa: BLE001 - handed to its caller
+                outcomes.append((False, error))
+        return outcomes
+
+    async def run_all(self, works: list[Callable[[Connection], Any]]) -> list[tuple[bool, Any]]:
+        """Each work's (succeeded, result or exception), committed together when all succeed."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._transaction, work)
+        return await loop.run_in_executor(self._executor, self._batch, works)
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()

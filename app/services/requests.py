@@ -65,6 +65,26 @@ def _validated_request_values(
     }
 
 
+def _insert_unless_open(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(_REQUESTS)
+        .on_conflict_do_nothing(
+            index_elements=["catalog_reference_key", "email"], index_where=_OPEN_REQUEST
+        )
+        .returning(*_REQUESTS.c)
+    )
+
+
+# Built once (the values come as parameters), so each create reuses the compiled SQL.
+_INSERT_UNLESS_OPEN = {name: _insert_unless_open(name) for name in ("sqlite", "postgresql")}
+_OPEN_BY_REFERENCE_AND_EMAIL = select(_REQUESTS).where(
+    _REQUESTS.c.catalog_reference_key == bindparam("catalog_reference_key"),
+    _REQUESTS.c.email == bindparam("email"),
+    _OPEN_REQUEST,
+)
+
+
 def _create_in(
     connection: Connection, values: dict[str, object], now: datetime | None
 ) -> Any | None:
@@ -75,26 +95,16 @@ def _create_in(
     """
     if not is_collecting_in(connection, str(values["app_id"])):
         return None
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    insert = _INSERT_UNLESS_OPEN[connection.dialect.name]
+    key = {"catalog_reference_key": values["catalog_reference_key"], "email": values["email"]}
     # The open request may be sent between our insert and our read; then insert again.
     for _ in range(3):
         row = connection.execute(
-            insert(_REQUESTS)
-            .values({**values, "id": uuid.uuid4(), "created_date": now or utc_now()})
-            .on_conflict_do_nothing(
-                index_elements=["catalog_reference_key", "email"], index_where=_OPEN_REQUEST
-            )
-            .returning(*_REQUESTS.c)
+            insert, {**values, "id": uuid.uuid4(), "created_date": now or utc_now()}
         ).first()
         if row is not None:
             return row
-        existing = connection.execute(
-            select(_REQUESTS).where(
-                _REQUESTS.c.catalog_reference_key == values["catalog_reference_key"],
-                _REQUESTS.c.email == values["email"],
-                _OPEN_REQUEST,
-            )
-        ).first()
+        existing = connection.execute(_OPEN_BY_REFERENCE_AND_EMAIL, key).first()
         if existing is not None:
             return existing
     raise RuntimeError("could not create or find the open request")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from typing import Any
-
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import CollectionState, utc_now
@@ -22,15 +20,14 @@ async def list_collection_states(session: AsyncSession) -> list[CollectionState]
     return list(rows)
 
 
-def _collecting(app_id: str) -> Any:
-    return select(CollectionState.collecting_requests).where(
-        CollectionState.app_id == app_id
-    )
+_COLLECTING = select(CollectionState.collecting_requests).where(
+    CollectionState.app_id == bindparam("app_id")
+)
 
 
 def is_collecting_in(connection: Connection, app_id: str) -> bool:
     """(sync) is_collecting inside a Core transaction (see Database.write)."""
-    return bool(connection.execute(_collecting(app_id)).scalar())
+    return bool(connection.execute(_COLLECTING, {"app_id": app_id}).scalar())
 
 
 async def is_collecting(session: AsyncSession, app_id: str) -> bool:
