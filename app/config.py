@@ -18,6 +18,13 @@ def _split_names(raw: str | None) -> list[str]:
     return [name.strip() for name in (raw or "").split(",") if name.strip()]
 
 
+_ASYNC_DRIVERS = {
+    "postgres://": "postgresql+asyncpg://",
+    "postgresql://": "postgresql+asyncpg://",
+    "sqlite://": "sqlite+aiosqlite://",
+}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -61,6 +68,15 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=15, ge=1)
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=5_000, ge=100)
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        """Accept the common spellings without a driver (`postgres://`, `sqlite:///`)."""
+        for plain, with_driver in _ASYNC_DRIVERS.items():
+            if url.startswith(plain):
+                return with_driver + url[len(plain) :]
+        return url
 
     @field_validator("anonymous_permissions")
     @classmethod

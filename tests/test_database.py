@@ -62,3 +62,17 @@ async def test_readyz_is_ok_with_a_reachable_database(http: httpx.AsyncClient):
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("postgres://u:p@db:5432/shop", "postgresql+asyncpg://u:p@db:5432/shop"),
+        ("postgresql://u@db/shop", "postgresql+asyncpg://u@db/shop"),
+        ("postgresql+asyncpg://u@db/shop", "postgresql+asyncpg://u@db/shop"),
+        ("sqlite:///./shop.db", "sqlite+aiosqlite:///./shop.db"),
+        ("sqlite+aiosqlite:///./shop.db", "sqlite+aiosqlite:///./shop.db"),
+    ],
+)
+def test_database_urls_without_a_driver_get_the_async_one(given: str, used: str):
+    assert Settings(_env_file=None, database_url=given).database_url == used
