@@ -20,18 +20,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 import aiosqlite
-from sqlalchemy import Connection, Select, create_engine, event
+import orjson
+from sqlalchemy import JSON, Connection, Select, create_engine, event
 from sqlalchemy.engine import Dialect
+
+from app.sqltypes import UTCDateTime
 
 NOMINAL_ROWS = 1_000_000
 # Rows sharing one value of each column, at NOMINAL_ROWS: the data's shape, not its size.
@@ -117,6 +122,29 @@ def write_planner_statistics(path: str) -> bool:
         connection.close()
 
 
+def _utc_datetime(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+
+
+def _json(value: Any) -> Any:
+    if not isinstance(value, (str, bytes)):
+        return value  # NULL, or a bare number SQLite's JSON functions left as one
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:  # e.g. an integer beyond 64 bits
+        return json.loads(value)
+
+
+def _result_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The column type's result processor, or a faster one giving the same values."""
+    if isinstance(type_, UTCDateTime):
+        return _utc_datetime  # SQLite keeps naive UTC text; see UTCDateTime
+    implementation = type_.dialect_impl(dialect)
+    if isinstance(implementation, JSON):
+        return _json
+    return implementation.result_processor(dialect, None)
+
+
 class SQLiteReader:
     """A few raw aiosqlite connections for single-statement reads, one thread hop each."""
 
@@ -157,10 +185,7 @@ class SQLiteReader:
         if made is None:
             keys = [column.key or f"column_{index}" for index, column in enumerate(columns)]
             row_type = namedtuple("Row", keys, rename=True)  # type: ignore[misc]
-            processors = [
-                column.type.dialect_impl(self.dialect).result_processor(self.dialect, None)
-                for column in columns
-            ]
+            processors = [_result_processor(column.type, self.dialect) for column in columns]
             made = self._shapes[shape] = (row_type._make, processors)
         return made
 
