@@ -157,6 +157,7 @@ class SQLiteReader:
         self._opening = 0
         self._shapes: dict[tuple[Any, ...], tuple[Callable[..., Any], list[Any]]] = {}
         self._compiled: dict[Select[Any], Any] = {}
+        self._inline: sqlite3.Connection | None = None
 
     async def _open(self) -> aiosqlite.Connection:
         connection = await aiosqlite.connect(self.path, isolation_level=None)
@@ -176,6 +177,20 @@ class SQLiteReader:
                 self._opening -= 1
                 raise
         return await self._idle.get()
+
+    def _inline_rows(self, sql: str, arguments: list[Any]) -> list[Any] | None:
+        """On the loop's thread; None if SQLite is busy (then the caller takes a thread)."""
+        try:
+            if self._inline is None:
+                self._inline = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False
+                )
+                # Never hold the event loop: busy (rare for a WAL reader) means go elsewhere.
+                for pragma in ("busy_timeout=0", "query_only=ON"):
+                    self._inline.execute(f"PRAGMA {pragma}")
+            return self._inline.execute(sql, arguments).fetchall()
+        except sqlite3.OperationalError:
+            return None
 
     def _row_maker(self, statement: Select[Any]) -> tuple[Callable[..., Any], list[Any]]:
         """A namedtuple class named by the selected columns' keys and their processors."""
@@ -202,12 +217,18 @@ class SQLiteReader:
         return compiled
 
     async def rows(
-        self, statement: Select[Any], values: dict[str, Any] | None = None
+        self,
+        statement: Select[Any],
+        values: dict[str, Any] | None = None,
+        *,
+        inline: bool = False,
     ) -> list[Any]:
         """The rows of `statement`, as namedtuples keyed like the selected columns.
 
         With `values`, `statement` is reusable (bind parameters, no expanding IN lists)
-        and compiled once; without, it is compiled for this call.
+        and compiled once; without, it is compiled for this call. `inline` runs it on the
+        event loop's own thread: only for reads bounded by a key (a primary-key lookup
+        costs SQLite microseconds, less than handing it to a thread and back).
         """
         compiled = self._compile(statement, values is not None)
         params = compiled.construct_params(values)
@@ -219,12 +240,14 @@ class SQLiteReader:
             value = params[name]
             arguments.append(process(value) if process is not None else value)
         make, processors = self._row_maker(statement)
-        connection = await self._acquire()
-        try:
-            raw = await connection.execute_fetchall(compiled.string, arguments)
-        finally:
-            assert self._idle is not None
-            self._idle.put_nowait(connection)
+        raw = self._inline_rows(compiled.string, arguments) if inline else None
+        if raw is None:
+            connection = await self._acquire()
+            try:
+                raw = await connection.execute_fetchall(compiled.string, arguments)
+            finally:
+                assert self._idle is not None
+                self._idle.put_nowait(connection)
         if not any(processors):
             return [make(row) for row in raw]
         return [
@@ -233,6 +256,9 @@ class SQLiteReader:
         ]
 
     async def close(self) -> None:
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
         for connection in self._all:
             await connection.close()
         self._all.clear()
