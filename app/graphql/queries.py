@@ -18,6 +18,7 @@ from app.graphql.types import (
     BackInStockNotificationRequestsCount,
     BackInStockSettings,
     CatalogReference,
+    Node,
 )
 from app.permissions import Permission
 from app.services import requests as request_service
@@ -39,6 +40,18 @@ class Query:
     async def back_in_stock_notification_request(
         self, info: strawberry.Info, id: strawberry.ID
     ) -> BackInStockNotificationRequest | None:
+        row = await request_service.get_request(info.context.database, id=id)
+        return BackInStockNotificationRequest.from_row(row) if row else None
+
+    @strawberry.field(
+        extensions=requires(READ_REQUESTS),
+        description=described(
+            "The object with this id, or null: Relay's refetch entry point. Every "
+            "notification request is a Node.",
+            READ_REQUESTS,
+        ),
+    )
+    async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
         row = await request_service.get_request(info.context.database, id=id)
         return BackInStockNotificationRequest.from_row(row) if row else None
 

@@ -43,9 +43,15 @@ class BackInStockItemDetails:
     image: str | None
 
 
-@strawberry.federation.type(keys=["id"])
-class BackInStockNotificationRequest:
+@strawberry.interface(
+    description="An object with a globally unique id: Relay refetches it with `node(id:)`."
+)
+class Node:
     id: strawberry.ID
+
+
+@strawberry.federation.type(keys=["id"])
+class BackInStockNotificationRequest(Node):
     catalog_reference: CatalogReference
     email: str
     contact_id: strawberry.ID
