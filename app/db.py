@@ -102,22 +102,14 @@ class Database:
         async with self._read_sessions() as session:
             yield session
 
-    async def rows(
-        self,
-        statement: Select[Any],
-        params: dict[str, Any] | None = None,
-        *,
-        by_key: bool = False,
-    ) -> list[Any]:
+    async def rows(self, statement: Select[Any], params: dict[str, Any] | None = None) -> list[Any]:
         """The rows of one Core SELECT, read outside any session (the hot read paths).
 
-        On SQLite one thread hop on a raw read connection (see app.sqlite_tuning); with
-        `params`, `statement` is a reusable one with bind parameters, compiled once.
-        `by_key`: the read is bounded by a key (one row by primary key), cheap enough to
-        run on the event loop's thread without a hop.
+        On SQLite without a session's thread hops (see app.sqlite_tuning); with `params`,
+        `statement` is a reusable one with bind parameters, compiled once.
         """
         if self._reader is not None:
-            return await self._reader.rows(statement, params, inline=by_key)
+            return await self._reader.rows(statement, params)
         async with self.read_engine.connect() as connection:
             return list((await connection.execute(statement, params or {})).all())
 

@@ -13,8 +13,10 @@
   if one of them fails, each runs again in a transaction of its own).
 - Reads. A session costs several thread hops per query (BEGIN, execute, fetch, ROLLBACK,
   pool reset), each a wake-up of the driver's thread. `SQLiteReader` runs one compiled Core
-  SELECT as one hop on a raw aiosqlite connection in autocommit mode (the statement is its own
-  snapshot) and applies the columns' own result processors to the rows.
+  SELECT in autocommit mode (the statement is its own snapshot) and applies the columns'
+  result processors to the rows: on the event loop's own thread while it stays within a
+  small budget of SQLite steps (a page of 101 rows by index costs less than a thread hop),
+  else as one hop on a raw aiosqlite connection.
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ ROWS_PER_VALUE = {
     },
 }
 UNKNOWN_ROWS_PER_VALUE = 10
+# SQLite virtual-machine steps a read may take on the event loop's thread (about 1-2 ms)
+# before it is interrupted and handed to a reader thread; counted every INLINE_CHECK_EVERY.
+INLINE_BUDGET_STEPS = 200_000
+INLINE_CHECK_EVERY = 1_000
 
 
 def _index_stat(columns: Sequence[str], shape: dict[str, int]) -> str:
@@ -179,18 +185,32 @@ class SQLiteReader:
         return await self._idle.get()
 
     def _inline_rows(self, sql: str, arguments: list[Any]) -> list[Any] | None:
-        """On the loop's thread; None if SQLite is busy (then the caller takes a thread)."""
+        """The rows, read on the loop's thread within a small work budget; None past it.
+
+        Most reads of this service are index ranges of at most 101 rows, cheaper to run
+        here than to hand to a thread and back. A read that outgrows INLINE_BUDGET_STEPS
+        (or finds SQLite busy) is interrupted and the caller runs it on a thread.
+        """
+        if self._inline is None:
+            self._inline = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False
+            )
+            for pragma in ("busy_timeout=0", "query_only=ON"):
+                self._inline.execute(f"PRAGMA {pragma}")
+        left = INLINE_BUDGET_STEPS // INLINE_CHECK_EVERY
+
+        def spend() -> int:
+            nonlocal left
+            left -= 1
+            return 1 if left < 0 else 0
+
+        self._inline.set_progress_handler(spend, INLINE_CHECK_EVERY)
         try:
-            if self._inline is None:
-                self._inline = sqlite3.connect(
-                    self.path, isolation_level=None, check_same_thread=False
-                )
-                # Never hold the event loop: busy (rare for a WAL reader) means go elsewhere.
-                for pragma in ("busy_timeout=0", "query_only=ON"):
-                    self._inline.execute(f"PRAGMA {pragma}")
             return self._inline.execute(sql, arguments).fetchall()
         except sqlite3.OperationalError:
             return None
+        finally:
+            self._inline.set_progress_handler(None, 0)
 
     def _row_maker(self, statement: Select[Any]) -> tuple[Callable[..., Any], list[Any]]:
         """A namedtuple class named by the selected columns' keys and their processors."""
@@ -216,19 +236,12 @@ class SQLiteReader:
             compiled = self._compiled[statement] = statement.compile(dialect=self.dialect)
         return compiled
 
-    async def rows(
-        self,
-        statement: Select[Any],
-        values: dict[str, Any] | None = None,
-        *,
-        inline: bool = False,
-    ) -> list[Any]:
+    async def rows(self, statement: Select[Any], values: dict[str, Any] | None = None) -> list[Any]:
         """The rows of `statement`, as namedtuples keyed like the selected columns.
 
         With `values`, `statement` is reusable (bind parameters, no expanding IN lists)
-        and compiled once; without, it is compiled for this call. `inline` runs it on the
-        event loop's own thread: only for reads bounded by a key (a primary-key lookup
-        costs SQLite microseconds, less than handing it to a thread and back).
+        and compiled once; without, it is compiled for this call. Tried on the event loop's
+        thread first, within a budget (see _inline_rows), then on a reader thread.
         """
         compiled = self._compile(statement, values is not None)
         params = compiled.construct_params(values)
@@ -240,7 +253,7 @@ class SQLiteReader:
             value = params[name]
             arguments.append(process(value) if process is not None else value)
         make, processors = self._row_maker(statement)
-        raw = self._inline_rows(compiled.string, arguments) if inline else None
+        raw = self._inline_rows(compiled.string, arguments)
         if raw is None:
             connection = await self._acquire()
             try:

@@ -152,7 +152,7 @@ async def get_request(database: Database, *, id: str) -> Any | None:
 
     A read on the hot path: one Core statement outside any session (see Database.rows).
     """
-    rows = await database.rows(_BY_ID, {"id": parse_id(id)}, by_key=True)
+    rows = await database.rows(_BY_ID, {"id": parse_id(id)})
     return rows[0] if rows else None
 
 
