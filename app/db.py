@@ -32,9 +32,12 @@ SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=30000",
 )
+# Writers touch many index pages at once (a report moves 100,000 rows): a 64 MiB page cache
+# halves that time. Only writers get it: one is in use at a time, readers stay small.
+SQLITE_WRITER_PRAGMAS = (*SQLITE_PRAGMAS, "PRAGMA cache_size=-65536")
 
 
-def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
+def _sqlite_engine(url: str, begin: str, pragmas: tuple[str, ...]) -> AsyncEngine:
     engine = create_async_engine(url, connect_args={"check_same_thread": False})
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -42,7 +45,7 @@ def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
         # Let SQLAlchemy's "begin" event, not the driver, open transactions.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in SQLITE_PRAGMAS:
+        for pragma in pragmas:
             cursor.execute(pragma)
         cursor.close()
 
@@ -76,12 +79,14 @@ class Database:
         self.url = settings.database_url
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
-            self.read_engine = _sqlite_engine(self.url, "BEGIN")
-            self.write_engine = _sqlite_engine(self.url, "BEGIN IMMEDIATE")
+            self.read_engine = _sqlite_engine(self.url, "BEGIN", SQLITE_PRAGMAS)
+            self.write_engine = _sqlite_engine(
+                self.url, "BEGIN IMMEDIATE", SQLITE_WRITER_PRAGMAS
+            )
             self._write_turn: asyncio.Lock | None = asyncio.Lock()
             path = sqlite_file(self.url)
             self._reader = SQLiteReader(path, self.read_engine.dialect) if path else None
-            self._writer = SQLiteWriter(path, SQLITE_PRAGMAS) if path else None
+            self._writer = SQLiteWriter(path, SQLITE_WRITER_PRAGMAS) if path else None
             self._pending_writes: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
             self._flushes: set[asyncio.Future[None]] = set()
         else:

@@ -16,7 +16,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -39,25 +38,22 @@ OPEN_STATUSES = (RequestStatus.RECEIVED, RequestStatus.PROCESSING, RequestStatus
 # Statuses a report moves to PROCESSING.
 REPORTABLE_STATUSES = (RequestStatus.RECEIVED, RequestStatus.FAILED)
 
-_OPEN_STATUS_SQL = "status IN ('RECEIVED', 'PROCESSING', 'FAILED')"
-
-
 class NotificationRequest(SQLModel, table=True):
     """A shopper's request to be emailed when an item is back in stock."""
 
     __tablename__ = "notification_requests"
     __table_args__ = (
-        # Race-free de-duplication: one open request per reference and email.
+        # Race-free de-duplication: one open request per reference and email. NULLs never
+        # collide in a unique index, so a sent request (open_request NULL) leaves room for
+        # a new one. Its prefix serves counting and reporting by reference, and a report
+        # (RECEIVED -> PROCESSING) changes none of its columns, so it is not rewritten.
         Index(
             "uq_notification_requests_open",
             "catalog_reference_key",
             "email",
+            "open_request",
             unique=True,
-            sqlite_where=text(_OPEN_STATUS_SQL),
-            postgresql_where=text(_OPEN_STATUS_SQL),
         ),
-        # Counting and reporting by reference.
-        Index("ix_notification_requests_reference", "catalog_reference_key", "status"),
         # One index per filter and sort key, each ended by id for keyset paging.
         Index("ix_notification_requests_created", "created_date", "id"),
         Index("ix_notification_requests_contact", "contact_id", "id"),
@@ -86,6 +82,10 @@ class NotificationRequest(SQLModel, table=True):
     email: str = Field(sa_column=Column(code_point_string(254), nullable=False))
     contact_id: uuid.UUID = Field(sa_column=Column(GUID(), nullable=False))
     status: str = Field(sa_column=Column(String(20), nullable=False))
+    # TRUE while the request is open (RECEIVED, PROCESSING or FAILED), NULL once sent.
+    open_request: bool | None = Field(
+        default=True, sa_column=Column(Boolean, nullable=True, default=True)
+    )
     auto_notified: bool | None = Field(
         default=None, sa_column=Column(Boolean, nullable=True)
     )
@@ -165,11 +165,9 @@ class Notification(SQLModel, table=True):
             index=True,
         )
     )
-    report_id: int = Field(
-        sa_column=Column(
-            Integer, ForeignKey("reports.id", ondelete="CASCADE"), nullable=False, index=True
-        )
-    )
+    # Reports are never deleted, so no foreign key (its check per queued row is a cost
+    # every large report would pay).
+    report_id: int = Field(sa_column=Column(Integer, nullable=False))
     # The request's delivery round when queued; with the request id it names the message.
     round: int = Field(sa_column=Column(Integer, nullable=False))
     attempts: int = Field(

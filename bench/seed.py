@@ -189,6 +189,7 @@ def build_rows(requests: int, items: int, seed: int) -> Iterator[list[dict[str, 
                 "email": email,
                 "contact_id": contact,
                 "status": status,
+                "open_request": None if status == RequestStatus.NOTIFICATION_SENT.value else True,
                 "auto_notified": auto_notified,
                 "created_date": created,
                 "item_url": (

@@ -165,6 +165,7 @@ async def record_sent(session: AsyncSession, *, owner: str, ids: Sequence[int]) 
         )
         .values(
             status=RequestStatus.NOTIFICATION_SENT.value,
+            open_request=None,
             auto_notified=True,
             delivery_attempts=_REQUESTS.c.delivery_attempts + 1,
         )

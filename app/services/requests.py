@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,7 +30,6 @@ from app.services.rules import (
 from app.services.settings import is_collecting_in
 
 MAX_COUNT_REFERENCES = 100
-_OPEN_REQUEST = text("status IN ('RECEIVED', 'PROCESSING', 'FAILED')")
 _REQUESTS = NotificationRequest.__table__
 _BY_ID = select(_REQUESTS).where(_REQUESTS.c.id == bindparam("id", type_=_REQUESTS.c.id.type))
 
@@ -55,6 +54,7 @@ def _validated_request_values(
         "email": email,
         "contact_id": contact_id_for(email),
         "status": RequestStatus.RECEIVED.value,
+        "open_request": True,
         "auto_notified": None,
         "item_url": request.item_url,
         "item_name": item.name,
@@ -70,7 +70,7 @@ def _insert_unless_open(dialect: str) -> Any:
     return (
         insert(_REQUESTS)
         .on_conflict_do_nothing(
-            index_elements=["catalog_reference_key", "email"], index_where=_OPEN_REQUEST
+            index_elements=["catalog_reference_key", "email", "open_request"]
         )
         .returning(*_REQUESTS.c)
     )
@@ -81,7 +81,7 @@ _INSERT_UNLESS_OPEN = {name: _insert_unless_open(name) for name in ("sqlite", "p
 _OPEN_BY_REFERENCE_AND_EMAIL = select(_REQUESTS).where(
     _REQUESTS.c.catalog_reference_key == bindparam("catalog_reference_key"),
     _REQUESTS.c.email == bindparam("email"),
-    _OPEN_REQUEST,
+    _REQUESTS.c.open_request.is_(True),
 )
 
 
@@ -191,7 +191,11 @@ async def mark_as_notification_sent(
             NotificationRequest.id == request_id,
             NotificationRequest.status != RequestStatus.NOTIFICATION_SENT.value,
         )
-        .values(status=RequestStatus.NOTIFICATION_SENT.value, auto_notified=False)
+        .values(
+            status=RequestStatus.NOTIFICATION_SENT.value,
+            auto_notified=False,
+            open_request=None,
+        )
     )
     # A notification still queued for it would now be a second email.
     await session.execute(

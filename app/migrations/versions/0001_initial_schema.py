@@ -20,9 +20,6 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-OPEN_STATUS = sa.text("status IN ('RECEIVED', 'PROCESSING', 'FAILED')")
-
-
 def _create_nullable_sort_index(name: str, column: str) -> None:
     """Index a nullable sort key in the contract's order: NULL ranks lowest."""
     if op.get_bind().dialect.name == "postgresql":
@@ -65,6 +62,7 @@ def upgrade() -> None:
         sa.Column("email", code_point_string(254), nullable=False),
         sa.Column("contact_id", GUID(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("open_request", sa.Boolean(), nullable=True),
         sa.Column("auto_notified", sa.Boolean(), nullable=True),
         sa.Column("created_date", UTCDateTime(), nullable=False),
         sa.Column("item_url", code_point_string(2048), nullable=True),
@@ -84,7 +82,6 @@ def upgrade() -> None:
         "ix_notification_requests_created": ["created_date", "id"],
         "ix_notification_requests_email": ["email", "id"],
         "ix_notification_requests_item": ["catalog_item_id"],
-        "ix_notification_requests_reference": ["catalog_reference_key", "status"],
         "ix_notification_requests_status": ["status", "id"],
     }
     for name, columns in requests_indexes.items():
@@ -96,10 +93,8 @@ def upgrade() -> None:
     op.create_index(
         "uq_notification_requests_open",
         "notification_requests",
-        ["catalog_reference_key", "email"],
+        ["catalog_reference_key", "email", "open_request"],
         unique=True,
-        sqlite_where=OPEN_STATUS,
-        postgresql_where=OPEN_STATUS,
     )
 
     op.create_table(
@@ -123,7 +118,6 @@ def upgrade() -> None:
         sa.Column("lease_owner", sa.String(length=64), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_date", UTCDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["report_id"], ["reports.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(
             ["request_id"], ["notification_requests.id"], ondelete="CASCADE"
         ),
@@ -132,7 +126,6 @@ def upgrade() -> None:
     op.create_index(
         "ix_notifications_available", "notifications", ["available_at", "id"]
     )
-    op.create_index("ix_notifications_report_id", "notifications", ["report_id"])
     op.create_index("ix_notifications_request_id", "notifications", ["request_id"])
 
 
