@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,16 +29,3 @@ def upsert(
         index_elements=list(key),
         set_={column: statement.excluded[column] for column in update},
     )
-
-
-def insert_unless_exists(
-    session: AsyncSession,
-    model: Any,
-    values: dict[str, Any],
-    *,
-    key: Sequence[str],
-    where: ColumnElement[bool] | None = None,
-) -> Any:
-    """Insert `values` unless a row with the same `key` (in the partial index) exists."""
-    statement = _insert_for(session, model).values(**values)
-    return statement.on_conflict_do_nothing(index_elements=list(key), index_where=where)
