@@ -17,6 +17,7 @@ from app.config import Settings
 from app.main import create_app
 from app.permissions import Permission
 from tests.databases import PostgresDatabases
+from tests.mailbox import Mailbox
 
 DATABASES = ["sqlite", "postgresql"]
 
@@ -138,3 +139,20 @@ async def mint_key(app: Starlette, *permissions: Permission) -> str:
 async def admin_key(app: Starlette) -> str:
     """A key holding all five permissions."""
     return await mint_key(app)
+
+
+@pytest.fixture
+async def collecting(gql: GraphQLClient, admin_key: str) -> None:
+    """The test app ("stores") is collecting requests."""
+    from tests.documents import start_collecting
+
+    await start_collecting(gql, admin_key)
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on a free loopback port, keeping what it receives."""
+    box = Mailbox()
+    box.start()
+    yield box
+    box.stop()

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.documents import (
     COUNT_BY_REFERENCES,
     MARK_AS_SENT,
     create,
     reference,
-    start_collecting,
 )
-
-
-@pytest.fixture
-async def collecting(gql, admin_key):
-    await start_collecting(gql, admin_key)
 
 
 async def test_counts_follow_the_given_order_with_zeros(gql, admin_key, collecting):

@@ -17,13 +17,7 @@ from tests.documents import (
     create,
     new_request,
     reference,
-    start_collecting,
 )
-
-
-@pytest.fixture
-async def collecting(gql, admin_key):
-    await start_collecting(gql, admin_key)
 
 
 async def test_create_stores_a_received_request(gql, admin_key, collecting):

@@ -8,7 +8,6 @@ import shutil
 import ssl
 import subprocess
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,14 +70,6 @@ DELETE = "mutation Delete($id: ID!) { deleteBackInStockNotificationRequest(id: $
 
 
 @pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox()
-    box.start()
-    yield box
-    box.stop()
-
-
-@pytest.fixture
 def settings(settings: Settings, mailbox: Mailbox) -> Settings:
     """Mail to the test SMTP server; retries and leases short enough for tests."""
     return settings.model_copy(
@@ -98,12 +89,6 @@ def settings(settings: Settings, mailbox: Mailbox) -> Settings:
 @pytest.fixture
 def dispatcher(app: Starlette, settings: Settings) -> Dispatcher:
     return Dispatcher(app.state.database, settings)
-
-
-@pytest.fixture
-async def collecting(gql: Any, admin_key: str) -> None:
-    result = await gql(START_COLLECTING, {"appId": APP_ID}, key=admin_key)
-    assert result.errors == []
 
 
 def new_request(email: str, item_id: str = "shoe-1") -> dict[str, Any]:

@@ -13,15 +13,9 @@ from tests.documents import (
     STOP_COLLECTING,
     create,
     reference,
-    start_collecting,
 )
 
 ITEM = {"name": "Blue shoe", "price": "24.50"}
-
-
-@pytest.fixture
-async def collecting(gql, admin_key):
-    await start_collecting(gql, admin_key)
 
 
 async def report(gql, key, **options):
