@@ -32,9 +32,10 @@ SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=30000",
 )
-# Writers touch many index pages at once (a report moves 100,000 rows): a 64 MiB page cache
-# halves that time. Only writers get it: one is in use at a time, readers stay small.
-SQLITE_WRITER_PRAGMAS = (*SQLITE_PRAGMAS, "PRAGMA cache_size=-65536")
+# Writers touch many index pages at once (a report moves 100,000 rows): a 16 MiB page cache
+# (SQLite's default is 2 MiB) takes a third off that time and bounds what it adds to memory.
+# Only writers get it: one is in use at a time, readers stay small.
+SQLITE_WRITER_PRAGMAS = (*SQLITE_PRAGMAS, "PRAGMA cache_size=-16384")
 
 
 def _sqlite_engine(url: str, begin: str, pragmas: tuple[str, ...]) -> AsyncEngine:
