@@ -29,6 +29,13 @@ READ_REQUESTS = Permission.READ_BACK_IN_STOCK_NOTIFICATION_REQUESTS
 READ_SETTINGS = Permission.READ_BACK_IN_STOCK_NOTIFICATION_SETTINGS
 
 
+async def _request_by_id(
+    info: strawberry.Info, id: strawberry.ID
+) -> BackInStockNotificationRequest | None:
+    row = await request_service.get_request(info.context.database, id=id)
+    return BackInStockNotificationRequest.from_row(row) if row else None
+
+
 @strawberry.type
 class Query:
     @strawberry.field(
@@ -40,8 +47,7 @@ class Query:
     async def back_in_stock_notification_request(
         self, info: strawberry.Info, id: strawberry.ID
     ) -> BackInStockNotificationRequest | None:
-        row = await request_service.get_request(info.context.database, id=id)
-        return BackInStockNotificationRequest.from_row(row) if row else None
+        return await _request_by_id(info, id)
 
     @strawberry.field(
         extensions=requires(READ_REQUESTS),
@@ -52,8 +58,8 @@ class Query:
         ),
     )
     async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
-        row = await request_service.get_request(info.context.database, id=id)
-        return BackInStockNotificationRequest.from_row(row) if row else None
+        # Every Node is a request, so this is the request lookup under Relay's name.
+        return await _request_by_id(info, id)
 
     @strawberry.field(
         extensions=requires(READ_REQUESTS),
