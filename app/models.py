@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
-    ForeignKey,
     Index,
     Integer,
     String,
@@ -45,8 +44,7 @@ class NotificationRequest(SQLModel, table=True):
     __table_args__ = (
         # Race-free de-duplication: one open request per reference and email. NULLs never
         # collide in a unique index, so a sent request (open_request NULL) leaves room for
-        # a new one. Its prefix serves counting and reporting by reference, and a report
-        # (RECEIVED -> PROCESSING) changes none of its columns, so it is not rewritten.
+        # a new one. Its prefix serves counting and reporting by reference.
         Index(
             "uq_notification_requests_open",
             "catalog_reference_key",
@@ -81,6 +79,8 @@ class NotificationRequest(SQLModel, table=True):
     catalog_reference_key: str = Field(sa_column=Column(String(64), nullable=False))
     email: str = Field(sa_column=Column(code_point_string(254), nullable=False))
     contact_id: uuid.UUID = Field(sa_column=Column(GUID(), nullable=False))
+    # RECEIVED, FAILED or NOTIFICATION_SENT: never PROCESSING, which is read from the
+    # queue (app.services.request_view), so a report writes no request.
     status: str = Field(sa_column=Column(String(20), nullable=False))
     # TRUE while the request is open (RECEIVED, PROCESSING or FAILED), NULL once sent.
     open_request: bool | None = Field(
@@ -99,7 +99,8 @@ class NotificationRequest(SQLModel, table=True):
     item_image: str | None = Field(
         default=None, sa_column=Column(String(2048), nullable=True)
     )
-    # Delivery bookkeeping: which report round last queued it, and how that went.
+    # Delivery bookkeeping of the last finished round (the queued notification holds the
+    # current one's): its number, its attempts and its last error.
     delivery_round: int = Field(
         default=0, sa_column=Column(Integer, nullable=False, server_default="0")
     )
@@ -149,24 +150,26 @@ class Report(SQLModel, table=True):
 class Notification(SQLModel, table=True):
     """One queued email: exists from the report until the outcome is recorded.
 
+    While it exists its request reads as PROCESSING, with this row's attempts and error.
+
     `available_at` is the moment it may next be claimed. A claim pushes it forward by the
     lease, so a claim held by a dispatcher that died expires on its own.
     """
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_available", "available_at", "id"),)
+    __table_args__ = (
+        Index("ix_notifications_available", "available_at", "id"),
+        # At most one per request: the request is PROCESSING while it exists (see
+        # app.services.request_view), and a report racing another queues nothing twice.
+        Index("uq_notifications_request", "request_id", unique=True),
+    )
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
-    request_id: uuid.UUID = Field(
-        sa_column=Column(
-            GUID(),
-            ForeignKey("notification_requests.id", ondelete="CASCADE"),
-            nullable=False,
-            index=True,
-        )
-    )
-    # Reports are never deleted, so no foreign key (its check per queued row is a cost
-    # every large report would pay).
+    # No foreign keys: checking (and on PostgreSQL share-locking) the request or report of
+    # every queued row is most of what a large report would cost. Deleting a request
+    # deletes its notification (app.services.requests), and the dispatcher drops one whose
+    # request is gone. Reports are never deleted.
+    request_id: uuid.UUID = Field(sa_column=Column(GUID(), nullable=False))
     report_id: int = Field(sa_column=Column(Integer, nullable=False))
     # The request's delivery round when queued; with the request id it names the message.
     round: int = Field(sa_column=Column(Integer, nullable=False))

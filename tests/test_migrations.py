@@ -34,6 +34,10 @@ from app.migrate import (
     upgrade_database,
     wait_for_database,
 )
+from app.models import Notification, NotificationRequest, Report
+from app.notify import queue
+from app.services.requests import _validated_request_values, get_request
+from app.services.rules import CatalogReference, ItemDetails, NewRequest
 from tests.databases import PostgresDatabases
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -444,3 +448,60 @@ def test_indexes_declared_for_one_database_are_compared_on_that_one_only():
 
     assert names("sqlite") == {"ix_notification_requests_auto_notified"}
     assert names("postgresql") == {"ix_notification_requests_auto_notified_nulls_first"}
+
+
+async def test_a_request_processing_before_0002_still_is_and_its_email_is_still_due(
+    empty_url: str, engine: AsyncEngine
+):
+    # given: at 0001 a report stored PROCESSING (round 1) on the request and queued round 1
+    await upgrade_database(empty_url, "0001")
+    request_id = uuid.uuid4()
+    now = datetime.now(timezone.utc)
+    async with engine.begin() as connection:
+        await connection.execute(
+            sa.insert(NotificationRequest.__table__),
+            {
+                **_validated_request_values(
+                    NewRequest(CatalogReference("app", "item"), "a@example.com"),
+                    ItemDetails("Shoe", "1.00"),
+                ),
+                "id": request_id,
+                "status": "PROCESSING",
+                "delivery_round": 1,
+                "created_date": now,
+            },
+        )
+        await connection.execute(
+            sa.insert(Report.__table__),
+            {"id": 1, "item_name": "Shoe", "item_price": "1.00", "created_date": now},
+        )
+        await connection.execute(
+            sa.insert(Notification.__table__),
+            {
+                "id": 1,
+                "request_id": request_id,
+                "report_id": 1,
+                "round": 1,
+                "available_at": now,
+                "created_date": now,
+            },
+        )
+
+    # when
+    await upgrade_database(empty_url)
+
+    # then: it reads as PROCESSING, and the queued email is sent as round 1
+    database = Database(Settings(_env_file=None, database_url=empty_url))
+    try:
+        row = await get_request(database, id=str(request_id))
+        assert row.status == "PROCESSING"
+        async with database.writing() as session:
+            await session.execute(sa.update(Notification.__table__).values(lease_owner="me"))
+            sendable, stale = await queue.load(session, ids=[1])
+            assert [(n.request_id, n.round) for n in sendable] == [(request_id, 1)]
+            assert stale == []
+            await queue.record_sent(session, owner="me", ids=[1])
+        row = await get_request(database, id=str(request_id))
+        assert (row.status, row.delivery_round) == ("NOTIFICATION_SENT", 1)
+    finally:
+        await database.dispose()

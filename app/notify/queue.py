@@ -18,12 +18,19 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Notification, NotificationRequest, Report, RequestStatus
+from app.models import (
+    REPORTABLE_STATUSES,
+    Notification,
+    NotificationRequest,
+    Report,
+    RequestStatus,
+)
 
 _QUEUE = Notification.__table__
 _REQUESTS = NotificationRequest.__table__
 _REPORTS = Report.__table__
-_PROCESSING = RequestStatus.PROCESSING.value
+# A request's stored status while its notification is queued (see app.services.request_view).
+_WAITING = {status.value for status in REPORTABLE_STATUSES}
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,7 @@ async def load(
 ) -> tuple[list[Claimed], list[int]]:
     """The claimed notifications to send, and the ids of those nothing should be sent for.
 
-    Nothing is sent when the request is gone or no longer waits for this round's email.
+    Nothing is sent when the request is gone or already sent.
     """
     rows = await session.execute(
         select(
@@ -100,7 +107,6 @@ async def load(
             _QUEUE.c.round,
             _QUEUE.c.attempts,
             _REQUESTS.c.status,
-            _REQUESTS.c.delivery_round,
             _REQUESTS.c.email,
             _REQUESTS.c.contact_id,
             _REQUESTS.c.item_url,
@@ -121,11 +127,7 @@ async def load(
     sendable: list[Claimed] = []
     stale: list[int] = []
     for row in rows:
-        if (
-            row.status != _PROCESSING
-            or row.delivery_round != row.round
-            or row.item_name is None
-        ):
+        if row.status not in _WAITING or row.item_name is None:
             stale.append(row.id)
             continue
         sendable.append(
@@ -147,10 +149,21 @@ async def load(
     return sendable, stale
 
 
-def _still_ours(owner: str, notification: Any) -> Any:
-    """Requests whose notification matching `notification` is still leased by `owner`."""
-    return _REQUESTS.c.id.in_(
-        select(_QUEUE.c.request_id).where(notification, _QUEUE.c.lease_owner == owner)
+def _finish(owner: str, *notification: Any) -> Any:
+    """UPDATE the requests of the matching notifications still leased by `owner`.
+
+    The round's number, attempts and error move from the notification to the request (an
+    UPDATE ... FROM the queue), which then no longer reads as PROCESSING.
+    """
+    return (
+        update(_REQUESTS)
+        .where(
+            _REQUESTS.c.id == _QUEUE.c.request_id,
+            _REQUESTS.c.status.in_(_WAITING),
+            _QUEUE.c.lease_owner == owner,
+            *notification,
+        )
+        .values(delivery_round=_QUEUE.c.round, auto_notified=True)
     )
 
 
@@ -159,26 +172,19 @@ async def record_sent(session: AsyncSession, *, owner: str, ids: Sequence[int]) 
     if not ids:
         return 0
     updated = await session.execute(
-        update(_REQUESTS)
-        .where(
-            _REQUESTS.c.status == _PROCESSING, _still_ours(owner, _QUEUE.c.id.in_(ids))
-        )
-        .values(
+        _finish(owner, _QUEUE.c.id.in_(ids)).values(
             status=RequestStatus.NOTIFICATION_SENT.value,
             open_request=None,
-            auto_notified=True,
-            delivery_attempts=_REQUESTS.c.delivery_attempts + 1,
+            delivery_attempts=_QUEUE.c.attempts + 1,
+            last_delivery_error=_QUEUE.c.last_error,
         )
     )
-    await session.execute(
-        delete(_QUEUE).where(_QUEUE.c.id.in_(ids), _QUEUE.c.lease_owner == owner)
-    )
+    await drop(session, owner=owner, ids=ids)
     return updated.rowcount
 
 
 def _failure_params(failure: Failure) -> dict[str, Any]:
     return {
-        "b_request": failure.request_id,
         "b_notification": failure.notification_id,
         "b_attempts": failure.attempts,
         "b_error": failure.error,
@@ -191,39 +197,20 @@ async def record_failures(
 ) -> None:
     """Count failed attempts: retry later, or mark the request FAILED when none are left.
 
-    The request shows the attempts and the last error while it is retried, too.
+    While it is retried the notification holds the attempts and the last error, which
+    the request shows (see app.services.request_view).
     """
     retrying = [_failure_params(f) for f in failures if f.retry_at is not None]
     final = [_failure_params(f) for f in failures if f.retry_at is None]
-    ours = _still_ours(owner, _QUEUE.c.id == bindparam("b_notification"))
-    this_request = (
-        _REQUESTS.c.id == bindparam("b_request"),
-        _REQUESTS.c.status == _PROCESSING,
-        ours,
-    )
     if final:
         await session.execute(
-            update(_REQUESTS)
-            .where(*this_request)
-            .values(
+            _finish(owner, _QUEUE.c.id == bindparam("b_notification")).values(
                 status=RequestStatus.FAILED.value,
-                auto_notified=True,
                 delivery_attempts=bindparam("b_attempts"),
                 last_delivery_error=bindparam("b_error"),
             ),
             final,
         )
-    if retrying:
-        await session.execute(
-            update(_REQUESTS)
-            .where(*this_request)
-            .values(
-                delivery_attempts=bindparam("b_attempts"),
-                last_delivery_error=bindparam("b_error"),
-            ),
-            retrying,
-        )
-    if final:
         await drop(session, owner=owner, ids=[row["b_notification"] for row in final])
     if retrying:
         await session.execute(

@@ -1,4 +1,4 @@
-"""Reporting items back in stock: move waiting requests to PROCESSING and queue their emails."""
+"""Reporting items back in stock: queue one email per waiting request (now PROCESSING)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, literal, select, update
+from sqlalchemy import ColumnElement, insert, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import (
@@ -15,7 +16,6 @@ from app.models import (
     Notification,
     NotificationRequest,
     Report,
-    RequestStatus,
     utc_now,
 )
 from app.services.errors import BothSelectorsGiven
@@ -97,8 +97,8 @@ async def report_items_back_in_stock(
 ) -> int:
     """Queue one email per waiting (RECEIVED or FAILED) request named; return how many.
 
-    Everything happens in set-based statements inside the caller's transaction, so a report
-    of any size is a handful of statements and repeating it queues nothing twice.
+    Two statements inside the caller's transaction, whatever the report's size: the report,
+    then its notifications. Repeating it queues nothing twice.
     """
     if catalog_reference is not None and request_ids is not None:
         raise BothSelectorsGiven(
@@ -123,25 +123,10 @@ async def report_items_back_in_stock(
         )
         .returning(Report.id)
     )
-    waiting = selection & NotificationRequest.status.in_(
-        [s.value for s in REPORTABLE_STATUSES]
+    queued = await session.execute(
+        _queue_waiting(session.bind.dialect.name, selection, report_id, now)
     )
-    if session.bind.dialect.name == "postgresql":
-        return await _queue_with_row_locks(session, waiting, report_id, now)
-    return await _queue_serialized(session, waiting, report_id, now)
-
-
-def _move_to_processing(waiting: ColumnElement[bool]) -> Any:
-    return (
-        update(NotificationRequest)
-        .where(waiting)
-        .values(
-            status=RequestStatus.PROCESSING.value,
-            delivery_round=NotificationRequest.delivery_round + 1,
-            delivery_attempts=0,
-            last_delivery_error=None,
-        )
-    )
+    return queued.rowcount
 
 
 _QUEUE_COLUMNS = [
@@ -154,47 +139,32 @@ _QUEUE_COLUMNS = [
 ]
 
 
-async def _queue_serialized(
-    session: AsyncSession, waiting: ColumnElement[bool], report_id: int, now: datetime
-) -> int:
-    """SQLite: writes are serialized, so the same WHERE names the same rows twice."""
-    queued = await session.execute(
-        insert(Notification).from_select(
-            _QUEUE_COLUMNS,
-            select(
-                NotificationRequest.id,
-                literal(report_id),
-                NotificationRequest.delivery_round + 1,
-                literal(0),
-                literal(now, Notification.available_at.type),
-                literal(now, Notification.created_date.type),
-            ).where(waiting),
-        )
-    )
-    await session.execute(_move_to_processing(waiting))
-    return queued.rowcount
+def _queue_waiting(
+    dialect: str, selection: ColumnElement[bool], report_id: int, now: datetime
+) -> Any:
+    """One INSERT queueing a notification for each selected waiting request.
 
-
-async def _queue_with_row_locks(
-    session: AsyncSession, waiting: ColumnElement[bool], report_id: int, now: datetime
-) -> int:
-    """PostgreSQL: one statement, so a concurrent report blocks on the moved rows."""
-    moved = (
-        _move_to_processing(waiting)
-        .returning(NotificationRequest.id, NotificationRequest.delivery_round)
-        .cte("moved")
+    Waiting: RECEIVED or FAILED as stored, and nothing queued yet (which makes it
+    PROCESSING; see app.services.request_view). The unique index on `request_id` skips
+    those already queued, by this report's predecessors or, on PostgreSQL, by a
+    concurrent one (ON CONFLICT waits for it to commit). An index probe per row, where a
+    NOT EXISTS may be planned as a scan of the queue per row when its statistics say it
+    is empty. The request rows are only read.
+    """
+    waiting = select(
+        NotificationRequest.id,
+        literal(report_id),
+        NotificationRequest.delivery_round + 1,
+        literal(0),
+        literal(now, Notification.available_at.type),
+        literal(now, Notification.created_date.type),
+    ).where(
+        selection,
+        NotificationRequest.status.in_([s.value for s in REPORTABLE_STATUSES]),
     )
-    queued = await session.execute(
-        insert(Notification).from_select(
-            _QUEUE_COLUMNS,
-            select(
-                moved.c.id,
-                literal(report_id),
-                moved.c.delivery_round,
-                literal(0),
-                literal(now, Notification.available_at.type),
-                literal(now, Notification.created_date.type),
-            ),
-        )
+    insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert_into(Notification)
+        .from_select(_QUEUE_COLUMNS, waiting)
+        .on_conflict_do_nothing(index_elements=["request_id"])
     )
-    return queued.rowcount

@@ -29,25 +29,27 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from app.db import Database
-from app.models import NotificationRequest
 from app.services.request_filters import compile_filter
+from app.services.request_view import COLUMNS, REQUEST_VIEW, select_requests
 from app.services.rules import Violations
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
 _CURSOR_VERSION = 1
 
-R = NotificationRequest
+# Each sort field's column of the request view (the status is PROCESSING while queued).
 SORT_COLUMNS: dict[str, Any] = {
-    "ID": R.id,
-    "CONTACT_ID": R.contact_id,
-    "STATUS": R.status,
-    "AUTO_NOTIFIED": R.auto_notified,
-    "CREATED_DATE": R.created_date,
-    "ITEM_URL": R.item_url,
+    field: COLUMNS[name]
+    for field, name in {
+        "ID": "id",
+        "CONTACT_ID": "contact_id",
+        "STATUS": "status",
+        "AUTO_NOTIFIED": "auto_notified",
+        "CREATED_DATE": "created_date",
+        "ITEM_URL": "item_url",
+    }.items()
 }
 NULLABLE_SORT_FIELDS = {"AUTO_NOTIFIED", "ITEM_URL"}
 DEFAULT_SORT: tuple[tuple[str, str], ...] = (("CREATED_DATE", "DESC"),)
@@ -188,7 +190,7 @@ def _decode_value(field: str, raw: Any) -> Any:
     return raw
 
 
-def _row_values(row: NotificationRequest, keys: list[tuple[str, str]]) -> list[Any]:
+def _row_values(row: Any, keys: list[tuple[str, str]]) -> list[Any]:
     return [getattr(row, SORT_COLUMNS[field].key) for field, _ in keys]
 
 
@@ -273,13 +275,13 @@ def _page_statement(query: RequestQuery, dialect: str) -> Any:
     # Merging pieces pays where one index serves them: one sort field (ended by id).
     if len(segments) == 1 or len(query.keys) > 2:
         return (
-            select(NotificationRequest)
+            select_requests()
             .where(query.where, or_(false(), *segments))
             .order_by(*order)
             .limit(limit)
         )
     pieces = [
-        select(NotificationRequest)
+        select_requests()
         .where(query.where, segment)
         .order_by(*order)
         .limit(limit)
@@ -288,7 +290,7 @@ def _page_statement(query: RequestQuery, dialect: str) -> Any:
     ]
     merged = union_all(*(select(piece) for piece in pieces)).subquery()
     return (
-        select(aliased(NotificationRequest, merged))
+        select(*merged.c)
         .order_by(*_order_by(query.keys, dialect, merged.c))
         .limit(limit)
     )
@@ -312,6 +314,6 @@ async def query_requests(database: Database, query: RequestQuery) -> Page:
 
 async def count_requests(session: AsyncSession, query: RequestQuery) -> int:
     total = await session.scalar(
-        select(func.count()).select_from(NotificationRequest).where(query.where)
+        select(func.count()).select_from(REQUEST_VIEW).where(query.where)
     )
     return int(total or 0)

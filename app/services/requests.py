@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import Database
 from app.models import Notification, NotificationRequest, RequestStatus, utc_now
 from app.services.errors import RequestCollectionDisabled, RequestNotFound
+from app.services.request_view import select_requests
 from app.services.rules import (
     CatalogReference,
     ItemDetails,
@@ -31,7 +32,9 @@ from app.services.settings import is_collecting_in
 
 MAX_COUNT_REFERENCES = 100
 _REQUESTS = NotificationRequest.__table__
-_BY_ID = select(_REQUESTS).where(_REQUESTS.c.id == bindparam("id", type_=_REQUESTS.c.id.type))
+_BY_ID = select_requests().where(
+    _REQUESTS.c.id == bindparam("id", type_=_REQUESTS.c.id.type)
+)
 
 
 def _validated_request_values(
@@ -78,7 +81,7 @@ def _insert_unless_open(dialect: str) -> Any:
 
 # Built once (the values come as parameters), so each create reuses the compiled SQL.
 _INSERT_UNLESS_OPEN = {name: _insert_unless_open(name) for name in ("sqlite", "postgresql")}
-_OPEN_BY_REFERENCE_AND_EMAIL = select(_REQUESTS).where(
+_OPEN_BY_REFERENCE_AND_EMAIL = select_requests().where(
     _REQUESTS.c.catalog_reference_key == bindparam("catalog_reference_key"),
     _REQUESTS.c.email == bindparam("email"),
     _REQUESTS.c.open_request.is_(True),
@@ -160,7 +163,7 @@ async def get_requests(
     database: Database, *, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, Any]:
     """Many requests in one query, by id (for entity resolution)."""
-    rows = await database.rows(select(_REQUESTS).where(_REQUESTS.c.id.in_(ids)))
+    rows = await database.rows(select_requests().where(_REQUESTS.c.id.in_(ids)))
     return {row.id: row for row in rows}
 
 
@@ -180,11 +183,25 @@ async def delete_request(session: AsyncSession, *, id: str) -> uuid.UUID:
     return deleted
 
 
-async def mark_as_notification_sent(
-    session: AsyncSession, *, id: str
-) -> NotificationRequest:
-    """Record an email sent outside the service; a sent request stays as it is."""
+async def mark_as_notification_sent(session: AsyncSession, *, id: str) -> Any:
+    """Record an email sent outside the service; a sent request stays as it is.
+
+    Returns the row (read like a NotificationRequest).
+    """
     request_id = parse_id(id)
+    # A round under way ends here: the request keeps its attempts and error.
+    await session.execute(
+        update(NotificationRequest)
+        .where(
+            NotificationRequest.id == Notification.request_id,
+            Notification.request_id == request_id,
+            NotificationRequest.status != RequestStatus.NOTIFICATION_SENT.value,
+        )
+        .values(
+            delivery_attempts=Notification.attempts,
+            last_delivery_error=Notification.last_error,
+        )
+    )
     await session.execute(
         update(NotificationRequest)
         .where(
@@ -201,7 +218,7 @@ async def mark_as_notification_sent(
     await session.execute(
         delete(Notification).where(Notification.request_id == request_id)
     )
-    request = await session.get(NotificationRequest, request_id, populate_existing=True)
+    request = (await session.execute(_BY_ID, {"id": request_id})).first()
     if request is None:
         raise RequestNotFound(f"no back-in-stock notification request with id {id}")
     return request

@@ -1,0 +1,72 @@
+"""A request as callers see it: the stored row, with PROCESSING read from the queue.
+
+A report queues one notification per waiting request and writes nothing else, so a large
+report is a single INSERT of narrow rows, not a rewrite of every request and its indexes.
+The stored `status` is therefore never PROCESSING: a request is PROCESSING exactly while a
+notification is queued for it (and it is not sent), and until then its delivery bookkeeping
+is the queued notification's. The dispatcher writes the outcome to the request when it
+drops the notification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, false, or_, select
+
+from app.models import Notification, NotificationRequest, RequestStatus
+
+_REQUESTS = NotificationRequest.__table__
+QUEUED = Notification.__table__.alias("queued")
+_SENT = RequestStatus.NOTIFICATION_SENT.value
+_PROCESSING = RequestStatus.PROCESSING.value
+
+# Every request with its queued notification, if it has one (at most one: a unique index).
+REQUEST_VIEW = _REQUESTS.outerjoin(QUEUED, QUEUED.c.request_id == _REQUESTS.c.id)
+
+# Queued and not yet sent. A notification queued for a request marked sent meanwhile (a
+# race on PostgreSQL) is dropped by the dispatcher unsent, and never shows as PROCESSING.
+_IS_PROCESSING = and_(QUEUED.c.request_id.is_not(None), _REQUESTS.c.status != _SENT)
+
+STATUS = case((_IS_PROCESSING, _PROCESSING), else_=_REQUESTS.c.status).label("status")
+_DELIVERY_ATTEMPTS = case(
+    (_IS_PROCESSING, QUEUED.c.attempts), else_=_REQUESTS.c.delivery_attempts
+).label("delivery_attempts")
+_LAST_DELIVERY_ERROR = case(
+    (_IS_PROCESSING, QUEUED.c.last_error), else_=_REQUESTS.c.last_delivery_error
+).label("last_delivery_error")
+
+_DERIVED = {
+    "status": STATUS,
+    "delivery_attempts": _DELIVERY_ATTEMPTS,
+    "last_delivery_error": _LAST_DELIVERY_ERROR,
+}
+# The request's columns, by name, as callers see them.
+COLUMNS: dict[str, Any] = {
+    column.key: _DERIVED.get(column.key, column) for column in _REQUESTS.c
+}
+
+
+def select_requests() -> Any:
+    """SELECT requests as callers see them (rows read like a NotificationRequest)."""
+    return select(*COLUMNS.values()).select_from(REQUEST_VIEW)
+
+
+def status_in(statuses: Iterable[str]) -> ColumnElement[bool]:
+    """`status IN statuses`, written so the stored status's index can serve it."""
+    wanted = set(statuses)
+    stored = wanted - {_PROCESSING}
+    if _SENT in stored:
+        # A sent request is never PROCESSING, whatever is queued.
+        clauses = [_REQUESTS.c.status == _SENT]
+        stored.discard(_SENT)
+    else:
+        clauses = []
+    if stored:
+        clauses.append(
+            and_(_REQUESTS.c.status.in_(sorted(stored)), QUEUED.c.request_id.is_(None))
+        )
+    if _PROCESSING in wanted:
+        clauses.append(_IS_PROCESSING)
+    return or_(false(), *clauses)
