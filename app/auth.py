@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import Database
 from app.models import ApiKey, utc_now
 from app.permissions import Permission
+
+logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "bis_"
 # last_used_date is a hint for humans; writing it once a minute per key is plenty.
@@ -73,7 +77,12 @@ async def revoke_api_key(session: AsyncSession, *, id: uuid.UUID) -> bool:
 
 
 class Authenticator:
-    """Turns an Authorization header into a Principal, caching key checks briefly."""
+    """Turns an Authorization header into a Principal, caching key checks briefly.
+
+    When a key's check expires under load, every request holding it would look it up at
+    once; instead the first one does and the others wait for its answer. Noting when a
+    key was last used is a write no request waits for.
+    """
 
     def __init__(
         self, database: Database, anonymous: frozenset[Permission], cache_seconds: float
@@ -82,6 +91,8 @@ class Authenticator:
         self.anonymous = Principal(anonymous)
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Principal]] = {}
+        self._lookups: dict[str, asyncio.Future[Principal]] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     async def principal_for(self, authorization: str | None) -> Principal:
         if authorization is None:
@@ -94,6 +105,16 @@ class Authenticator:
         cached = self._cache.get(key_hash)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
+        lookup = self._lookups.get(key_hash)
+        if lookup is None:
+            lookup = self._lookups[key_hash] = asyncio.ensure_future(
+                self._refresh(key_hash)
+            )
+            lookup.add_done_callback(lambda _: self._lookups.pop(key_hash, None))
+        # Shielded: a caller that goes away does not cancel the others' answer.
+        return await asyncio.shield(lookup)
+
+    async def _refresh(self, key_hash: str) -> Principal:
         principal = await self._look_up(key_hash)
         if len(self._cache) > 10_000:
             self._cache.clear()
@@ -104,10 +125,10 @@ class Authenticator:
         return Principal(frozenset(), authentication_error=reason)
 
     async def _look_up(self, key_hash: str) -> Principal:
-        async with self.database.reading() as session:
-            record = await session.scalar(
-                select(ApiKey).where(ApiKey.key_hash == key_hash)
-            )
+        rows = await self.database.rows(
+            select(ApiKey.__table__).where(ApiKey.key_hash == key_hash)
+        )
+        record = rows[0] if rows else None
         if record is None or record.revoked_date is not None:
             return self._refused("unknown or revoked API key")
         now = utc_now()
@@ -115,13 +136,33 @@ class Authenticator:
             record.last_used_date is None
             or now - record.last_used_date > LAST_USED_RESOLUTION
         ):
-            async with self.database.writing() as session:
-                await session.execute(
-                    update(ApiKey)
-                    .where(ApiKey.id == record.id)
-                    .values(last_used_date=now)
-                )
+            self._note_use(record.id, now)
         return Principal(
             parse_permissions(record.permissions) | self.anonymous.permissions,
             api_key_id=record.id,
         )
+
+    def _note_use(self, key_id: uuid.UUID, now: datetime) -> None:
+        """Write last_used_date in the background; a failure only loses the hint."""
+        statement = update(ApiKey).where(ApiKey.id == key_id).values(last_used_date=now)
+
+        async def write() -> None:
+            try:
+                await self.database.write(
+                    lambda connection: connection.execute(statement)
+                )
+            except Exception:
+                logger.warning(
+                    "could not note when API key %s was last used",
+                    key_id,
+                    exc_info=True,
+                )
+
+        task = asyncio.ensure_future(write())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def wait_for_background_writes(self) -> None:
+        """Let the last-used notes finish (at shutdown, and in tests)."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)

@@ -160,6 +160,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             if dispatcher:
                 await dispatcher.stop()
+            await state.authenticator.wait_for_background_writes()
             await state.database.dispose()
 
     app = Starlette(

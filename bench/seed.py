@@ -139,7 +139,7 @@ def _status(age: float, rng: random.Random) -> tuple[str, bool | None, int]:
     if roll < sent + 0.03:
         return RequestStatus.FAILED.value, True, 1
     if roll < sent + 0.035:
-        return RequestStatus.PROCESSING.value, None, 1
+        return RequestStatus.PROCESSING.value, None, 0
     return RequestStatus.RECEIVED.value, None, 0
 
 
@@ -253,8 +253,13 @@ def _write(db: Path, batches: Iterator[list[dict[str, Any]]]) -> None:
             connection.exec_driver_sql(f'DROP INDEX "{name}"')
         processing: list[dict[str, Any]] = []
         for rows in batches:
+            # PROCESSING is read from the queue (app.services.request_view): such a
+            # request is stored RECEIVED, with a queued notification (below).
+            queued = [r for r in rows if r["status"] == RequestStatus.PROCESSING.value]
+            for row in queued:
+                row["status"] = RequestStatus.RECEIVED.value
             connection.execute(insert(requests_table), rows)
-            processing.extend(r for r in rows if r["status"] == RequestStatus.PROCESSING.value)
+            processing.extend(queued)
         for _, sql in indexes:
             connection.exec_driver_sql(sql)
         now = datetime.now(timezone.utc)
@@ -265,7 +270,7 @@ def _write(db: Path, batches: Iterator[list[dict[str, Any]]]) -> None:
                 for app_id, _, collecting in APPS
             ],
         )
-        # PROCESSING requests have their email queued, as a report would have left them.
+        # PROCESSING requests have their email queued, as a report leaves them.
         report_id = connection.execute(
             insert(Report.__table__)
             .values(item_name="Seeded report", item_price="1.00", created_date=now)

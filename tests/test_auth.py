@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import uuid
 
 import pytest
 
+from app.auth import list_api_keys
 from app.config import ConfigurationError, Settings
 from app.permissions import Permission
 from tests.conftest import mint_key
@@ -237,3 +239,33 @@ def test_cli_refuses_an_unknown_permission(database_url):
 
     assert result.returncode != 0
     assert "NOPE" in result.stderr
+
+
+async def test_simultaneous_requests_with_one_key_look_it_up_once(app, gql, admin_key):
+    authenticator = app.state.authenticator
+    lookups = 0
+    look_up = authenticator._look_up
+
+    async def counted(key_hash: str):
+        nonlocal lookups
+        lookups += 1
+        return await look_up(key_hash)
+
+    authenticator._look_up = counted
+
+    results = await asyncio.gather(
+        *(gql(GET_REQUEST, {"id": str(uuid.uuid4())}, key=admin_key) for _ in range(20))
+    )
+
+    assert [r.errors for r in results] == [[]] * 20
+    assert lookups == 1
+
+
+async def test_a_keyed_request_notes_when_the_key_was_last_used(app, gql, admin_key):
+    await gql(GET_REQUEST, {"id": str(uuid.uuid4())}, key=admin_key)
+    await app.state.authenticator.wait_for_background_writes()
+
+    async with app.state.database.reading() as session:
+        (key,) = await list_api_keys(session)
+
+    assert key.last_used_date is not None

@@ -282,7 +282,6 @@ class Dispatcher:
             retry_at = utc_now() + timedelta(seconds=delay)
         return queue.Failure(
             notification_id=claimed.id,
-            request_id=claimed.request_id,
             attempts=attempts,
             error=error,
             retry_at=retry_at,

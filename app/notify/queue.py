@@ -54,7 +54,6 @@ class Claimed:
 @dataclass(frozen=True)
 class Failure:
     notification_id: int
-    request_id: uuid.UUID
     # Attempts including the one that just failed.
     attempts: int
     error: str
@@ -149,22 +148,28 @@ async def load(
     return sendable, stale
 
 
-def _finish(owner: str, *notification: Any) -> Any:
+def _finish(owner: str, notification: Any) -> Any:
     """UPDATE the requests of the matching notifications still leased by `owner`.
 
-    The round's number, attempts and error move from the notification to the request (an
-    UPDATE ... FROM the queue), which then no longer reads as PROCESSING.
+    The round's number moves from the notification to the request, which no longer reads
+    as PROCESSING once the notification is dropped. Written as lookups by key (no
+    UPDATE ... FROM), so no planner can start from the requests' status index instead.
     """
     return (
         update(_REQUESTS)
         .where(
-            _REQUESTS.c.id == _QUEUE.c.request_id,
-            _REQUESTS.c.status.in_(_WAITING),
-            _QUEUE.c.lease_owner == owner,
-            *notification,
+            _REQUESTS.c.id.in_(
+                select(_QUEUE.c.request_id).where(notification, _QUEUE.c.lease_owner == owner)
+            ),
+            _REQUESTS.c.status != RequestStatus.NOTIFICATION_SENT.value,
         )
-        .values(delivery_round=_QUEUE.c.round, auto_notified=True)
+        .values(delivery_round=_queued(_QUEUE.c.round), auto_notified=True)
     )
+
+
+def _queued(column: Any) -> Any:
+    """`column` of the notification queued for the request being updated."""
+    return select(column).where(_QUEUE.c.request_id == _REQUESTS.c.id).scalar_subquery()
 
 
 async def record_sent(session: AsyncSession, *, owner: str, ids: Sequence[int]) -> int:
@@ -175,8 +180,8 @@ async def record_sent(session: AsyncSession, *, owner: str, ids: Sequence[int]) 
         _finish(owner, _QUEUE.c.id.in_(ids)).values(
             status=RequestStatus.NOTIFICATION_SENT.value,
             open_request=None,
-            delivery_attempts=_QUEUE.c.attempts + 1,
-            last_delivery_error=_QUEUE.c.last_error,
+            delivery_attempts=_queued(_QUEUE.c.attempts + 1),
+            last_delivery_error=_queued(_QUEUE.c.last_error),
         )
     )
     await drop(session, owner=owner, ids=ids)

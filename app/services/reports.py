@@ -149,7 +149,8 @@ def _queue_waiting(
     those already queued, by this report's predecessors or, on PostgreSQL, by a
     concurrent one (ON CONFLICT waits for it to commit). An index probe per row, where a
     NOT EXISTS may be planned as a scan of the queue per row when its statistics say it
-    is empty. The request rows are only read.
+    is empty. In id order, the index grows at its end rather than at random places. The
+    request rows are only read.
     """
     waiting = select(
         NotificationRequest.id,
@@ -161,7 +162,7 @@ def _queue_waiting(
     ).where(
         selection,
         NotificationRequest.status.in_([s.value for s in REPORTABLE_STATUSES]),
-    )
+    ).order_by(NotificationRequest.id)
     insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
         insert_into(Notification)

@@ -32,13 +32,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
 from app.services.request_filters import compile_filter
-from app.services.request_view import COLUMNS, REQUEST_VIEW, select_requests
+from app.models import NotificationRequest, RequestStatus
+from app.services.request_view import (
+    COLUMNS,
+    QUEUED,
+    REQUEST_VIEW,
+    select_requests,
+    status_in,
+)
 from app.services.rules import Violations
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
 _CURSOR_VERSION = 1
 
+R = NotificationRequest
+_PROCESSING = RequestStatus.PROCESSING.value
 # Each sort field's column of the request view (the status is PROCESSING while queued).
 SORT_COLUMNS: dict[str, Any] = {
     field: COLUMNS[name]
@@ -264,6 +273,43 @@ def prepare_query(
     return RequestQuery(where, keys, fingerprint, first, cursor)
 
 
+_STATUSES = sorted(status.value for status in RequestStatus)
+
+
+def _status_pieces(query: RequestQuery, limit: int) -> list[Any] | None:
+    """A page in STATUS order as one piece per status, each in id order; None for other
+    orders.
+
+    The status is no column (PROCESSING is read from the queue), so no index holds the
+    order; but each status alone is one index range: of `(status, id)` for a stored one,
+    of the queue's `request_id` for PROCESSING.
+    """
+    if [field for field, _ in query.keys] != ["STATUS", "ID"]:
+        return None
+    descending = query.keys[0][1] == "DESC"
+    statuses = _STATUSES[::-1] if descending else _STATUSES
+    after_status, after_id = query.after or (None, None)
+    if after_status is not None:
+        if after_status not in statuses:
+            return None
+        statuses = statuses[statuses.index(after_status) :]
+    pieces = []
+    for status in statuses:
+        # The same values, but the queue's column lets PROCESSING be read from its index.
+        id_column = QUEUED.c.request_id if status == _PROCESSING else R.id
+        conditions = [query.where, status_in({status})]
+        if status == after_status:
+            conditions.append(R.id < after_id if descending else R.id > after_id)
+        pieces.append(
+            select_requests()
+            .where(*conditions)
+            .order_by(id_column.desc() if descending else id_column.asc())
+            .limit(limit)
+            .subquery()
+        )
+    return pieces
+
+
 def _page_statement(query: RequestQuery, dialect: str) -> Any:
     order = _order_by(query.keys, dialect)
     limit = query.first + 1
@@ -272,15 +318,16 @@ def _page_statement(query: RequestQuery, dialect: str) -> Any:
         if query.after is not None
         else [true()]
     )
+    pieces = _status_pieces(query, limit)
     # Merging pieces pays where one index serves them: one sort field (ended by id).
-    if len(segments) == 1 or len(query.keys) > 2:
+    if pieces is None and (len(segments) == 1 or len(query.keys) > 2):
         return (
             select_requests()
             .where(query.where, or_(false(), *segments))
             .order_by(*order)
             .limit(limit)
         )
-    pieces = [
+    pieces = pieces or [
         select_requests()
         .where(query.where, segment)
         .order_by(*order)
