@@ -159,7 +159,9 @@ def _finish(owner: str, notification: Any) -> Any:
         update(_REQUESTS)
         .where(
             _REQUESTS.c.id.in_(
-                select(_QUEUE.c.request_id).where(notification, _QUEUE.c.lease_owner == owner)
+                select(_QUEUE.c.request_id).where(
+                    notification, _QUEUE.c.lease_owner == owner
+                )
             ),
             _REQUESTS.c.status != RequestStatus.NOTIFICATION_SENT.value,
         )

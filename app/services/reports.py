@@ -152,17 +152,21 @@ def _queue_waiting(
     is empty. In id order, the index grows at its end rather than at random places. The
     request rows are only read.
     """
-    waiting = select(
-        NotificationRequest.id,
-        literal(report_id),
-        NotificationRequest.delivery_round + 1,
-        literal(0),
-        literal(now, Notification.available_at.type),
-        literal(now, Notification.created_date.type),
-    ).where(
-        selection,
-        NotificationRequest.status.in_([s.value for s in REPORTABLE_STATUSES]),
-    ).order_by(NotificationRequest.id)
+    waiting = (
+        select(
+            NotificationRequest.id,
+            literal(report_id),
+            NotificationRequest.delivery_round + 1,
+            literal(0),
+            literal(now, Notification.available_at.type),
+            literal(now, Notification.created_date.type),
+        )
+        .where(
+            selection,
+            NotificationRequest.status.in_([s.value for s in REPORTABLE_STATUSES]),
+        )
+        .order_by(NotificationRequest.id)
+    )
     insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
         insert_into(Notification)

@@ -122,7 +122,9 @@ def _status_leaf(
             violations.add(f"{field}.{op}", "is not an operator of this field")
             continue
         if op in ("in", "nin") and len(raw) > MAX_LIST_VALUES:
-            violations.add(f"{field}.{op}", f"must hold at most {MAX_LIST_VALUES} values")
+            violations.add(
+                f"{field}.{op}", f"must hold at most {MAX_LIST_VALUES} values"
+            )
             continue
         named = {
             _value_kind("status", value, field, violations)

@@ -31,8 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
-from app.services.request_filters import compile_filter
 from app.models import NotificationRequest, RequestStatus
+from app.services.request_filters import compile_filter
 from app.services.request_view import (
     COLUMNS,
     QUEUED,

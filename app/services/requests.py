@@ -80,7 +80,9 @@ def _insert_unless_open(dialect: str) -> Any:
 
 
 # Built once (the values come as parameters), so each create reuses the compiled SQL.
-_INSERT_UNLESS_OPEN = {name: _insert_unless_open(name) for name in ("sqlite", "postgresql")}
+_INSERT_UNLESS_OPEN = {
+    name: _insert_unless_open(name) for name in ("sqlite", "postgresql")
+}
 _OPEN_BY_REFERENCE_AND_EMAIL = select_requests().where(
     _REQUESTS.c.catalog_reference_key == bindparam("catalog_reference_key"),
     _REQUESTS.c.email == bindparam("email"),
@@ -99,7 +101,10 @@ def _create_in(
     if not is_collecting_in(connection, str(values["app_id"])):
         return None
     insert = _INSERT_UNLESS_OPEN[connection.dialect.name]
-    key = {"catalog_reference_key": values["catalog_reference_key"], "email": values["email"]}
+    key = {
+        "catalog_reference_key": values["catalog_reference_key"],
+        "email": values["email"],
+    }
     # The open request may be sent between our insert and our read; then insert again.
     for _ in range(3):
         row = connection.execute(
@@ -133,7 +138,9 @@ async def create_request(
     Returns the row (read like a NotificationRequest), in the session's transaction.
     """
     values = _validated_request_values(request, item)
-    row = await session.run_sync(lambda sync: _create_in(sync.connection(), values, now))
+    row = await session.run_sync(
+        lambda sync: _create_in(sync.connection(), values, now)
+    )
     return _created(row, values)
 
 
