@@ -32,8 +32,6 @@ class RequestStatus(str, enum.Enum):
     FAILED = "FAILED"
 
 
-# A shopper has at most one request per catalog reference in these statuses.
-OPEN_STATUSES = (RequestStatus.RECEIVED, RequestStatus.PROCESSING, RequestStatus.FAILED)
 # Statuses a report moves to PROCESSING.
 REPORTABLE_STATUSES = (RequestStatus.RECEIVED, RequestStatus.FAILED)
 

@@ -29,18 +29,20 @@ REQUEST_VIEW = _REQUESTS.outerjoin(QUEUED, QUEUED.c.request_id == _REQUESTS.c.id
 # race on PostgreSQL) is dropped by the dispatcher unsent, and never shows as PROCESSING.
 _IS_PROCESSING = and_(QUEUED.c.request_id.is_not(None), _REQUESTS.c.status != _SENT)
 
-STATUS = case((_IS_PROCESSING, _PROCESSING), else_=_REQUESTS.c.status).label("status")
-_DELIVERY_ATTEMPTS = case(
-    (_IS_PROCESSING, QUEUED.c.attempts), else_=_REQUESTS.c.delivery_attempts
-).label("delivery_attempts")
-_LAST_DELIVERY_ERROR = case(
-    (_IS_PROCESSING, QUEUED.c.last_error), else_=_REQUESTS.c.last_delivery_error
-).label("last_delivery_error")
+
+def _while_queued(queued: Any, stored: Any, name: str) -> Any:
+    """`queued` while the request is PROCESSING, else the stored column, named `name`."""
+    return case((_IS_PROCESSING, queued), else_=stored).label(name)
+
 
 _DERIVED = {
-    "status": STATUS,
-    "delivery_attempts": _DELIVERY_ATTEMPTS,
-    "last_delivery_error": _LAST_DELIVERY_ERROR,
+    "status": _while_queued(_PROCESSING, _REQUESTS.c.status, "status"),
+    "delivery_attempts": _while_queued(
+        QUEUED.c.attempts, _REQUESTS.c.delivery_attempts, "delivery_attempts"
+    ),
+    "last_delivery_error": _while_queued(
+        QUEUED.c.last_error, _REQUESTS.c.last_delivery_error, "last_delivery_error"
+    ),
 }
 # The request's columns, by name, as callers see them.
 COLUMNS: dict[str, Any] = {
