@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # Browsers on other origins (storefronts) may call the API; comma-separated or *.
     cors_allow_origins: str = "*"
 
+    # Freeze what start-up loaded and collect cyclic garbage less often (app.gc_tuning).
+    tune_garbage_collector: bool = True
+
     # Protections.
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_query_depth: int = Field(default=15, ge=1)

@@ -14,10 +14,16 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Select, event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from app.config import Settings
 from app.sqlite_tuning import (
+    CompiledStatements,
     SQLiteReader,
     SQLiteWriter,
     sqlite_file,
@@ -36,6 +42,27 @@ SQLITE_PRAGMAS = (
 # (SQLite's default is 2 MiB) takes a third off that time and bounds what it adds to memory.
 # Only writers get it: one is in use at a time, readers stay small.
 SQLITE_WRITER_PRAGMAS = (*SQLITE_PRAGMAS, "PRAGMA cache_size=-16384")
+
+
+_RAW_STATEMENTS: dict[Any, CompiledStatements] = {}
+
+
+def statement_rows(
+    connection: Connection, statement: Any, values: dict[str, Any]
+) -> list[Any]:
+    """(sync) The rows of a reusable Core statement, inside a write (Database.write).
+
+    On the SQLite writer's own driver (pysqlite) it runs straight on the driver's
+    connection (see CompiledStatements); elsewhere through SQLAlchemy. Rows read alike.
+    """
+    if connection.dialect.driver != "pysqlite":
+        return list(connection.execute(statement, values).all())
+    statements = _RAW_STATEMENTS.get(connection.dialect)
+    if statements is None:
+        statements = _RAW_STATEMENTS[connection.dialect] = CompiledStatements(
+            connection.dialect
+        )
+    return statements.rows(connection.connection.driver_connection, statement, values)
 
 
 def _sqlite_engine(url: str, begin: str, pragmas: tuple[str, ...]) -> AsyncEngine:
@@ -86,17 +113,25 @@ class Database:
             )
             self._write_turn: asyncio.Lock | None = asyncio.Lock()
             path = sqlite_file(self.url)
-            self._reader = SQLiteReader(path, self.read_engine.dialect) if path else None
+            self._reader = (
+                SQLiteReader(path, self.read_engine.dialect) if path else None
+            )
             self._writer = SQLiteWriter(path, SQLITE_WRITER_PRAGMAS) if path else None
-            self._pending_writes: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
+            self._pending_writes: list[
+                tuple[Callable[[Connection], Any], asyncio.Future[Any]]
+            ] = []
             self._flushes: set[asyncio.Future[None]] = set()
         else:
             self.read_engine = self.write_engine = _server_engine(settings)
             self._write_turn = None
             self._reader = None
             self._writer = None
-        self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
-        self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        self._read_sessions = async_sessionmaker(
+            self.read_engine, expire_on_commit=False
+        )
+        self._write_sessions = async_sessionmaker(
+            self.write_engine, expire_on_commit=False
+        )
 
     @property
     def dialect(self) -> str:
@@ -108,7 +143,9 @@ class Database:
         async with self._read_sessions() as session:
             yield session
 
-    async def rows(self, statement: Select[Any], params: dict[str, Any] | None = None) -> list[Any]:
+    async def rows(
+        self, statement: Select[Any], params: dict[str, Any] | None = None
+    ) -> list[Any]:
         """The rows of one Core SELECT, read outside any session (the hot read paths).
 
         On SQLite without a session's thread hops (see app.sqlite_tuning); with `params`,
@@ -184,4 +221,3 @@ class Database:
         await self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()
-

@@ -21,6 +21,7 @@ from strawberry.asgi import GraphQL
 from app.auth import Authenticator
 from app.config import Settings
 from app.db import Database
+from app.gc_tuning import tune_garbage_collector
 from app.graphql.context import Context
 from app.graphql.schema import build_schema
 from app.migrate import prepare_database
@@ -156,6 +157,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             if dispatcher:
                 await dispatcher.start()
+            if settings.tune_garbage_collector:
+                tune_garbage_collector()
             yield
         finally:
             if dispatcher:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import cProfile
+import gc
 import io
 import pstats
 import random
@@ -26,7 +28,9 @@ from bench import run as bench_run
 from bench import seed as seeding
 
 
-async def _call(app, body: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]
+async def _call(
+    app, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -96,7 +100,9 @@ def _bodies(case: str, db: Path, samples: bench_run.Samples) -> tuple[list[str],
     if case == "counts":
         refs = samples.references
         return [
-            bench_run.body(bench_run.COUNT, {"refs": rng.sample(refs, min(100, len(refs)))})
+            bench_run.body(
+                bench_run.COUNT, {"refs": rng.sample(refs, min(100, len(refs)))}
+            )
             for _ in range(20)
         ], True
     if case == "create":
@@ -116,24 +122,62 @@ def _bodies(case: str, db: Path, samples: bench_run.Samples) -> tuple[list[str],
     raise SystemExit(f"unknown case {case}")
 
 
+async def _count_garbage(
+    app, bodies: list[str], headers: list[tuple[bytes, bytes]], requests: int
+) -> None:  # type: ignore[no-untyped-def]
+    """Print the objects the requests left in reference cycles (only the GC frees those)."""
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for index in range(requests):
+            await _call(app, bodies[index % len(bodies)].encode(), headers)
+        gc.collect()
+        kinds = collections.Counter(
+            f"{type(thing).__module__}.{type(thing).__qualname__}"
+            for thing in gc.garbage
+        )
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    print(
+        f"{sum(kinds.values()) / requests:.1f} objects in cycles per request; the most common:"
+    )
+    for kind, count in kinds.most_common(25):
+        print(f"  {count / requests:8.2f}  {kind}")
+
+
 async def _profile(args: argparse.Namespace, db: Path, info: seeding.SeedInfo) -> None:
     from app.config import Settings
     from app.main import create_app
 
     samples = bench_run.collect_samples(
-        db, deep_page=min(5000, max(2, info.requests // 200)), report_target=0, rng=random.Random(5)
+        db,
+        deep_page=min(5000, max(2, info.requests // 200)),
+        report_target=0,
+        rng=random.Random(5),
     )
     bodies, with_key = _bodies(args.case, db, samples)
-    headers = [(b"authorization", f"Bearer {info.api_key}".encode())] if with_key else []
+    headers = (
+        [(b"authorization", f"Bearer {info.api_key}".encode())] if with_key else []
+    )
     settings = Settings(
-        _env_file=None, database_url=f"sqlite+aiosqlite:///{db}", dispatch_in_serve=False
+        _env_file=None,
+        database_url=f"sqlite+aiosqlite:///{db}",
+        dispatch_in_serve=False,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         for index in range(min(200, args.requests)):  # warm up
-            status, payload = await _call(app, bodies[index % len(bodies)].encode(), headers)
+            status, payload = await _call(
+                app, bodies[index % len(bodies)].encode(), headers
+            )
             if status != 200 or b'"errors"' in payload:
                 raise SystemExit(f"{status} {payload[:500]!r}")
+        if args.garbage:
+            await _count_garbage(app, bodies, headers, args.requests)
+            return
         profiler = cProfile.Profile()
         started = time.perf_counter()
         if args.profile:
@@ -143,7 +187,9 @@ async def _profile(args: argparse.Namespace, db: Path, info: seeding.SeedInfo) -
         if args.profile:
             profiler.disable()
         elapsed = time.perf_counter() - started
-    print(f"{args.case}: {elapsed / args.requests * 1e6:,.0f} µs per request (one at a time)")
+    print(
+        f"{args.case}: {elapsed / args.requests * 1e6:,.0f} µs per request (one at a time)"
+    )
     if args.profile:
         for order in ("cumulative", "tottime"):
             out = io.StringIO()
@@ -153,14 +199,23 @@ async def _profile(args: argparse.Namespace, db: Path, info: seeding.SeedInfo) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("case", choices=["get", "page", "filtered", "deep", "counts", "create"])
+    parser.add_argument(
+        "case", choices=["get", "page", "filtered", "deep", "counts", "create"]
+    )
     parser.add_argument("--db", type=Path, default=None)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--no-profile", dest="profile", action="store_false")
+    parser.add_argument(
+        "--garbage",
+        action="store_true",
+        help="count what requests leave in reference cycles",
+    )
     args = parser.parse_args()
     source = args.db or bench_run.BENCH_DIR / ".data" / "bench-100000-5000.db"
-    if args.db is None and not seeding.is_current(source, requests=100_000, items=5_000, seed=1):
+    if args.db is None and not seeding.is_current(
+        source, requests=100_000, items=5_000, seed=1
+    ):
         seeding.seed(source, requests=100_000, items=5_000)
     info = seeding.read_info(source)
     assert info is not None, f"{source} has no seed description beside it"

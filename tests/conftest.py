@@ -56,6 +56,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         mail_url=f"file://{tmp_path / 'outbox'}",
         dispatch_in_serve=False,
+        # Hundreds of apps start in one test process; tests/test_garbage.py covers it.
+        tune_garbage_collector=False,
     )
 
 

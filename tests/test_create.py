@@ -193,6 +193,49 @@ async def test_broken_request_rule_names_the_field(gql, collecting, change, fiel
 
 
 @pytest.mark.parametrize(
+    "email",
+    [
+        "two..dots@example.com",
+        ".lead@example.com",
+        "a b@example.com",
+        '"q"@example.com',
+    ],
+)
+async def test_email_is_checked_whole_when_its_domain_was_seen_before(
+    gql, collecting, email
+):
+    await create(gql, email="shopper@example.com")  # example.com is now known good
+
+    result = await gql(CREATE_REQUEST, new_request(email=email))
+
+    assert result.codes == ["INVALID_ARGUMENT"]
+    assert result.violations == ["request.email"]
+
+
+@pytest.mark.parametrize(
+    "email", ["shopper@localhost", "shopper@shop.test", "shopper@exa_mple.com"]
+)
+async def test_email_at_a_domain_refused_before_is_refused_again(
+    gql, collecting, email
+):
+    first = await gql(CREATE_REQUEST, new_request(email=email))
+    again = await gql(
+        CREATE_REQUEST, new_request(email=email.replace("shopper", "other"))
+    )
+
+    assert first.violations == again.violations == ["request.email"]
+    assert descriptions(first) == descriptions(again)
+
+
+def descriptions(result):
+    return [
+        violation["description"]
+        for error in result.errors
+        for violation in error["extensions"]["fieldViolations"]
+    ]
+
+
+@pytest.mark.parametrize(
     ("item", "field"),
     [
         ({"name": "", "price": "1"}, "itemDetails.name"),

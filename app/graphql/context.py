@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from strawberry.dataloader import DataLoader
 
@@ -27,10 +28,13 @@ class Context:
     )
 
     def __post_init__(self) -> None:
-        self.request_loader = DataLoader(load_fn=self._load_requests)
+        # Not a method of self: a loader holding its context would make a reference cycle,
+        # left for the garbage collector instead of freed when the request ends.
+        self.request_loader = DataLoader(load_fn=partial(_load_requests, self.database))
 
-    async def _load_requests(
-        self, ids: Sequence[uuid.UUID]
-    ) -> list[NotificationRequest | None]:
-        found = await request_service.get_requests(self.database, ids=ids)
-        return [found.get(request_id) for request_id in ids]
+
+async def _load_requests(
+    database: Database, ids: Sequence[uuid.UUID]
+) -> list[NotificationRequest | None]:
+    found = await request_service.get_requests(database, ids=ids)
+    return [found.get(request_id) for request_id in ids]

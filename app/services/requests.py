@@ -11,7 +11,7 @@ from sqlalchemy import Connection, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import Database
+from app.db import Database, statement_rows
 from app.models import Notification, NotificationRequest, RequestStatus, utc_now
 from app.services.errors import RequestCollectionDisabled, RequestNotFound
 from app.services.request_view import select_requests
@@ -65,6 +65,7 @@ def _validated_request_values(
         "item_image": item.image,
         "delivery_round": 0,
         "delivery_attempts": 0,
+        "last_delivery_error": None,
     }
 
 
@@ -107,14 +108,16 @@ def _create_in(
     }
     # The open request may be sent between our insert and our read; then insert again.
     for _ in range(3):
-        row = connection.execute(
-            insert, {**values, "id": uuid.uuid4(), "created_date": now or utc_now()}
-        ).first()
-        if row is not None:
-            return row
-        existing = connection.execute(_OPEN_BY_REFERENCE_AND_EMAIL, key).first()
-        if existing is not None:
-            return existing
+        row = statement_rows(
+            connection,
+            insert,
+            {**values, "id": uuid.uuid4(), "created_date": now or utc_now()},
+        )
+        if row:
+            return row[0]
+        existing = statement_rows(connection, _OPEN_BY_REFERENCE_AND_EMAIL, key)
+        if existing:
+            return existing[0]
     raise RuntimeError("could not create or find the open request")
 
 

@@ -7,6 +7,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -83,15 +84,46 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+# RFC 5322's dot-atom, as email_validator spells it: a local part it accepts as it is.
+_ATEXT = r"a-zA-Z0-9_!#$%&'*+\-/=?^`{|}~"
+_DOT_ATOM = re.compile(f"[{_ATEXT}]+(?:\\.[{_ATEXT}]+)*")
+
+
+def email_problem(email: str) -> str | None:
+    """Why email_validator refuses `email` (at most 254 characters), or None.
+
+    Checking the domain is most of the work and shoppers share few domains, so for the
+    common address (an ASCII dot-atom before the @, an ASCII domain) the domain's verdict
+    is remembered. email_validator checks the two parts on their own, and only the length
+    of the whole, which the caller bounds, ties them.
+    """
+    local, at, domain = email.rpartition("@")
+    if at and domain.isascii() and _DOT_ATOM.fullmatch(local):
+        return _domain_problem(domain)
+    return _address_problem(email)
+
+
+@lru_cache(maxsize=4096)
+def _domain_problem(domain: str) -> str | None:
+    return _address_problem(f"a@{domain}")
+
+
+def _address_problem(email: str) -> str | None:
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as error:
+        return str(error)
+    return None
+
+
 def check_email(email: str, field: str, violations: Violations) -> str:
     normalized = normalize_email(email)
     if len(normalized) > MAX_EMAIL_LENGTH:
         violations.add(field, f"must be at most {MAX_EMAIL_LENGTH} characters")
         return normalized
-    try:
-        validate_email(normalized, check_deliverability=False)
-    except EmailNotValidError as error:
-        violations.add(field, f"is not a valid email address: {error}")
+    problem = email_problem(normalized)
+    if problem is not None:
+        violations.add(field, f"is not a valid email address: {problem}")
     return normalized
 
 

@@ -7,6 +7,7 @@ from collections.abc import Collection
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import statement_rows
 from app.models import CollectionState, utc_now
 from app.services.errors import NotSupportedAppDefId
 from app.services.rules import MAX_APP_ID_LENGTH, Violations, check_length
@@ -27,7 +28,8 @@ _COLLECTING = select(CollectionState.collecting_requests).where(
 
 def is_collecting_in(connection: Connection, app_id: str) -> bool:
     """(sync) is_collecting inside a Core transaction (see Database.write)."""
-    return bool(connection.execute(_COLLECTING, {"app_id": app_id}).scalar())
+    rows = statement_rows(connection, _COLLECTING, {"app_id": app_id})
+    return bool(rows and rows[0][0])
 
 
 async def is_collecting(session: AsyncSession, app_id: str) -> bool:
