@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import exc
 from starlette.applications import Starlette
 
+from app import sqlite_tuning
 from app.config import Settings
 from app.db import Database
+from app.main import create_app
+from tests.conftest import GraphQLClient
 from tests.databases import PostgresDatabases
+from tests.documents import GET_REQUEST, create
 
 POSTGRESQL = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -76,3 +83,85 @@ async def test_readyz_is_ok_with_a_reachable_database(http: httpx.AsyncClient):
 )
 def test_database_urls_without_a_driver_get_the_async_one(given: str, used: str):
     assert Settings(_env_file=None, database_url=given).database_url == used
+
+
+SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+def _wal_bytes(settings: Settings) -> int:
+    wal = Path(settings.database_url.removeprefix("sqlite+aiosqlite:///") + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+@SQLITE
+async def test_creates_keep_the_write_ahead_log_bounded(
+    settings, gql, collecting, monkeypatch
+):
+    # Checkpoints run in the background; the writer restarts the log past the limit.
+    monkeypatch.setattr(sqlite_tuning, "WAL_RESTART_FRAMES", 50)
+    monkeypatch.setattr(sqlite_tuning, "CHECKPOINT_INTERVAL_SECONDS", 0.001)
+    largest = 0
+    for batch in range(10):  # 30 at once: the writer never waits for the checkpoints
+        await asyncio.gather(
+            *(
+                create(
+                    gql, email=f"s{batch}-{number}@example.com", item_id=f"i{number}"
+                )
+                for number in range(30)
+            )
+        )
+        largest = max(largest, _wal_bytes(settings))
+
+    # 300 creates write over 2,000 pages (8 MB) of log; restarted, it stays far smaller.
+    assert largest < 2 * 1024 * 1024
+
+
+@SQLITE
+async def test_what_was_created_is_there_after_a_restart(
+    settings, gql, collecting, admin_key
+):
+    created = [
+        await create(gql, email=f"s{number}@example.com") for number in range(20)
+    ]
+    app = create_app(settings)  # a second server on the same file, started afterwards
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://127.0.0.1"
+        ) as http:
+            again = GraphQLClient(http)
+            for request in created:
+                found = await again(GET_REQUEST, {"id": request["id"]}, key=admin_key)
+                assert (
+                    found.data["backInStockNotificationRequest"]["id"] == request["id"]
+                )
+
+
+async def test_the_writer_restarts_a_long_log_itself(tmp_path, monkeypatch):
+    # Under steady writes the background checkpoint never sees the log fully copied at the
+    # moment a transaction begins, so past WAL_RESTART_FRAMES the writer finishes it.
+    path = tmp_path / "wal.db"
+    writer = sqlite_tuning.SQLiteWriter(str(path), ["PRAGMA journal_mode=WAL"])
+    monkeypatch.setattr(
+        writer._checkpoints, "request", lambda: None
+    )  # none in the background
+
+    def write_pages(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS pages (body BLOB)")
+        connection.exec_driver_sql("INSERT INTO pages VALUES (zeroblob(20000))")
+
+    async def twenty_transactions() -> int:
+        for _ in range(20):
+            await writer.run_all([write_pages])
+        return Path(f"{path}-wal").stat().st_size
+
+    try:
+        first = await twenty_transactions()
+        writer._checkpoints.frames = sqlite_tuning.WAL_RESTART_FRAMES + 1  # a long log
+        second = await twenty_transactions()
+    finally:
+        await writer.close()
+
+    # Restarted, the log was written again from its start instead of growing to twice.
+    assert second < first * 1.2

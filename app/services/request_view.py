@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, false, or_, select
+from sqlalchemy import ColumnElement, String, and_, case, cast, false, or_, select
 
 from app.models import Notification, NotificationRequest, RequestStatus
 
@@ -50,9 +50,19 @@ COLUMNS: dict[str, Any] = {
 }
 
 
+# What a read returns: ids as their canonical text, which is what every caller shows (and
+# SQLite stores): a page converted 200 ids to UUIDs and straight back to text.
+_AS_TEXT = ("id", "contact_id")
+_READ_COLUMNS = [
+    cast(column, String).label(name) if name in _AS_TEXT else column
+    for name, column in COLUMNS.items()
+]
+
+
 def select_requests() -> Any:
-    """SELECT requests as callers see them (rows read like a NotificationRequest)."""
-    return select(*COLUMNS.values()).select_from(REQUEST_VIEW)
+    """SELECT requests as callers see them: rows read like a NotificationRequest whose
+    `id` and `contact_id` are text."""
+    return select(*_READ_COLUMNS).select_from(REQUEST_VIEW)
 
 
 def status_in(statuses: Iterable[str]) -> ColumnElement[bool]:

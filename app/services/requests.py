@@ -174,7 +174,7 @@ async def get_requests(
 ) -> dict[uuid.UUID, Any]:
     """Many requests in one query, by id (for entity resolution)."""
     rows = await database.rows(select_requests().where(_REQUESTS.c.id.in_(ids)))
-    return {row.id: row for row in rows}
+    return {uuid.UUID(row.id): row for row in rows}
 
 
 async def delete_request(session: AsyncSession, *, id: str) -> uuid.UUID:
