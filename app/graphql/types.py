@@ -15,6 +15,7 @@ from app.services.rules import parse_id
 from app.graphql.permissions import check_permission, described, requires
 
 READ_REQUESTS = Permission.READ_BACK_IN_STOCK_NOTIFICATION_REQUESTS
+_STATUSES = {status.value: status for status in RequestStatus}  # faster than the call
 
 BackInStockNotificationRequestStatus = strawberry.enum(
     RequestStatus, name="BackInStockNotificationRequestStatus"
@@ -95,7 +96,7 @@ class BackInStockNotificationRequest(Node):
             ),
             email=row.email,
             contact_id=strawberry.ID(str(row.contact_id)),
-            status=RequestStatus(row.status),
+            status=_STATUSES[row.status],
             auto_notified=row.auto_notified,
             created_date=row.created_date,
             item_url=row.item_url,

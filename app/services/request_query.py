@@ -177,7 +177,9 @@ def _fingerprint(filter: dict[str, Any] | None, keys: list[tuple[str, str]]) -> 
 
 def _encode_value(value: Any) -> Any:
     if isinstance(value, datetime):
-        return {"t": value.astimezone(timezone.utc).isoformat()}
+        if value.tzinfo is not timezone.utc:
+            value = value.astimezone(timezone.utc)
+        return {"t": value.isoformat()}
     if isinstance(value, uuid.UUID):
         return str(value)
     return value
