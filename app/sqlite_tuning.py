@@ -181,6 +181,7 @@ class CompiledStatements:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
         self._shapes: dict[tuple[Any, ...], Any] = {}
+        self._makers: dict[Any, Any] = {}  # by reusable statement
         self._compiled: dict[Any, Any] = {}
         # Statements built per call, by the shape SQLAlchemy's cache key names.
         self._shaped: LRUCache[Any, Any] = LRUCache(256)
@@ -190,6 +191,9 @@ class CompiledStatements:
     ) -> tuple[Callable[..., Any], list[tuple[int, Callable[[Any], Any]]]]:
         """A namedtuple class named by the returned columns' keys, and the (position,
         processor) of each column that has a result processor."""
+        made = self._makers.get(statement)  # a reusable statement's, found at once
+        if made is not None:
+            return made
         columns = list(statement.exported_columns)  # a SELECT's columns, or RETURNING's
         shape = tuple((column.key, column.type) for column in columns)
         made = self._shapes.get(shape)
@@ -204,6 +208,8 @@ class CompiledStatements:
                 if (process := _result_processor(column.type, self.dialect)) is not None
             ]
             made = self._shapes[shape] = (row_type._make, processors)
+        if statement in self._compiled:
+            self._makers[statement] = made
         return made
 
     def _compiled_once(self, statement: Any) -> Any:
@@ -211,6 +217,7 @@ class CompiledStatements:
         if compiled is None:
             if len(self._compiled) > 256:
                 self._compiled.clear()
+                self._makers.clear()
             compiled = self._compiled[statement] = statement.compile(
                 dialect=self.dialect
             )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass
+from functools import cached_property, partial
 
 from strawberry.dataloader import DataLoader
 
@@ -23,14 +23,13 @@ class Context:
     principal: Principal
     # Wakes the in-process dispatcher after a report (a no-op when none runs here).
     notify_queued: Callable[[], None] = lambda: None
-    request_loader: DataLoader[uuid.UUID, NotificationRequest | None] = field(
-        init=False
-    )
 
-    def __post_init__(self) -> None:
+    @cached_property
+    def request_loader(self) -> DataLoader[uuid.UUID, NotificationRequest | None]:
+        """Batches entity lookups (`_entities`); made only by the requests that use it."""
         # Not a method of self: a loader holding its context would make a reference cycle,
         # left for the garbage collector instead of freed when the request ends.
-        self.request_loader = DataLoader(load_fn=partial(_load_requests, self.database))
+        return DataLoader(load_fn=partial(_load_requests, self.database))
 
 
 async def _load_requests(
