@@ -166,6 +166,12 @@ def _queue_waiting(
             NotificationRequest.status.in_([s.value for s in REPORTABLE_STATUSES]),
         )
         .order_by(NotificationRequest.id)
+        # PostgreSQL: a shared lock on each request read, so that a concurrent
+        # markAsNotificationSent (an UPDATE) either waits for this report, then deletes the
+        # notification it queued, or makes it wait and skip the request, now sent. Without
+        # it the report could queue a notification just after the mark deleted none. SQLite
+        # has one writer at a time.
+        .with_for_update(read=True)
     )
     insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
