@@ -450,12 +450,18 @@ class BackgroundCheckpoints:
         """(the writer's thread, between transactions) Copy what is left of the log.
 
         Then the writer's next transaction starts the log over (unless a reader still reads
-        an older snapshot, as with SQLite's own checkpoints).
+        an older snapshot, as with SQLite's own checkpoints). While the background one runs,
+        it does nothing rather than wait: the writer asks again before its next transaction,
+        when only the commits since are left to copy.
         """
-        with self._lock:
+        if not self._lock.acquire(blocking=False):
+            return  # a checkpoint is under way: the next transaction tries again
+        try:
             if not self._closed:
                 busy, frames, copied = self._checkpoint()
                 self.frames = 0 if not busy and copied == frames else frames
+        finally:
+            self._lock.release()
 
     def _run(self) -> None:
         while True:
