@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 
 from app.models import Notification
 from tests.documents import (
+    DELETE_REQUEST,
     MARK_AS_SENT,
     REPORT,
     SETTINGS,
@@ -87,6 +88,28 @@ async def test_mark_as_sent_racing_a_report_leaves_no_email_for_a_sent_request(
     # The others were queued by the report, or the report came first and the marks
     # dropped theirs: either way each is queued at most once.
     assert all(count == 1 for count in await queued_per_request(app))
+
+
+async def test_delete_racing_a_report_leaves_no_notification_for_a_deleted_request(
+    app, gql, admin_key, waiting
+):
+    report = gql(
+        REPORT,
+        {"itemDetails": ITEM, "options": {"catalogReference": reference()}},
+        key=admin_key,
+    )
+    deletes = [gql(DELETE_REQUEST, {"id": id}, key=admin_key) for id in waiting[::2]]
+
+    results = await asyncio.gather(report, *deletes)
+
+    assert [r.errors for r in results if r.errors] == []
+    async with app.state.database.reading() as session:
+        queued_for = {
+            str(id) for id in await session.scalars(select(Notification.request_id))
+        }
+    # Either the report came first and the deletes dropped what it queued for theirs, or
+    # the deletes came first and the report skipped them.
+    assert not queued_for & set(waiting[::2])
 
 
 async def test_simultaneous_start_and_stop_leave_one_state_per_app(gql, admin_key):

@@ -25,8 +25,9 @@ _PROCESSING = RequestStatus.PROCESSING.value
 # Every request with its queued notification, if it has one (at most one: a unique index).
 REQUEST_VIEW = _REQUESTS.outerjoin(QUEUED, QUEUED.c.request_id == _REQUESTS.c.id)
 
-# Queued and not yet sent. A notification queued for a request marked sent meanwhile (a
-# race on PostgreSQL) is dropped by the dispatcher unsent, and never shows as PROCESSING.
+# Queued and not yet sent. Reports share-lock the requests they read, so a request marked
+# sent meanwhile is either skipped or loses its notification; should one be left (queued
+# before that lock existed), it never shows as PROCESSING and the dispatcher drops it unsent.
 _IS_PROCESSING = and_(QUEUED.c.request_id.is_not(None), _REQUESTS.c.status != _SENT)
 
 
