@@ -44,7 +44,9 @@ SQLITE_PRAGMAS = (
 SQLITE_WRITER_PRAGMAS = (*SQLITE_PRAGMAS, "PRAGMA cache_size=-16384")
 
 
-_RAW_STATEMENTS: dict[Any, CompiledStatements] = {}
+_RAW_STATEMENTS: list[
+    CompiledStatements
+] = []  # one for every writer: they compile alike
 
 
 def statement_rows(
@@ -57,12 +59,11 @@ def statement_rows(
     """
     if connection.dialect.driver != "pysqlite":
         return list(connection.execute(statement, values).all())
-    statements = _RAW_STATEMENTS.get(connection.dialect)
-    if statements is None:
-        statements = _RAW_STATEMENTS[connection.dialect] = CompiledStatements(
-            connection.dialect
-        )
-    return statements.rows(connection.connection.driver_connection, statement, values)
+    if not _RAW_STATEMENTS:
+        _RAW_STATEMENTS.append(CompiledStatements(connection.dialect))
+    return _RAW_STATEMENTS[0].rows(
+        connection.connection.driver_connection, statement, values
+    )
 
 
 def _sqlite_engine(url: str, begin: str, pragmas: tuple[str, ...]) -> AsyncEngine:
