@@ -8,7 +8,7 @@ for objects in reference cycles. Its default pace suits scripts, not this server
 - a young collection ran every 700 net allocations, i.e. every few requests, and walked the
   objects of all the requests in flight each time (about a tenth of a create's CPU).
 
-The requests leave no cycles (see AcyclicExecutionContext and the context's loaders;
+The requests leave no cycles (see app.graphql.execution and the context's loaders;
 `python -m bench.profile CASE --garbage` counts what a case leaves), so once the server has
 started, what is alive is moved out of the collector's sight (`gc.freeze()`) and young
 collections wait for YOUNG_COLLECTION_THRESHOLD net allocations. A cycle that does appear is

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from strawberry.extensions import (
@@ -14,34 +13,16 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.federation import Schema
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from app.config import Settings
 from app.graphql.errors import log_errors, with_codes
+from app.graphql.execution import ServiceExecutionContext, leaf_plans
 from app.graphql.mutations import Mutation
 from app.graphql.queries import Query
-from graphql import GraphQLError, GraphQLResolveInfoHelpers
+from graphql import GraphQLError
 
 PARSER_CACHE_SIZE = 1024
-
-
-class AcyclicExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's execution context, freed as soon as its request ends.
-
-    graphql-core's context holds helpers bound to itself: a reference cycle, so every
-    request's execution state (about 80 objects) waited for the cyclic garbage collector,
-    whose pauses were the latency tails (see app.gc_tuning). Helpers that reach the
-    context through a weak reference break the cycle.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        context = weakref.ref(self)
-        self.async_helpers = GraphQLResolveInfoHelpers(
-            gather=lambda values: context().gather_async_work(values),  # type: ignore[union-attr]
-            track=lambda values: context().track_async_work(values),  # type: ignore[union-attr]
-        )
 
 
 class BackInStockSchema(Schema):
@@ -72,10 +53,14 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
     ]
-    return BackInStockSchema(
+    # A context class of this schema's own, to hold the plans made from it.
+    execution_context = type(
+        "BackInStockExecutionContext", (ServiceExecutionContext,), {"plans": {}}
+    )
+    schema = BackInStockSchema(
         query=Query,
         mutation=Mutation,
-        execution_context_class=AcyclicExecutionContext,
+        execution_context_class=execution_context,
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: ParserCache(maxsize=PARSER_CACHE_SIZE),
@@ -83,6 +68,9 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
             lambda: ValidationCache(maxsize=PARSER_CACHE_SIZE),
         ],
     )
+    if schema.config.default_resolver is getattr:  # what the plans do
+        execution_context.plans = leaf_plans(schema._schema)
+    return schema
 
 
 def schema_sdl() -> str:
