@@ -25,7 +25,6 @@ import asyncio
 import json
 import sqlite3
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from collections import namedtuple
@@ -397,10 +396,11 @@ def sqlite_file(url: str) -> str | None:
     return str(Path(database))
 
 
-# WAL frames (pages) after which the writer itself completes the checkpoint, so that its next
-# transaction starts the log over: under steady writes the background checkpoint always
-# trails the latest commit, and the log only restarts once it has caught up.
+# WAL frames (pages) past which the log is started over: under steady writes the background
+# checkpoint always trails the latest commit, and the log only restarts when a write
+# transaction begins with every frame copied.
 WAL_RESTART_FRAMES = 16000
+RESTART_READY_FRAMES = 1000
 # Least time between two background checkpoints: each one syncs the log and the database.
 CHECKPOINT_INTERVAL_SECONDS = 0.05
 
@@ -414,6 +414,9 @@ class BackgroundCheckpoints:
     two thirds of the rate, with three times the p99, of the same writes without them. Here the
     writer's connection does not checkpoint; after its commits, this thread runs a PASSIVE
     checkpoint (it never blocks writers or readers) at most every CHECKPOINT_INTERVAL_SECONDS.
+
+    Past WAL_RESTART_FRAMES the log is started over in two steps, so that the writer waits
+    only for the frames of about one transaction (see `restart_begins`).
     """
 
     def __init__(self, path: str) -> None:
@@ -421,9 +424,15 @@ class BackgroundCheckpoints:
         self._connection: sqlite3.Connection | None = None  # opened on first use
         self._lock = threading.Lock()
         self._wanted = threading.Event()
+        self._hurried = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
         self.frames = 0  # the log's length at the last checkpoint
+        self._passes_started = 0
+        self._passes_done = 0
+        self._restart_after: int | None = None  # the passes started when a restart was due
+        self._last_copied = 0
+        self._copied_before = 0
 
     def request(self) -> None:
         """Something was committed: checkpoint soon."""
@@ -446,22 +455,46 @@ class BackgroundCheckpoints:
         ).fetchone()
         return busy, frames, copied
 
-    def restart_log(self) -> None:
-        """(the writer's thread, between transactions) Copy what is left of the log.
+    def restart_begins(self) -> bool:
+        """(the writer's thread, before a transaction) Whether the log starts over with it.
 
-        Then the writer's next transaction starts the log over (unless a reader still reads
-        an older snapshot, as with SQLite's own checkpoints). While the background one runs,
-        it does nothing rather than wait: the writer asks again before its next transaction,
-        when only the commits since are left to copy.
+        Copying a long log's trailing frames takes its syncs: done at once by the writer it
+        stalled every queued write for 100-200 ms. So first a background pass is asked for
+        at once, without the pause; the writer goes on meanwhile. Once a pass that started
+        after the request is done, only the commits made during it are left: the writer
+        copies those itself, and holds the lock (True) until `restart_ends`, so that no
+        background pass holds the log while its transaction begins and restarts the log.
         """
+        if self._restart_after is None:
+            self._restart_after = self._passes_started
+            self._hurried.set()
+            self.request()
+            return False
+        if self._passes_done <= self._restart_after:
+            return False  # the pass asked for has not finished yet
+        if self._last_copied > RESTART_READY_FRAMES:
+            self._restart_after = self._passes_started  # one more pass, on the heels of that
+            self._hurried.set()
+            self.request()
+            return False
         if not self._lock.acquire(blocking=False):
-            return  # a checkpoint is under way: the next transaction tries again
+            return False
         try:
-            if not self._closed:
-                busy, frames, copied = self._checkpoint()
-                self.frames = 0 if not busy and copied == frames else frames
-        finally:
+            busy, frames, copied = (1, 0, 0) if self._closed else self._checkpoint()
+        except sqlite3.Error:
+            busy = 1
+        if busy or copied != frames:  # a reader still reads older frames: try again later
+            self._restart_after = None
             self._lock.release()
+            return False
+        return True
+
+    def restart_ends(self) -> None:
+        """(the writer's thread, after the transaction restart_begins let begin)"""
+        self.frames = 0
+        self._copied_before = 0
+        self._restart_after = None
+        self._lock.release()
 
     def _run(self) -> None:
         while True:
@@ -469,13 +502,19 @@ class BackgroundCheckpoints:
             if self._closed:
                 return
             self._wanted.clear()
-            try:
-                with self._lock:
-                    if not self._closed:
-                        _, self.frames, _ = self._checkpoint()
-            except sqlite3.Error:
-                pass  # e.g. another process checkpointing: the next commit asks again
-            time.sleep(CHECKPOINT_INTERVAL_SECONDS)
+            with self._lock:
+                if self._closed:
+                    return
+                self._passes_started += 1
+                try:
+                    _, self.frames, copied = self._checkpoint()
+                    self._last_copied = copied - self._copied_before
+                    self._copied_before = copied
+                except sqlite3.Error:
+                    pass  # e.g. another process checkpointing: the next commit asks again
+                self._passes_done += 1
+            self._hurried.wait(CHECKPOINT_INTERVAL_SECONDS)  # cut short by a restart
+            self._hurried.clear()
 
     def close(self) -> None:
         with self._lock:
@@ -484,6 +523,7 @@ class BackgroundCheckpoints:
                 self._connection.close()
                 self._connection = None
         self._wanted.set()
+        self._hurried.set()
         if self._thread is not None:
             self._thread.join()
 
@@ -520,11 +560,10 @@ class SQLiteWriter:
         self, works: list[Callable[[Connection], Any]]
     ) -> list[tuple[bool, Any]]:
         """All works in one transaction (one commit); if one fails, each on its own."""
-        if self._checkpoints.frames > WAL_RESTART_FRAMES:
-            try:
-                self._checkpoints.restart_log()
-            except sqlite3.Error:
-                pass  # the log stays longer; the next transaction tries again
+        restarting = (
+            self._checkpoints.frames > WAL_RESTART_FRAMES
+            and self._checkpoints.restart_begins()
+        )
         try:
             try:
                 with self._engine.begin() as connection:
@@ -534,6 +573,8 @@ class SQLiteWriter:
                     return [(False, error)]
             return self._one_by_one(works)
         finally:
+            if restarting:
+                self._checkpoints.restart_ends()
             self._checkpoints.request()
 
     def _one_by_one(

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import psutil
@@ -28,7 +27,13 @@ from sqlalchemy import func, insert, select
 from app.config import Settings
 from app.db import Database
 from app.migrate import prepare_database
-from app.models import Notification, NotificationRequest, RequestStatus, utc_now
+from app.models import (
+    Notification,
+    NotificationRequest,
+    RequestStatus,
+    time_ordered_id,
+    utc_now,
+)
 from app.notify.dispatcher import Dispatcher
 from app.services.reports import report_items_back_in_stock
 from app.services.requests import _validated_request_values, create_request
@@ -135,7 +140,7 @@ async def seed(database: Database, count: int, *, one_by_one: bool) -> float:
             rows = [
                 {
                     **_validated_request_values(_new_request(index), ITEM),
-                    "id": uuid.uuid4(),
+                    "id": time_ordered_id(now),
                     "created_date": now,
                 }
                 for index in indexes

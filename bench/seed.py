@@ -32,7 +32,14 @@ import app.models  # noqa: F401  (registers every table)
 from app.auth import create_api_key
 from app.config import Settings
 from app.db import Database
-from app.models import CollectionState, Notification, NotificationRequest, Report, RequestStatus
+from app.models import (
+    CollectionState,
+    Notification,
+    NotificationRequest,
+    Report,
+    RequestStatus,
+    time_ordered_id,
+)
 from app.permissions import Permission
 from app.services.rules import (
     CatalogReference,
@@ -48,7 +55,7 @@ APPS: list[tuple[str, float, bool]] = [
     ("bench-pos-catalog", 0.10, True),
     ("bench-legacy-catalog", 0.05, False),
 ]
-SEED_VERSION = 1
+SEED_VERSION = 2  # 2: request ids are time-ordered, as the service makes them
 SHOPPERS_PER_REQUEST = 0.25  # 250,000 shoppers for 1,000,000 requests
 BATCH = 20_000
 
@@ -181,7 +188,7 @@ def build_rows(requests: int, items: int, seed: int) -> Iterator[list[dict[str, 
         created = start + timedelta(seconds=span * position / len(pairs) + rng.random())
         rows.append(
             {
-                "id": uuid.UUID(int=rng.getrandbits(128), version=4),
+                "id": time_ordered_id(created, rng.getrandbits),
                 "app_id": reference.app_id,
                 "catalog_item_id": reference.catalog_item_id,
                 "options": reference.options,

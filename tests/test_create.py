@@ -37,6 +37,15 @@ async def test_create_stores_a_received_request(gql, admin_key, collecting):
     assert stored.data["backInStockNotificationRequest"] == created
 
 
+async def test_ids_are_version_7_uuids_in_creation_order(gql, collecting):
+    first = await create(gql, email="first@example.com")
+    await asyncio.sleep(0.002)  # the order is by the millisecond
+    second = await create(gql, email="second@example.com")
+
+    assert uuid.UUID(first["id"]).version == 7
+    assert uuid.UUID(first["id"]) < uuid.UUID(second["id"])
+
+
 async def test_create_dates_are_utc(gql, collecting):
     created = await create(gql)
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
+
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graphql import (
     GraphQLNonNull,
@@ -28,7 +30,6 @@ from graphql import (
     is_leaf_type,
 )
 from graphql.pyutils import Undefined
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 
 class LeafPlan(NamedTuple):
@@ -46,7 +47,7 @@ LeafPlans = dict[tuple[str, str], LeafPlan]
 def leaf_plans(schema: GraphQLSchema) -> LeafPlans:
     """A plan for every field that Strawberry resolves by reading an attribute (no resolver,
     no field extension) and whose type is a scalar or an enum."""
-    plans: LeafPlans = {}
+    plans: ClassVar[LeafPlans] = {}
     for type_name, graphql_type in schema.type_map.items():
         if type_name.startswith("__") or not isinstance(graphql_type, GraphQLObjectType):
             continue
@@ -67,7 +68,7 @@ class ServiceExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's execution context, acyclic and with plain leaf fields in one step."""
 
     # Set by app.graphql.schema.build_schema on the subclass made for each schema.
-    plans: LeafPlans = {}
+    plans: ClassVar[LeafPlans] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

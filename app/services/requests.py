@@ -12,7 +12,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, statement_rows
-from app.models import Notification, NotificationRequest, RequestStatus, utc_now
+from app.models import (
+    Notification,
+    NotificationRequest,
+    RequestStatus,
+    time_ordered_id,
+    utc_now,
+)
 from app.services.errors import RequestCollectionDisabled, RequestNotFound
 from app.services.request_view import select_requests
 from app.services.rules import (
@@ -108,10 +114,11 @@ def _create_in(
     }
     # The open request may be sent between our insert and our read; then insert again.
     for _ in range(3):
+        created = now or utc_now()
         row = statement_rows(
             connection,
             insert,
-            {**values, "id": uuid.uuid4(), "created_date": now or utc_now()},
+            {**values, "id": time_ordered_id(created), "created_date": created},
         )
         if row:
             return row[0]
