@@ -4,25 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.federation import Schema
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from app.config import Settings
+from app.graphql.documents import DocumentCache
 from app.graphql.errors import log_errors, with_codes
 from app.graphql.execution import ServiceExecutionContext, leaf_plans
 from app.graphql.mutations import Mutation
 from app.graphql.queries import Query
 from graphql import GraphQLError
 
-PARSER_CACHE_SIZE = 1024
+DOCUMENT_CACHE_SIZE = 1024
 
 
 class BackInStockSchema(Schema):
@@ -46,13 +40,14 @@ class BackInStockSchema(Schema):
 def build_schema(settings: Settings | None = None) -> BackInStockSchema:
     """The schema; `settings` only sets limits, never the printed SDL."""
     settings = settings or Settings()
-    # The limiters' rules are made once: each limiter builds a new rule class when
-    # constructed, and the validation cache is keyed by the rule classes, so limiters
-    # built per request would make every request miss it.
-    limits = [
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
-    ]
+    documents = DocumentCache(
+        max_tokens=settings.max_tokens,
+        rules=[
+            *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+            *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+        ],
+        size=DOCUMENT_CACHE_SIZE,
+    )
     # A context class of this schema's own, to hold the plans made from it.
     execution_context = type(
         "BackInStockExecutionContext", (ServiceExecutionContext,), {"plans": {}}
@@ -61,12 +56,7 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
         query=Query,
         mutation=Mutation,
         execution_context_class=execution_context,
-        extensions=[
-            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-            lambda: ParserCache(maxsize=PARSER_CACHE_SIZE),
-            lambda: AddValidationRules(limits),
-            lambda: ValidationCache(maxsize=PARSER_CACHE_SIZE),
-        ],
+        extensions=[documents.extension],
     )
     if schema.config.default_resolver is getattr:  # what the plans do
         execution_context.plans = leaf_plans(schema._schema)
