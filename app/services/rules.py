@@ -134,8 +134,12 @@ def check_length(
         violations.add(field, f"must be {low} to {high} characters long")
 
 
+# Whitespace (str.isspace's, which is \s's) or a control character: never in a URL we keep.
+_NOT_IN_URLS = re.compile(r"[\s\x00-\x1f]")
+
+
 def is_http_url(value: str) -> bool:
-    if any(ch.isspace() or ord(ch) < 32 for ch in value):
+    if _NOT_IN_URLS.search(value):
         return False
     try:
         parts = urlsplit(value)
