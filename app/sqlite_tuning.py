@@ -400,6 +400,7 @@ def sqlite_file(url: str) -> str | None:
 # checkpoint always trails the latest commit, and the log only restarts when a write
 # transaction begins with every frame copied.
 WAL_RESTART_FRAMES = 16000
+# A background pass that copied at most this many frames leaves few for the writer to copy.
 RESTART_READY_FRAMES = 1000
 # Least time between two background checkpoints: each one syncs the log and the database.
 CHECKPOINT_INTERVAL_SECONDS = 0.05
@@ -458,12 +459,13 @@ class BackgroundCheckpoints:
     def restart_begins(self) -> bool:
         """(the writer's thread, before a transaction) Whether the log starts over with it.
 
-        Copying a long log's trailing frames takes its syncs: done at once by the writer it
-        stalled every queued write for 100-200 ms. So first a background pass is asked for
-        at once, without the pause; the writer goes on meanwhile. Once a pass that started
-        after the request is done, only the commits made during it are left: the writer
-        copies those itself, and holds the lock (True) until `restart_ends`, so that no
-        background pass holds the log while its transaction begins and restarts the log.
+        Whatever the writer copies itself (and syncs) stalls every queued write: 100-200 ms
+        at a million rows when it was all the commits since the last background pass. So
+        first background passes are asked for at once, without their pause, while the
+        writer goes on; each copies what came during the one before. Once one that started
+        after the request copied at most RESTART_READY_FRAMES, the writer copies the rest
+        and holds the lock (True) until `restart_ends`: no background pass may hold the log
+        while the writer's transaction begins, or the log would not start over.
         """
         if self._restart_after is None:
             self._restart_after = self._passes_started
