@@ -128,7 +128,7 @@ async def readyz(request: Request) -> Response:
     try:
         async with request.app.state.database.reading() as session:
             await session.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any failure means not ready
+    except Exception:  # any failure means not ready
         log.warning("readiness check failed", exc_info=True)
         return JSONResponse({"status": "unavailable"}, status_code=503)
     return JSONResponse({"status": "ok"})

@@ -26,10 +26,10 @@ import json
 import sqlite3
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timezone
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -141,7 +141,7 @@ def _utc_datetime(value: str | None) -> datetime | None:
         # step, ten times faster than parsing, then replacing the zone.
         return datetime.fromisoformat(value + "+00:00")
     except ValueError:  # text that names an offset already
-        return datetime.fromisoformat(value).astimezone(timezone.utc)
+        return datetime.fromisoformat(value).astimezone(UTC)
 
 
 def _uuid(value: str | None) -> uuid.UUID | None:

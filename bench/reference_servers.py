@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -104,7 +104,7 @@ def _request(index: int) -> BackInStockNotificationRequest:
         contact_id=strawberry.ID(str(uuid.uuid4())),
         status=Status.RECEIVED,
         auto_notified=None,
-        created_date=datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=index),
+        created_date=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=index),
         item_url=f"https://shop1.example.com/product/{item}",
         item_details=BackInStockItemDetails(
             name=f"Item {index}", price="24.50", image=f"https://static.example.com/{index}.jpg"

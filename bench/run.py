@@ -16,25 +16,25 @@ import os
 import platform
 import random
 import shutil
-import statistics
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 import httpx
 import orjson
 
 from bench import seed as seeding
-from bench.load import HOST, LoadResult, RssSampler, Server, cores, drive
+from bench.load import LoadResult, RssSampler, Server, cores, drive
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -173,7 +173,7 @@ def collect_samples(db: Path, *, deep_page: int, report_target: int, rng: random
             ((deep_page - 1) * 100 - 1,),
         ).fetchall()
         deep_rows = [
-            (datetime.fromisoformat(created).replace(tzinfo=timezone.utc), uuid.UUID(id_))
+            (datetime.fromisoformat(created).replace(tzinfo=UTC), uuid.UUID(id_))
             for created, id_ in deep
         ]
     rng.shuffle(references)
@@ -611,7 +611,7 @@ def main(argv: list[str] | None = None) -> int:
     assert info is not None
 
     run = Run(
-        started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        started=datetime.now(UTC).isoformat(timespec="seconds"),
         command=" ".join([".venv/bin/python -m bench.run", *(argv if argv is not None else sys.argv[1:])]),
         machine=machine(),
         rows=args.requests,

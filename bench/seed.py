@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, insert
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlmodel import SQLModel
 
-import app.models  # noqa: F401  (registers every table)
+import app.models  # registers every table
 from app.auth import create_api_key
 from app.config import Settings
 from app.db import Database
@@ -172,7 +172,7 @@ def build_rows(requests: int, items: int, seed: int) -> Iterator[list[dict[str, 
         shoppers += 1
     pairs = [(item, j) for item, count in enumerate(counts) for j in range(count)]
     rng.shuffle(pairs)
-    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=365)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=365)
     span = timedelta(days=365).total_seconds()
     contact_ids: dict[str, str] = {}
     rows: list[dict[str, Any]] = []
@@ -269,7 +269,7 @@ def _write(db: Path, batches: Iterator[list[dict[str, Any]]]) -> None:
             processing.extend(queued)
         for _, sql in indexes:
             connection.exec_driver_sql(sql)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         connection.execute(
             insert(CollectionState.__table__),
             [

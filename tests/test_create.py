@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -51,7 +51,7 @@ async def test_create_dates_are_utc(gql, collecting):
 
     created_date = datetime.fromisoformat(created["createdDate"])
     assert created["createdDate"].endswith("+00:00")
-    assert abs(datetime.now(timezone.utc) - created_date) < timedelta(minutes=1)
+    assert abs(datetime.now(UTC) - created_date) < timedelta(minutes=1)
 
 
 async def test_create_keeps_item_details(gql, collecting):

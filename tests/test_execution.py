@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import strawberry
@@ -41,7 +41,7 @@ class Thing:
 
 
 def _things() -> list[Thing]:
-    moment = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    moment = datetime(2026, 11, 23, tzinfo=UTC)
     fine = Thing(
         name="a", nickname=None, colour=Colour.RED, count=1, when=moment, extra={"k": [1]}
     )

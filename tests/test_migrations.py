@@ -9,7 +9,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +166,7 @@ def _value(column: sa.Column[Any], row: int) -> Any:
     if isinstance(kind, sa.Integer):
         return row + 1
     if isinstance(kind, sa.DateTime):
-        return datetime(2024, 1, 1 + row, 12, 30, tzinfo=timezone.utc)
+        return datetime(2024, 1, 1 + row, 12, 30, tzinfo=UTC)
     if isinstance(kind, sa.JSON):
         return {"row": row, "text": "é"}
     if isinstance(kind, sa.Uuid):
@@ -231,8 +231,8 @@ def _normal(value: Any) -> Any:
         except ValueError:
             return value
     if isinstance(value, datetime):
-        return value.replace(tzinfo=value.tzinfo or timezone.utc).astimezone(
-            timezone.utc
+        return value.replace(tzinfo=value.tzinfo or UTC).astimezone(
+            UTC
         )
     return value
 
@@ -456,7 +456,7 @@ async def test_a_request_processing_before_0002_still_is_and_its_email_is_still_
     # given: at 0001 a report stored PROCESSING (round 1) on the request and queued round 1
     await upgrade_database(empty_url, "0001")
     request_id = uuid.uuid4()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     async with engine.begin() as connection:
         await connection.execute(
             sa.insert(NotificationRequest.__table__),

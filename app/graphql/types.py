@@ -7,12 +7,12 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
+from app.graphql.permissions import check_permission, described, requires
 from app.models import CollectionState, NotificationRequest, RequestStatus
 from app.permissions import Permission
 from app.services.request_query import Page, RequestQuery, count_requests
 from app.services.rules import CatalogReference as DomainCatalogReference
 from app.services.rules import parse_id
-from app.graphql.permissions import check_permission, described, requires
 
 READ_REQUESTS = Permission.READ_BACK_IN_STOCK_NOTIFICATION_REQUESTS
 _STATUSES = {status.value: status for status in RequestStatus}  # faster than the call

@@ -7,7 +7,7 @@ never NULL, so `not` and `ne` treat a null value as "not equal" the way people e
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, and_, cast, false, func, not_, or_, true
@@ -30,7 +30,7 @@ def _value_kind(kind: str, value: Any, field: str, violations: Violations) -> An
     if kind == "email":
         return normalize_email(value)
     if kind == "datetime":
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if kind == "status":
         return (
             RequestStatus(value).value

@@ -12,7 +12,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -177,8 +177,8 @@ def _fingerprint(filter: dict[str, Any] | None, keys: list[tuple[str, str]]) -> 
 
 def _encode_value(value: Any) -> Any:
     if isinstance(value, datetime):
-        if value.tzinfo is not timezone.utc:
-            value = value.astimezone(timezone.utc)
+        if value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
         return {"t": value.isoformat()}
     if isinstance(value, uuid.UUID):
         return str(value)

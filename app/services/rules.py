@@ -29,7 +29,7 @@ MAX_ITEM_NAME_LENGTH = 200
 MAX_PRICE_LENGTH = 64
 
 _UUID = re.compile(
-    r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I
+    r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE
 )
 _DECIMAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 # Marks violations that have an error code of their own when they stand alone.
