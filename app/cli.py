@@ -8,12 +8,19 @@ import asyncio
 import logging
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
 from app.config import Settings
 from app.permissions import Permission
+
+if TYPE_CHECKING:
+    from app.storage import Store
+
+T = TypeVar("T")
 
 
 def _settings() -> Settings:
@@ -50,17 +57,17 @@ def dispatch(_: argparse.Namespace) -> int:
     return asyncio.run(run_worker(_settings()))
 
 
-async def _with_database(action):  # type: ignore[no-untyped-def]
-    from app.db import Database
+async def _with_store(action: Callable[[Store], Awaitable[T]]) -> T:
     from app.migrate import prepare_database
+    from app.storage import open_store
 
     settings = _settings()
-    database = Database(settings)
+    store = open_store(settings)
     try:
-        await prepare_database(database, settings)
-        return await action(database)
+        await prepare_database(store, settings)
+        return await action(store)
     finally:
-        await database.dispose()
+        await store.dispose()
 
 
 def create_api_key(args: argparse.Namespace) -> int:
@@ -73,15 +80,10 @@ def create_api_key(args: argparse.Namespace) -> int:
             f"unknown permission(s): {', '.join(unknown)}; known: {', '.join(Permission.__members__)}"
         )
 
-    async def action(database):  # type: ignore[no-untyped-def]
-        async with database.writing() as session:
-            return await mint(
-                session,
-                name=args.name,
-                permissions=frozenset(Permission[n] for n in names),
-            )
-
-    record, key = asyncio.run(_with_database(action))
+    permissions = frozenset(Permission[n] for n in names)
+    record, key = asyncio.run(
+        _with_store(lambda store: mint(store, name=args.name, permissions=permissions))
+    )
     print(f"created API key {record.id} ({record.name}) with {record.permissions}")
     print("store it now; it is not shown again:")
     print(key)
@@ -91,11 +93,7 @@ def create_api_key(args: argparse.Namespace) -> int:
 def list_api_keys(_: argparse.Namespace) -> int:
     from app.auth import list_api_keys as list_keys
 
-    async def action(database):  # type: ignore[no-untyped-def]
-        async with database.reading() as session:
-            return await list_keys(session)
-
-    keys = asyncio.run(_with_database(action))
+    keys = asyncio.run(_with_store(list_keys))
     print("id\tname\tpermissions\tcreated\tlast used\trevoked")
     for key in keys:
         print(
@@ -114,11 +112,7 @@ def revoke_api_key(args: argparse.Namespace) -> int:
     except ValueError:
         sys.exit(f"not an API key id: {args.id}")
 
-    async def action(database):  # type: ignore[no-untyped-def]
-        async with database.writing() as session:
-            return await revoke(session, id=key_id)
-
-    if not asyncio.run(_with_database(action)):
+    if not asyncio.run(_with_store(lambda store: revoke(store, id=key_id))):
         sys.exit(f"no active API key with id {key_id}")
     print(f"revoked API key {key_id}")
     return 0
@@ -137,16 +131,16 @@ def export_schema(args: argparse.Namespace) -> int:
 
 
 def migrate(_: argparse.Namespace) -> int:
-    from app.db import Database
     from app.migrate import prepare_database
+    from app.storage import open_store
 
     async def run() -> None:
         settings = _settings()
-        database = Database(settings)
+        store = open_store(settings)
         try:
-            await prepare_database(database, settings, migrate=True)
+            await prepare_database(store, settings, migrate=True)
         finally:
-            await database.dispose()
+            await store.dispose()
 
     asyncio.run(run())
     print("database schema is up to date")

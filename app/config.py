@@ -65,6 +65,9 @@ class Settings(BaseSettings):
 
     # Freeze what start-up loaded and collect cyclic garbage less often (app.gc_tuning).
     tune_garbage_collector: bool = True
+    # Drive SQLAlchemy, graphql-core and Strawberry below their public APIs where that was
+    # measured to pay (app/fast_paths.py); false runs on public APIs only.
+    fast_paths: bool = True
 
     # Protections.
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException
-from sqlalchemy import text
+from sqlalchemy import literal, select
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -20,12 +20,13 @@ from strawberry.asgi import GraphQL
 
 from app.auth import Authenticator
 from app.config import Settings
-from app.db import Database
 from app.gc_tuning import tune_garbage_collector
 from app.graphql.context import Context
 from app.graphql.schema import build_schema
 from app.migrate import prepare_database
+from app.models import Clock, utc_now
 from app.notify.dispatcher import Dispatcher
+from app.storage import open_store
 
 log = logging.getLogger("app")
 
@@ -43,10 +44,11 @@ class BackInStockGraphQL(GraphQL):
             request.headers.get("authorization")
         )
         return Context(
-            database=state.database,
+            store=state.store,
             settings=state.settings,
             principal=principal,
             notify_queued=state.notify_queued,
+            clock=state.clock,
         )
 
     def decode_json(self, data: str | bytes) -> object:
@@ -126,15 +128,15 @@ async def healthz(_: Request) -> Response:
 async def readyz(request: Request) -> Response:
     """The process can reach its database."""
     try:
-        async with request.app.state.database.reading() as session:
-            await session.execute(text("SELECT 1"))
+        await request.app.state.store.scalar(select(literal(1)))
     except Exception:  # any failure means not ready
         log.warning("readiness check failed", exc_info=True)
         return JSONResponse({"status": "unavailable"}, status_code=503)
     return JSONResponse({"status": "ok"})
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> Starlette:
+    """The application; `clock` is what every service reads the time from."""
     settings = settings or Settings()
     schema = build_schema(settings)
 
@@ -142,16 +144,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state = app.state
         state.settings = settings
-        state.database = Database(settings)
-        await prepare_database(state.database, settings)
-        await state.database.tune()
+        state.clock = clock
+        state.store = open_store(settings)
+        await prepare_database(state.store, settings)
+        await state.store.prepare()
         state.authenticator = Authenticator(
-            state.database,
+            state.store,
             settings.anonymous_permission_set,
             settings.api_key_cache_seconds,
         )
         dispatcher = (
-            Dispatcher(state.database, settings) if settings.dispatch_in_serve else None
+            Dispatcher(state.store, settings) if settings.dispatch_in_serve else None
         )
         state.notify_queued = dispatcher.wake if dispatcher else (lambda: None)
         try:
@@ -164,7 +167,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if dispatcher:
                 await dispatcher.stop()
             await state.authenticator.wait_for_background_writes()
-            await state.database.dispose()
+            await state.store.dispose()
 
     app = Starlette(
         routes=[Route("/healthz", healthz), Route("/readyz", readyz)],

@@ -88,7 +88,7 @@ def settings(settings: Settings, mailbox: Mailbox) -> Settings:
 
 @pytest.fixture
 def dispatcher(app: Starlette, settings: Settings) -> Dispatcher:
-    return Dispatcher(app.state.database, settings)
+    return Dispatcher(app.state.store, settings)
 
 
 def new_request(email: str, item_id: str = "shoe-1") -> dict[str, Any]:
@@ -134,8 +134,7 @@ async def get(gql: Any, key: str, request_id: str) -> dict[str, Any] | None:
 
 
 async def queued(app: Starlette) -> int:
-    async with app.state.database.reading() as session:
-        return await session.scalar(select(func.count()).select_from(Notification))
+    return await app.state.store.scalar(select(func.count()).select_from(Notification))
 
 
 async def deliver_all(
@@ -256,7 +255,7 @@ async def test_smtp_down_then_up_delivers_everything_once(
 ):
     # given: the server is down during the first attempt
     dispatcher = Dispatcher(
-        app.state.database, settings.model_copy(update={"delivery_max_attempts": 10})
+        app.state.store, settings.model_copy(update={"delivery_max_attempts": 10})
     )
     ids = await create_requests(gql, 8)
     mailbox.stop()
@@ -373,12 +372,10 @@ async def test_a_notification_whose_request_no_longer_waits_is_dropped_unsent(
     # given: a queued notification whose request was settled behind the service's back
     [request_id] = await create_requests(gql, 1)
     await report(gql, admin_key)
-    async with app.state.database.writing() as session:
-        await session.execute(
-            update(NotificationRequest).values(
-                status="NOTIFICATION_SENT", auto_notified=False
-            )
-        )
+    settle = update(NotificationRequest).values(
+        status="NOTIFICATION_SENT", auto_notified=False
+    )
+    await app.state.store.write(lambda tx: tx.execute(settle))
 
     stats = await dispatcher.drain()
 
@@ -394,14 +391,15 @@ async def test_an_expired_claim_is_taken_over_and_its_late_outcome_ignored(
     # given: dispatcher A claimed a notification, then stalled past its lease
     [request_id] = await create_requests(gql, 1)
     await report(gql, admin_key)
-    stalled = Dispatcher(app.state.database, settings)
+    stalled = Dispatcher(app.state.store, settings)
     stalled.prepare()
     batch, _ = await stalled._claim("stalled-owner")
-    async with app.state.database.writing() as session:
-        await session.execute(update(Notification).values(available_at=LONG_AGO))
+    await app.state.store.write(
+        lambda tx: tx.execute(update(Notification).values(available_at=LONG_AGO))
+    )
 
     # when: dispatcher B takes it over and delivers, then A wakes up and sends too
-    taker = Dispatcher(app.state.database, settings)
+    taker = Dispatcher(app.state.store, settings)
     assert (await taker.drain()).sent == 1
     await stalled._deliver(batch, "stalled-owner", time.monotonic() + 60)
     await stalled.close()
@@ -423,7 +421,7 @@ async def test_concurrent_dispatchers_never_send_one_notification_twice(
     await report(gql, admin_key)
     dispatchers = [
         Dispatcher(
-            app.state.database, settings.model_copy(update={"delivery_batch_size": 4})
+            app.state.store, settings.model_copy(update={"delivery_batch_size": 4})
         )
         for _ in range(3)
     ]
@@ -447,7 +445,7 @@ async def test_smtp_credentials_come_from_the_url(
     try:
         url = f"smtp://shop:s3cret%2F%2B@127.0.0.1:{server.port}"
         dispatcher = Dispatcher(
-            app.state.database, settings.model_copy(update={"mail_url": url})
+            app.state.store, settings.model_copy(update={"mail_url": url})
         )
         await create_requests(gql, 1)
         await report(gql, admin_key)
@@ -467,7 +465,7 @@ async def test_wrong_smtp_credentials_are_recorded_as_the_error(
     try:
         url = f"smtp://shop:wrong@127.0.0.1:{server.port}"
         dispatcher = Dispatcher(
-            app.state.database, settings.model_copy(update={"mail_url": url})
+            app.state.store, settings.model_copy(update={"mail_url": url})
         )
         [request_id] = await create_requests(gql, 1)
         await report(gql, admin_key)
@@ -516,7 +514,7 @@ async def test_stopping_hands_back_the_unsent_rest_of_the_batch(
     await create_requests(gql, 20)
     mailbox.delay = 0.05
     slow = Dispatcher(
-        app.state.database,
+        app.state.store,
         settings.model_copy(
             update={"delivery_connections": 1, "delivery_batch_size": 20}
         ),
@@ -535,11 +533,10 @@ async def test_stopping_hands_back_the_unsent_rest_of_the_batch(
     # then: what was sent is recorded, the rest is due again at once, unclaimed
     sent_by_first = len(mailbox.received)
     assert sent_by_first < 20
-    async with app.state.database.reading() as session:
-        rows = (await session.execute(select(Notification))).scalars().all()
+    rows = await app.state.store.rows(select(Notification.__table__))
     assert len(rows) == 20 - sent_by_first
     assert all(row.lease_owner is None for row in rows)
-    await deliver_all(Dispatcher(app.state.database, settings), app)
+    await deliver_all(Dispatcher(app.state.store, settings), app)
     assert len(mailbox.received) == 20
     assert len({r.message_id for r in mailbox.received}) == 20
 
@@ -590,7 +587,7 @@ async def test_tls_is_used_when_offered_or_asked_for(
     try:
         url = server.url.replace("://", "://shop:pw@")
         dispatcher = Dispatcher(
-            app.state.database, settings.model_copy(update={"mail_url": url})
+            app.state.store, settings.model_copy(update={"mail_url": url})
         )
         [request_id] = await create_requests(gql, 1)
         await report(gql, admin_key)

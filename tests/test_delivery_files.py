@@ -24,7 +24,7 @@ async def test_each_message_is_one_eml_file_named_after_it(
     await report(gql, admin_key)
 
     # when
-    stats = await Dispatcher(app.state.database, settings).drain()
+    stats = await Dispatcher(app.state.store, settings).drain()
 
     # then
     outbox = tmp_path / "outbox"
@@ -51,15 +51,16 @@ async def test_a_resend_replaces_the_same_file(
     await gql(START_COLLECTING, {"appId": "stores"}, key=admin_key)
     await create_requests(gql, 1)
     await report(gql, admin_key)
-    crashed = Dispatcher(app.state.database, settings)
+    crashed = Dispatcher(app.state.store, settings)
     crashed.prepare()
     batch, _ = await crashed._claim("crashed-owner")
     await crashed.transports[0].send(crashed.compose(batch[0]))
-    async with app.state.database.writing() as session:
-        await session.execute(update(Notification).values(available_at=LONG_AGO))
+    await app.state.store.write(
+        lambda tx: tx.execute(update(Notification).values(available_at=LONG_AGO))
+    )
 
     # when
-    stats = await Dispatcher(app.state.database, settings).drain()
+    stats = await Dispatcher(app.state.store, settings).drain()
 
     # then
     assert stats.sent == 1

@@ -90,18 +90,16 @@ def start_worker(
 
 
 async def statuses(app: Starlette) -> dict[str, int]:
-    async with app.state.database.reading() as session:
-        rows = await session.execute(
-            select(NotificationRequest.status, func.count()).group_by(
-                NotificationRequest.status
-            )
+    rows = await app.state.store.rows(
+        select(NotificationRequest.status, func.count()).group_by(
+            NotificationRequest.status
         )
-        return {status: count for status, count in rows}
+    )
+    return {status: count for status, count in rows}
 
 
 async def queued(app: Starlette) -> int:
-    async with app.state.database.reading() as session:
-        return await session.scalar(select(func.count()).select_from(Notification))
+    return await app.state.store.scalar(select(func.count()).select_from(Notification))
 
 
 async def test_a_dispatcher_killed_mid_batch_loses_nothing(

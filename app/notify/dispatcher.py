@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from app.config import ConfigurationError, Settings
-from app.db import Database
 from app.models import utc_now
 from app.notify import queue
 from app.notify.messages import OutgoingMessage, Sender, compose
 from app.notify.templates import Templates, placeholders
+from app.storage import Store, Transaction
 from app.notify.transports import (
     FileTransport,
     MessageRefused,
@@ -81,8 +81,8 @@ class DeliveryStats:
 class Dispatcher:
     """Runs the delivery loop in the background of the current event loop."""
 
-    def __init__(self, database: Database, settings: Settings) -> None:
-        self.database = database
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
         self.settings = settings
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -205,20 +205,26 @@ class Dispatcher:
 
     async def _claim(self, owner: str) -> tuple[list[queue.Claimed], list[int]] | None:
         """Claim a batch: what to send, and the ids dropped as stale (None: nothing due)."""
-        async with self.database.writing() as session:
-            ids = await queue.claim(
-                session,
+        limit = self.settings.delivery_batch_size
+        lease_seconds = self.settings.delivery_lease_seconds
+        skip_locked = self.store.dialect == "postgresql"
+
+        def claim(tx: Transaction) -> tuple[list[queue.Claimed], list[int]] | None:
+            ids = queue.claim(
+                tx,
                 owner=owner,
-                limit=self.settings.delivery_batch_size,
+                limit=limit,
                 now=utc_now(),
-                lease_seconds=self.settings.delivery_lease_seconds,
-                skip_locked=self.database.dialect == "postgresql",
+                lease_seconds=lease_seconds,
+                skip_locked=skip_locked,
             )
             if not ids:
                 return None
-            batch, stale = await queue.load(session, ids=ids)
-            await queue.drop(session, owner=owner, ids=stale)
+            batch, stale = queue.load(tx, ids=ids)
+            queue.drop(tx, owner=owner, ids=stale)
             return batch, stale
+
+        return await self.store.write(claim)
 
     def _lease_margin(self) -> float:
         return min(5.0, self.settings.delivery_lease_seconds * 0.1)
@@ -243,8 +249,9 @@ class Dispatcher:
                 if claimed.id not in run.done and claimed.id not in run.in_flight
             ]
             if untried:
-                async with self.database.writing() as session:
-                    await queue.release(session, owner=owner, ids=untried)
+                await self.store.write(
+                    lambda tx: queue.release(tx, owner=owner, ids=untried)
+                )
         return run.stats
 
     def compose(self, claimed: queue.Claimed) -> OutgoingMessage:
@@ -291,17 +298,18 @@ class Dispatcher:
         """Write outcomes, retrying a few times: an unrecorded send is sent again later."""
         for attempt in range(3):
             try:
-                async with self.database.writing() as session:
-                    await queue.record_sent(session, owner=owner, ids=outcomes.sent)
-                    await queue.record_failures(
-                        session, owner=owner, failures=outcomes.failed
-                    )
+                await self.store.write(lambda tx: _record(tx, outcomes, owner))
                 return
             except Exception:
                 if attempt == 2:
                     log.exception("cannot record %d delivery outcomes", len(outcomes))
                     raise
                 await asyncio.sleep(0.2 * (attempt + 1))
+
+
+def _record(tx: Transaction, outcomes: _Outcomes, owner: str) -> None:
+    queue.record_sent(tx, owner=owner, ids=outcomes.sent)
+    queue.record_failures(tx, owner=owner, failures=outcomes.failed)
 
 
 class _BatchRun:

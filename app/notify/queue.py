@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import (
     REPORTABLE_STATUSES,
@@ -25,6 +24,7 @@ from app.models import (
     Report,
     RequestStatus,
 )
+from app.storage import Transaction
 
 _QUEUE = Notification.__table__
 _REQUESTS = NotificationRequest.__table__
@@ -61,8 +61,8 @@ class Failure:
     retry_at: datetime | None
 
 
-async def claim(
-    session: AsyncSession,
+def claim(
+    tx: Transaction,
     *,
     owner: str,
     limit: int,
@@ -83,23 +83,23 @@ async def claim(
     )
     if skip_locked:
         due = due.with_for_update(skip_locked=True)
-    claimed = await session.execute(
+    claimed = tx.rows(
         update(_QUEUE)
         .where(_QUEUE.c.id.in_(due))
         .values(available_at=now + timedelta(seconds=lease_seconds), lease_owner=owner)
         .returning(_QUEUE.c.id)
     )
-    return sorted(claimed.scalars().all())
+    return sorted(id for (id,) in claimed)
 
 
-async def load(
-    session: AsyncSession, *, ids: Sequence[int]
+def load(
+    tx: Transaction, *, ids: Sequence[int]
 ) -> tuple[list[Claimed], list[int]]:
     """The claimed notifications to send, and the ids of those nothing should be sent for.
 
     Nothing is sent when the request is gone or already sent.
     """
-    rows = await session.execute(
+    rows = tx.rows(
         select(
             _QUEUE.c.id,
             _QUEUE.c.request_id,
@@ -174,11 +174,11 @@ def _queued(column: Any) -> Any:
     return select(column).where(_QUEUE.c.request_id == _REQUESTS.c.id).scalar_subquery()
 
 
-async def record_sent(session: AsyncSession, *, owner: str, ids: Sequence[int]) -> int:
+def record_sent(tx: Transaction, *, owner: str, ids: Sequence[int]) -> int:
     """Mark the requests sent and drop their notifications; return how many were ours."""
     if not ids:
         return 0
-    updated = await session.execute(
+    updated = tx.execute(
         _finish(owner, _QUEUE.c.id.in_(ids)).values(
             status=RequestStatus.NOTIFICATION_SENT.value,
             open_request=None,
@@ -186,8 +186,8 @@ async def record_sent(session: AsyncSession, *, owner: str, ids: Sequence[int]) 
             last_delivery_error=_queued(_QUEUE.c.last_error),
         )
     )
-    await drop(session, owner=owner, ids=ids)
-    return updated.rowcount
+    drop(tx, owner=owner, ids=ids)
+    return updated
 
 
 def _failure_params(failure: Failure) -> dict[str, Any]:
@@ -199,8 +199,8 @@ def _failure_params(failure: Failure) -> dict[str, Any]:
     }
 
 
-async def record_failures(
-    session: AsyncSession, *, owner: str, failures: Sequence[Failure]
+def record_failures(
+    tx: Transaction, *, owner: str, failures: Sequence[Failure]
 ) -> None:
     """Count failed attempts: retry later, or mark the request FAILED when none are left.
 
@@ -210,7 +210,7 @@ async def record_failures(
     retrying = [_failure_params(f) for f in failures if f.retry_at is not None]
     final = [_failure_params(f) for f in failures if f.retry_at is None]
     if final:
-        await session.execute(
+        tx.execute(
             _finish(owner, _QUEUE.c.id == bindparam("b_notification")).values(
                 status=RequestStatus.FAILED.value,
                 delivery_attempts=bindparam("b_attempts"),
@@ -218,9 +218,9 @@ async def record_failures(
             ),
             final,
         )
-        await drop(session, owner=owner, ids=[row["b_notification"] for row in final])
+        drop(tx, owner=owner, ids=[row["b_notification"] for row in final])
     if retrying:
-        await session.execute(
+        tx.execute(
             update(_QUEUE)
             .where(
                 _QUEUE.c.id == bindparam("b_notification"),
@@ -236,21 +236,21 @@ async def record_failures(
         )
 
 
-async def release(session: AsyncSession, *, owner: str, ids: Sequence[int]) -> None:
+def release(tx: Transaction, *, owner: str, ids: Sequence[int]) -> None:
     """Hand claimed notifications back untried, due now."""
     if not ids:
         return
-    await session.execute(
+    tx.execute(
         update(_QUEUE)
         .where(_QUEUE.c.id.in_(ids), _QUEUE.c.lease_owner == owner)
         .values(available_at=_QUEUE.c.created_date, lease_owner=None)
     )
 
 
-async def drop(session: AsyncSession, *, owner: str, ids: Sequence[int]) -> None:
+def drop(tx: Transaction, *, owner: str, ids: Sequence[int]) -> None:
     """Delete claimed notifications nothing will be sent for."""
     if not ids:
         return
-    await session.execute(
+    tx.execute(
         delete(_QUEUE).where(_QUEUE.c.id.in_(ids), _QUEUE.c.lease_owner == owner)
     )
