@@ -14,6 +14,8 @@ from typing import Any
 
 from strawberry.extensions import SchemaExtension
 
+from app.fast_paths import graphql_core_schema
+
 from graphql import (
     ASTValidationRule,
     DocumentNode,
@@ -66,6 +68,8 @@ class CachedDocuments(SchemaExtension):
         context: Any = self.execution_context
         if context.query is not None:
             context.pre_execution_errors = self._cache.errors(
-                context.query, context.schema._schema, context.validation_rules
+                context.query,
+                graphql_core_schema(context.schema),
+                context.validation_rules,
             )
         yield

@@ -11,7 +11,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from app.config import Settings
 from app.graphql.documents import DocumentCache
 from app.graphql.errors import log_errors, with_codes
-from app.graphql.execution import ServiceExecutionContext, leaf_plans
+from app import fast_paths
 from app.graphql.mutations import Mutation
 from app.graphql.queries import Query
 from graphql import GraphQLError
@@ -48,9 +48,9 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
         ],
         size=DOCUMENT_CACHE_SIZE,
     )
-    # A context class of this schema's own, to hold the plans made from it.
-    execution_context = type(
-        "BackInStockExecutionContext", (ServiceExecutionContext,), {"plans": {}}
+    fast_paths.use_input_plans(settings.fast_paths)
+    execution_context = (
+        fast_paths.execution_context_for() if settings.fast_paths else None
     )
     schema = BackInStockSchema(
         query=Query,
@@ -58,8 +58,10 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
         execution_context_class=execution_context,
         extensions=[documents.extension],
     )
-    if schema.config.default_resolver is getattr:  # what the plans do
-        execution_context.plans = leaf_plans(schema._schema)
+    if execution_context is not None and schema.config.default_resolver is getattr:
+        execution_context.plans = fast_paths.leaf_plans(
+            fast_paths.graphql_core_schema(schema)
+        )
     return schema
 
 
