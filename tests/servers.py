@@ -47,7 +47,10 @@ class Server:
 
 @contextlib.contextmanager
 def running_server(
-    database_url: str, tmp_path: Path, **environment: str
+    database_url: str,
+    tmp_path: Path,
+    *serve_args: str,
+    **environment: str,
 ) -> Iterator[Server]:
     """`python -m app serve` until the block ends; its output is shown if it never starts."""
     port = free_port()
@@ -61,7 +64,7 @@ def running_server(
     # A file, not a pipe: nobody reads a pipe while the test runs, and a full one stalls.
     log = (tmp_path / f"serve-{port}.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port)],
+        [sys.executable, "-m", "app", "serve", "--port", str(port), *serve_args],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
