@@ -68,7 +68,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # Outermost, so refusals (413) carry CORS headers too and browsers can read them.
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=[o.strip() for o in settings.cors_allow_origins.split(",") if o.strip()],
+        allow_origins=[
+            o.strip() for o in settings.cors_allow_origins.split(",") if o.strip()
+        ],
         allow_methods=["GET", "POST"],
         allow_headers=["Authorization", "Content-Type", "Apollo-Require-Preflight"],
         max_age=600,

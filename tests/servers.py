@@ -35,7 +35,15 @@ class Server:
         """A key minted by the CLI, as a new user would (all five permissions by default)."""
         arguments = [f"--permission={p}" for p in permissions]
         minted = subprocess.run(
-            [sys.executable, "-m", "app", "create-api-key", "--name", "test", *arguments],
+            [
+                sys.executable,
+                "-m",
+                "app",
+                "create-api-key",
+                "--name",
+                "test",
+                *arguments,
+            ],
             env=self.env,
             capture_output=True,
             text=True,

@@ -65,7 +65,9 @@ async def test_page_sends_a_strict_content_security_policy(http):
 @sqlite_only
 async def test_page_files_are_cached_for_a_year_and_gzipped(http):
     page = await http.get("/graphql", headers=HTML)
-    script = next(url for url in page_urls(page.text) if url.endswith("graphiql.min.js"))
+    script = next(
+        url for url in page_urls(page.text) if url.endswith("graphiql.min.js")
+    )
 
     response = await http.get(script, headers={"Accept-Encoding": "gzip"})
 
@@ -80,7 +82,9 @@ async def test_page_files_are_cached_for_a_year_and_gzipped(http):
 @sqlite_only
 async def test_page_files_are_sent_plain_to_clients_without_gzip(http):
     page = await http.get("/graphql", headers=HTML)
-    style = next(url for url in page_urls(page.text) if url.endswith("graphiql.min.css"))
+    style = next(
+        url for url in page_urls(page.text) if url.endswith("graphiql.min.css")
+    )
 
     response = await http.get(style, headers={"Accept-Encoding": "identity"})
 
@@ -122,9 +126,15 @@ def test_vendored_files_match_their_manifest():
 
 def test_vendored_files_are_the_ones_strawberry_pins():
     """The same bytes as the files Strawberry's own template loads (by their SRI hashes)."""
-    template = (Path(strawberry.__file__).parent / "static" / "graphiql.html").read_text()
-    pinned = dict(re.findall(r'/([^/"]+@[\d.]+)/[^"]*"\s+integrity="([^"]+)"', template))
-    pinned.update(re.findall(r'/([^/"]+@[\d.]+/[^"]*)"\s+integrity="([^"]+)"', template))
+    template = (
+        Path(strawberry.__file__).parent / "static" / "graphiql.html"
+    ).read_text()
+    pinned = dict(
+        re.findall(r'/([^/"]+@[\d.]+)/[^"]*"\s+integrity="([^"]+)"', template)
+    )
+    pinned.update(
+        re.findall(r'/([^/"]+@[\d.]+/[^"]*)"\s+integrity="([^"]+)"', template)
+    )
     manifest = read_manifest()
     compared = 0
     for package in manifest["packages"]:
@@ -152,13 +162,17 @@ def browser():
         pytest.skip("no Chromium here (.ci/run installs Debian's chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
         yield launched
         launched.close()
 
 
 @sqlite_only
-def test_graphiql_runs_a_keyed_query_offline_in_a_browser(browser, database_url, tmp_path):
+def test_graphiql_runs_a_keyed_query_offline_in_a_browser(
+    browser, database_url, tmp_path
+):
     with running_server(database_url, tmp_path) as server:
         key = server.mint_key()
         page = browser.new_page()
@@ -170,8 +184,10 @@ def test_graphiql_runs_a_keyed_query_offline_in_a_browser(browser, database_url,
         introspected = []
         page.on(
             "response",
-            lambda r: "IntrospectionQuery" in (r.request.post_data or "")
-            and introspected.append(r.status),
+            lambda r: (
+                "IntrospectionQuery" in (r.request.post_data or "")
+                and introspected.append(r.status)
+            ),
         )
 
         # when: the page opens, the key goes into the Headers editor and a query runs
@@ -180,7 +196,8 @@ def test_graphiql_runs_a_keyed_query_offline_in_a_browser(browser, database_url,
         _replace_editor_text(page, ".graphiql-query-editor", COUNT_REQUESTS)
         page.get_by_role("button", name="Headers").click()
         _replace_editor_text(
-            page, ".graphiql-editor-tool .graphiql-editor:not(.hidden)",
+            page,
+            ".graphiql-editor-tool .graphiql-editor:not(.hidden)",
             json.dumps({"Authorization": f"Bearer {key}"}),
         )
         page.click(".graphiql-execute-button")

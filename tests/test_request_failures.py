@@ -65,7 +65,9 @@ async def database_outage(database_url: str) -> AsyncIterator[None]:
         await admin.close()
 
 
-async def test_key_lookup_during_a_database_outage_is_a_coded_503(gql, admin_key, settings):
+async def test_key_lookup_during_a_database_outage_is_a_coded_503(
+    gql, admin_key, settings
+):
     # given: the database is out when a keyed request comes
     async with database_outage(settings.database_url):
         # when
@@ -109,7 +111,9 @@ class BrokenAuthenticator:
 
 
 @pytest.fixture
-async def broken_http(app: Starlette, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def broken_http(
+    app: Starlette, settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
     """A GraphQL view given a failing authenticator through its constructor."""
     state = SimpleNamespace(
         database=app.state.database,
@@ -120,7 +124,9 @@ async def broken_http(app: Starlette, settings: Settings) -> AsyncIterator[httpx
     view = GraphQLView(build_schema(settings), state=state)
     broken = Starlette(routes=[Route("/graphql", view)])
     transport = httpx.ASGITransport(app=broken)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://127.0.0.1"
+    ) as client:
         yield client
 
 

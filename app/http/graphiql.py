@@ -42,19 +42,18 @@ STYLES = ("graphiql.min.css", "plugin-explorer.css", "graphiql-page.css")
 # No inline script or style and no other origin. The fonts and icons of GraphiQL's
 # stylesheet are data: URLs; connect-src 'self' covers the page's fetches (and, in
 # browsers that follow CSP 3, a WebSocket to this host).
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "font-src 'self' data:",
-        "connect-src 'self'",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-    )
+CSP_DIRECTIVES = (
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "font-src 'self' data:",
+    "connect-src 'self'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
 )
+CONTENT_SECURITY_POLICY = "; ".join(CSP_DIRECTIVES)
 _PAGE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -104,7 +103,10 @@ def _vendored_names() -> list[str]:
 @cache
 def assets() -> dict[str, Asset]:
     """Every file the page loads, by name (read once per process, when first needed)."""
-    found = {name: Asset(name, (VENDOR_DIR / name).read_bytes()) for name in _vendored_names()}
+    found = {
+        name: Asset(name, (VENDOR_DIR / name).read_bytes())
+        for name in _vendored_names()
+    }
     for name in (*SCRIPTS, *STYLES):
         if name not in found:
             found[name] = Asset(name, (STATIC_DIR / name).read_bytes())
@@ -115,12 +117,12 @@ def assets() -> dict[str, Asset]:
 def _page_html() -> str:
     files = assets()
     styles = "\n".join(
-        f'    <link rel="stylesheet" href="{files[n].url}" integrity="{files[n].integrity}">'
-        for n in STYLES
+        f'    <link rel="stylesheet" href="{a.url}" integrity="{a.integrity}">'
+        for a in (files[name] for name in STYLES)
     )
     scripts = "\n".join(
-        f'    <script src="{files[n].url}" integrity="{files[n].integrity}"></script>'
-        for n in SCRIPTS
+        f'    <script src="{a.url}" integrity="{a.integrity}"></script>'
+        for a in (files[name] for name in SCRIPTS)
     )
     return f"""<!doctype html>
 <html lang="en">

@@ -49,7 +49,7 @@ async def readyz(request: Request) -> Response:
         return JSONResponse({"status": "unavailable", "failed": "read"}, 503)
     try:
         await can_start_write(database, WRITE_START_TIMEOUT_SECONDS)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - any failure means not ready
         log.warning("readiness: no write could start: %s", error)
         return JSONResponse({"status": "unavailable", "failed": "write"}, 503)
     return JSONResponse({"status": "ok"})

@@ -78,7 +78,9 @@ def is_request_error(response: Mapping[str, Any]) -> bool:
 
 def request_error_status(response: Mapping[str, Any]) -> int:
     """400 for a client's request error; 500 when the server failed before executing."""
-    codes = {(error.get("extensions") or {}).get("code") for error in response["errors"]}
+    codes = {
+        (error.get("extensions") or {}).get("code") for error in response["errors"]
+    }
     return 500 if "INTERNAL" in codes else 400
 
 

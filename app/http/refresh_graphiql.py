@@ -59,7 +59,10 @@ PINS = (
     Pin(
         "@graphiql/plugin-explorer",
         "1.0.2",
-        {"dist/index.umd.js": "plugin-explorer.umd.js", "dist/style.css": "plugin-explorer.css"},
+        {
+            "dist/index.umd.js": "plugin-explorer.umd.js",
+            "dist/style.css": "plugin-explorer.css",
+        },
         licence_from="graphiql",
     ),
 )
@@ -107,12 +110,13 @@ def _npm_pack(spec: str, into: Path) -> dict[str, Any]:
 
 
 def _members(tarball: Path) -> dict[str, bytes]:
+    members = {}
     with tarfile.open(tarball) as archive:
-        return {
-            member.name.removeprefix("package/"): archive.extractfile(member).read()  # type: ignore[union-attr]
-            for member in archive.getmembers()
-            if member.isfile()
-        }
+        for member in archive.getmembers():
+            extracted = archive.extractfile(member) if member.isfile() else None
+            if extracted is not None:
+                members[member.name.removeprefix("package/")] = extracted.read()
+    return members
 
 
 def _licence(members: dict[str, bytes]) -> bytes | None:
@@ -142,7 +146,9 @@ def fetch(pin: Pin, workdir: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
     }
     licence = _licence(members)
     if licence is not None:
-        entry["licence"] = _entry(licence_file_name(pin.package), licence, integrity=False)
+        entry["licence"] = _entry(
+            licence_file_name(pin.package), licence, integrity=False
+        )
         files[entry["licence"]["name"]] = licence
     return entry, files
 

@@ -48,7 +48,9 @@ class GraphQLView(GraphQL):
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":  # WebSocket subscriptions: Strawberry's own handling
+        if (
+            scope["type"] != "http"
+        ):  # WebSocket subscriptions: Strawberry's own handling
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
@@ -71,7 +73,7 @@ class GraphQLView(GraphQL):
             )
         except (BodyTooLarge, ClientDisconnect):
             raise  # answered by the body limit; or nobody to answer
-        except Exception as error:  # anything before or around execution
+        except Exception as error:  # noqa: BLE001 - anything before or around execution
             status, code, message = classify(error)
             response = self.error_response(request, status, code, message)
             if status == 503:
@@ -139,7 +141,7 @@ class GraphQLView(GraphQL):
             response.status_code = sub_response.status_code
         return response
 
-    async def execute_single(  # noqa: PLR0917 (Strawberry's signature)
+    async def execute_single(
         self,
         request: Request,
         request_adapter: Any,
