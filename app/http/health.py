@@ -46,12 +46,12 @@ async def readyz(request: Request) -> Response:
             await session.execute(text("SELECT 1"))
     except Exception:  # any failure means not ready
         log.warning("readiness: the database cannot be read", exc_info=True)
-        return JSONResponse({"status": "unavailable", "failed": "read"}, 503)
+        return JSONResponse({"status": "unavailable"}, 503)
     try:
         await can_start_write(database, WRITE_START_TIMEOUT_SECONDS)
     except Exception as error:  # noqa: BLE001 - any failure means not ready
         log.warning("readiness: no write could start: %s", error)
-        return JSONResponse({"status": "unavailable", "failed": "write"}, 503)
+        return JSONResponse({"status": "unavailable"}, 503)
     return JSONResponse({"status": "ok"})
 
 
