@@ -48,9 +48,8 @@ class GraphQLView(GraphQL):
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-        ):  # WebSocket subscriptions: Strawberry's own handling
+        if scope["type"] != "http":
+            # WebSocket subscriptions, when routed here: Strawberry's own handling.
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
