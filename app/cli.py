@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import ValidationError
 
 from app.config import Settings
+from app.http.server import HEAD_TIMEOUT_SECONDS, KEEP_ALIVE_SECONDS
 from app.permissions import Permission
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ def _settings() -> Settings:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.http.server import uvicorn_options
     from app.main import create_app
 
     settings = _settings()
@@ -46,7 +48,10 @@ def serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_level="info",
         lifespan="on",
-        # The body limit lives in the app; keep uvicorn's defaults for the rest.
+        # The body limit lives in the app; the head's size and time limits here.
+        **uvicorn_options(
+            head_timeout=args.head_timeout, keep_alive=args.keep_alive_timeout
+        ),
     )
     return 0
 
@@ -154,6 +159,21 @@ def parser() -> argparse.ArgumentParser:
     serve_cmd = commands.add_parser("serve", help="serve GraphQL at /graphql")
     serve_cmd.add_argument("--host", default="127.0.0.1")
     serve_cmd.add_argument("--port", type=int, default=8000)
+    serve_cmd.add_argument(
+        "--head-timeout",
+        type=float,
+        default=HEAD_TIMEOUT_SECONDS,
+        metavar="S",
+        help="close a connection whose request line and headers take longer "
+        f"(default {HEAD_TIMEOUT_SECONDS:g})",
+    )
+    serve_cmd.add_argument(
+        "--keep-alive-timeout",
+        type=int,
+        default=KEEP_ALIVE_SECONDS,
+        metavar="S",
+        help=f"close a connection idle this long between requests (default {KEEP_ALIVE_SECONDS})",
+    )
     serve_cmd.set_defaults(run=serve)
 
     commands.add_parser("dispatch", help="deliver queued notifications").set_defaults(

@@ -130,6 +130,11 @@ class Store(abc.ABC):
     async def write(self, work: Callable[[Transaction], T]) -> T:
         """Run `work` as one transaction and return what it returned."""
 
+    @abc.abstractmethod
+    async def can_start_write(self, table: str, timeout: float) -> None:
+        """Start a write that would touch `table` within `timeout` seconds and undo it;
+        raise if none can (readiness: reads may work while every write waits)."""
+
     async def prepare(self) -> None:  # noqa: B027 - most stores need nothing
         """Once the schema is up to date: whatever makes this database fast."""
 

@@ -105,6 +105,24 @@ class EngineStore(Store):
         async with turn, self.write_engine.begin() as connection:
             return await connection.run_sync(lambda sync: work(Transaction(sync)))
 
+    async def can_start_write(self, table: str, timeout: float) -> None:
+        milliseconds = max(1, int(timeout * 1000))
+
+        def lock_as_writers_do(tx: Transaction) -> None:
+            if tx.dialect != "postgresql":
+                return  # SQLite without a file: no other writer
+            # ROW EXCLUSIVE is what every INSERT, UPDATE and DELETE takes: writers never
+            # block each other on it, but a LOCK TABLE, an ALTER TABLE or a VACUUM FULL does.
+            for statement in (
+                f"SET LOCAL lock_timeout = {milliseconds}",
+                f"SET LOCAL statement_timeout = {milliseconds}",
+                f'LOCK TABLE "{table}" IN ROW EXCLUSIVE MODE',
+            ):
+                tx.connection.exec_driver_sql(statement)
+
+        # The outer bound also covers waiting for a pooled connection.
+        await asyncio.wait_for(self.write(lock_as_writers_do), timeout + 2)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self.write_engine is not self.engine:

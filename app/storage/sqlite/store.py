@@ -8,6 +8,7 @@ Either way writes run on the writer thread in group commits (writer.py).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,6 +48,17 @@ def sqlite_file(url: str) -> str | None:
     return str(Path(database))
 
 
+def _begin_immediate(path: str, timeout: float) -> None:
+    connection = sqlite3.connect(
+        f"file:{path}?mode=rw", uri=True, timeout=timeout, isolation_level=None
+    )
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+    finally:
+        connection.close()
+
+
 def _shared_raw(dialect: Any) -> RawStatements:
     if not _SHARED_RAW:
         _SHARED_RAW.append(RawStatements(dialect))
@@ -76,6 +88,11 @@ class SQLiteStore(Store):
 
     async def write(self, work: Callable[[Transaction], T]) -> T:
         return await self._writer.write(work)
+
+    async def can_start_write(self, table: str, timeout: float) -> None:
+        """`BEGIN IMMEDIATE` (the database's write lock) on a connection of its own whose
+        busy timeout is `timeout`, then `ROLLBACK`."""
+        await asyncio.to_thread(_begin_immediate, self.path, timeout)
 
     async def prepare(self) -> None:
         """Give the query planner the data's shape (statistics.py)."""
