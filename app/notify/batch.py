@@ -143,6 +143,7 @@ class BatchRun:
             await transport.send(message, lambda: self.handed_over.add(claimed.id))
         except TransportUnavailable as error:
             self.in_flight.discard(claimed.id)
+            self.handed_over.discard(claimed.id)
             if self.lanes_alive > 1:
                 # Other connections work (the server may limit how many): leave this
                 # message to them and close this lane.
