@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-import shutil
-import ssl
-import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -155,35 +151,6 @@ async def test_a_second_report_sends_nothing(
     assert len(mailbox.received) == 3
 
 
-async def test_smtp_down_then_up_delivers_everything_once(
-    gql, admin_key, collecting, app, settings, mailbox
-):
-    # given: the server is down during the first attempt
-    dispatcher = Dispatcher(
-        app.state.store, settings.model_copy(update={"delivery_max_attempts": 10})
-    )
-    ids = await create_requests(gql, 8)
-    mailbox.stop()
-    await report(gql, admin_key)
-    stats = await dispatcher.deliver_batch()
-    assert stats is not None and stats.failed == 8 and stats.sent == 0
-    waiting = await get(gql, admin_key, ids[0])
-    assert waiting["status"] == "PROCESSING"
-    assert waiting["deliveryAttempts"] == 1
-    assert "cannot connect" in waiting["lastDeliveryError"]
-
-    # when: it comes back
-    mailbox.start()
-    await deliver_all(dispatcher, app)
-
-    # then
-    assert mailbox.recipients() == sorted(f"shopper{i}@example.com" for i in range(8))
-    for request_id in ids:
-        request = await get(gql, admin_key, request_id)
-        assert request["status"] == "NOTIFICATION_SENT"
-        assert request["deliveryAttempts"] >= 2
-
-
 async def test_delivery_fields_are_forbidden_to_visitors(gql, app, collecting):
     result = await gql(CREATE_ASKING_DELIVERY, new_request("visitor@example.com"))
 
@@ -314,49 +281,6 @@ async def test_concurrent_dispatchers_never_send_one_notification_twice(
     assert len(ids) == 30
 
 
-async def test_smtp_credentials_come_from_the_url(
-    gql, admin_key, collecting, app, settings
-):
-    server = Mailbox(credentials=("shop", "s3cret/+"))
-    server.start()
-    try:
-        url = f"smtp://shop:s3cret%2F%2B@127.0.0.1:{server.port}"
-        dispatcher = Dispatcher(
-            app.state.store, settings.model_copy(update={"mail_url": url})
-        )
-        await create_requests(gql, 1)
-        await report(gql, admin_key)
-
-        await deliver_all(dispatcher, app)
-    finally:
-        server.stop()
-
-    assert server.recipients() == ["shopper0@example.com"]
-
-
-async def test_wrong_smtp_credentials_are_recorded_as_the_error(
-    gql, admin_key, collecting, app, settings
-):
-    server = Mailbox(credentials=("shop", "right"))
-    server.start()
-    try:
-        url = f"smtp://shop:wrong@127.0.0.1:{server.port}"
-        dispatcher = Dispatcher(
-            app.state.store, settings.model_copy(update={"mail_url": url})
-        )
-        [request_id] = await create_requests(gql, 1)
-        await report(gql, admin_key)
-
-        await deliver_all(dispatcher, app)
-    finally:
-        server.stop()
-
-    request = await get(gql, admin_key, request_id)
-    assert request["status"] == "FAILED"
-    assert "535" in request["lastDeliveryError"]
-    assert server.received == []
-
-
 async def test_non_ascii_details_arrive_intact(
     gql, admin_key, collecting, app, dispatcher, mailbox
 ):
@@ -416,67 +340,6 @@ async def test_stopping_hands_back_the_unsent_rest_of_the_batch(
     await deliver_all(Dispatcher(app.state.store, settings), app)
     assert len(mailbox.received) == 20
     assert len({r.message_id for r in mailbox.received}) == 20
-
-
-@pytest.fixture
-def certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
-    """A self-signed certificate for 127.0.0.1, trusted by this test's TLS clients."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    return context
-
-
-@pytest.mark.parametrize("implicit_tls", [False, True], ids=["starttls", "smtps"])
-async def test_tls_is_used_when_offered_or_asked_for(
-    gql, admin_key, collecting, app, settings, certificate, implicit_tls
-):
-    # given: a server that takes credentials only over TLS
-    server = Mailbox(
-        credentials=("shop", "pw"), tls=certificate, implicit_tls=implicit_tls
-    )
-    server.start()
-    try:
-        url = server.url.replace("://", "://shop:pw@")
-        dispatcher = Dispatcher(
-            app.state.store, settings.model_copy(update={"mail_url": url})
-        )
-        [request_id] = await create_requests(gql, 1)
-        await report(gql, admin_key)
-
-        # when
-        await deliver_all(dispatcher, app)
-    finally:
-        server.stop()
-
-    # then
-    assert server.recipients() == ["shopper0@example.com"]
-    assert (await get(gql, admin_key, request_id))["status"] == "NOTIFICATION_SENT"
 
 
 async def test_stopping_collection_does_not_cancel_queued_notifications(
