@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 from sqlmodel import Field, SQLModel
 
@@ -215,6 +216,13 @@ class Notification(SQLModel, table=True):
     )
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_date: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # Set by a mark or delete that found this notification claimed: no attempt may start
+    # any more, and the one in flight, if any, records what really happened
+    # (docs/delivery.md, "Marking or deleting while an email is sent").
+    cancel_requested: bool = Field(
+        default=False,
+        sa_column=Column(Boolean, nullable=False, server_default=false()),
+    )
 
 
 class CollectionState(SQLModel, table=True):

@@ -51,7 +51,11 @@ class Mutation:
     async def delete_back_in_stock_notification_request(
         self, info: strawberry.Info, id: strawberry.ID
     ) -> strawberry.ID:
-        deleted = await request_service.delete_request(info.context.store, id=id)
+        deleted = await request_service.delete_request(
+            info.context.store,
+            id=id,
+            in_flight_wait=info.context.settings.in_flight_wait_seconds,
+        )
         return strawberry.ID(str(deleted))
 
     @field_requiring(
@@ -63,7 +67,9 @@ class Mutation:
         self, info: strawberry.Info, id: strawberry.ID
     ) -> BackInStockNotificationRequest:
         marked = await request_service.mark_as_notification_sent(
-            info.context.store, id=id
+            info.context.store,
+            id=id,
+            in_flight_wait=info.context.settings.in_flight_wait_seconds,
         )
         return BackInStockNotificationRequest.from_record(marked)
 

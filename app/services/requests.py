@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
@@ -42,6 +45,9 @@ from app.services.settings import is_collecting
 from app.storage import Store, Transaction
 
 MAX_COUNT_REFERENCES = 100
+# How long a mark or delete waits for an email of its request being sent (the server
+# passes Settings.in_flight_wait_seconds).
+IN_FLIGHT_WAIT_SECONDS = 40.0
 _REQUESTS = NotificationRequest.__table__
 _BY_ID = select_requests().where(
     _REQUESTS.c.id == bindparam("id", type_=_REQUESTS.c.id.type)
@@ -170,7 +176,48 @@ def _not_found(id: str) -> RequestNotFound:
     return RequestNotFound(f"no back-in-stock notification request with id {id}")
 
 
-def _delete(tx: Transaction, request_id: uuid.UUID) -> bool:
+# The request's notification, while a dispatcher's lease on it holds: an attempt may be
+# in flight (the dispatcher knows which; the database does not).
+_CLAIMED = (
+    Notification.request_id
+    == bindparam("b_request", type_=Notification.request_id.type),
+    Notification.lease_owner.is_not(None),
+    Notification.available_at
+    > bindparam("b_now", type_=Notification.available_at.type),
+)
+_STILL_CLAIMED = select(func.count()).select_from(Notification).where(*_CLAIMED)
+_ASK_TO_CANCEL = update(Notification).where(*_CLAIMED).values(cancel_requested=True)
+# Between two looks at an email in flight (doubling from the first).
+_FIRST_LOOK_SECONDS = 0.02
+_LAST_LOOK_SECONDS = 0.2
+
+
+def _cancel_if_claimed(tx: Transaction, request_id: uuid.UUID, now: datetime) -> bool:
+    """Ask the dispatcher holding the request's notification to start no attempt of it.
+
+    True when one holds it: an attempt may be in flight, and it records what happened.
+    """
+    return tx.execute(_ASK_TO_CANCEL, {"b_request": request_id, "b_now": now}) > 0
+
+
+async def _until_released(store: Store, request_id: uuid.UUID, deadline: float) -> None:
+    """Wait until no dispatcher holds the request's notification, or until `deadline`."""
+    pause = _FIRST_LOOK_SECONDS
+    while (left := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(min(pause, left))
+        # Leases are the dispatchers' clocks, not the injectable one of the services.
+        params = {"b_request": request_id, "b_now": utc_now()}
+        if not await store.scalar(_STILL_CLAIMED, params):
+            return
+        pause = min(pause * 2, _LAST_LOOK_SECONDS)
+
+
+def _delete(
+    tx: Transaction, request_id: uuid.UUID, now: datetime, wait: bool
+) -> bool | None:
+    """Delete the request and its notification; None when `wait` and one is claimed."""
+    if wait and _cancel_if_claimed(tx, request_id, now):
+        return None
     deleted = tx.execute(
         delete(NotificationRequest).where(NotificationRequest.id == request_id)
     )
@@ -179,15 +226,47 @@ def _delete(tx: Transaction, request_id: uuid.UUID) -> bool:
     return deleted > 0
 
 
-async def delete_request(store: Store, *, id: str) -> uuid.UUID:
-    """Delete a request (and its queued email); return its id."""
+async def delete_request(
+    store: Store, *, id: str, in_flight_wait: float = IN_FLIGHT_WAIT_SECONDS
+) -> uuid.UUID:
+    """Delete a request (and its queued email); return its id.
+
+    An email of it being sent right now cannot be called back: the delete waits up to
+    `in_flight_wait` seconds for that attempt to end, then deletes (the email may still
+    arrive if the mail server has not answered by then). No new attempt starts meanwhile.
+    """
     request_id = parse_id(id)
-    if not await store.write(lambda tx: _delete(tx, request_id)):
+    deadline = time.monotonic() + in_flight_wait
+    while True:
+        wait = time.monotonic() < deadline
+        now = utc_now()
+        deleted = await store.write(
+            partial(_delete, request_id=request_id, now=now, wait=wait)
+        )
+        if deleted is not None:
+            break
+        await _until_released(store, request_id, deadline)
+    if not deleted:
         raise _not_found(id)
     return request_id
 
 
-def _mark_as_sent(tx: Transaction, request_id: uuid.UUID) -> RequestRecord | None:
+def _mark_as_sent(
+    tx: Transaction, request_id: uuid.UUID, now: datetime
+) -> tuple[RequestRecord, bool] | None:
+    """The mark transaction: the request, and whether an attempt may be in flight.
+
+    When a dispatcher holds the notification nothing is changed but the cancel asked
+    for; the attempt in flight records what happened, or the mark is settled then.
+    """
+    in_flight = _cancel_if_claimed(tx, request_id, now)
+    if not in_flight:
+        _mark_now(tx, request_id)
+    found = tx.rows(_BY_ID, {"id": request_id}, into=as_record)
+    return (found[0], in_flight) if found else None
+
+
+def _mark_now(tx: Transaction, request_id: uuid.UUID) -> None:
     # A round under way ends here: the request keeps its attempts and error.
     tx.execute(
         update(NotificationRequest)
@@ -215,17 +294,32 @@ def _mark_as_sent(tx: Transaction, request_id: uuid.UUID) -> RequestRecord | Non
     )
     # A notification still queued for it would now be a second email.
     tx.execute(delete(Notification).where(Notification.request_id == request_id))
-    found = tx.rows(_BY_ID, {"id": request_id}, into=as_record)
-    return found[0] if found else None
 
 
-async def mark_as_notification_sent(store: Store, *, id: str) -> RequestRecord:
-    """Record an email sent outside the service; a sent request stays as it is."""
+async def mark_as_notification_sent(
+    store: Store, *, id: str, in_flight_wait: float = IN_FLIGHT_WAIT_SECONDS
+) -> RequestRecord:
+    """Record an email sent outside the service; a sent request stays as it is.
+
+    When the service's own email of the request is being sent right now, the mark waits
+    up to `in_flight_wait` seconds for that attempt and returns the request as it then
+    is: NOTIFICATION_SENT with `auto_notified` true if that email went out. If the mail
+    server still has not answered, the request is returned PROCESSING, and the mark takes
+    effect when the attempt ends without a delivery.
+    """
     request_id = parse_id(id)
-    marked = await store.write(lambda tx: _mark_as_sent(tx, request_id))
-    if marked is None:
-        raise _not_found(id)
-    return marked
+    deadline = time.monotonic() + in_flight_wait
+    while True:
+        now = utc_now()
+        marked = await store.write(
+            partial(_mark_as_sent, request_id=request_id, now=now)
+        )
+        if marked is None:
+            raise _not_found(id)
+        record, in_flight = marked
+        if not in_flight or time.monotonic() >= deadline:
+            return record
+        await _until_released(store, request_id, deadline)
 
 
 async def count_by_catalog_references(
