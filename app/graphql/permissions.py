@@ -94,12 +94,13 @@ def declared_permission(field: StrawberryField) -> DomainPermission | None:
 
 
 def with_router_scopes(
-    field: StrawberryField, anonymous: Collection[DomainPermission]
+    field: StrawberryField, scoped: Collection[DomainPermission]
 ) -> StrawberryField:
-    """The field as a schema whose visitors hold `anonymous` publishes it: its
-    `@requiresScopes` is kept only when visitors lack its permission, so a Router with
-    JWT scopes refuses at the edge exactly what the server would refuse to a visitor."""
-    if declared_permission(field) not in anonymous:
+    """The field as a schema publishes it: with its `@requiresScopes` only when its
+    permission is one of `scoped` (those visitors lack), so a Router with JWT scopes
+    refuses at the edge what the server would refuse to a visitor."""
+    permission = declared_permission(field)
+    if permission is None or permission in scoped:
         return field
     published = copy.copy(field)
     published.directives = [
@@ -108,3 +109,13 @@ def with_router_scopes(
         if not isinstance(directive, RequiresScopes)
     ]
     return published
+
+
+def router_scoped(
+    anonymous: Collection[DomainPermission], *, requires_scopes: bool = True
+) -> frozenset[DomainPermission]:
+    """The permissions whose fields carry `@requiresScopes`: those visitors lack
+    (none when REQUIRES_SCOPES is off)."""
+    if not requires_scopes:
+        return frozenset()
+    return frozenset(DomainPermission) - frozenset(anonymous)

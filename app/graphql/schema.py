@@ -2,7 +2,8 @@
 
 The printed schema depends on the configuration in one way: the fields visitors may not
 use carry `@requiresScopes` for a Router (app.graphql.permissions), so each schema is
-built for its ANONYMOUS_PERMISSIONS. schema.graphql is the default configuration's.
+built for its ANONYMOUS_PERMISSIONS (and REQUIRES_SCOPES); schema.graphql is the default
+configuration's.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from app.graphql.entities import check_representations
 from app.graphql.errors import log_errors, with_codes
 from app import fast_paths
 from app.graphql.mutations import Mutation
-from app.graphql.permissions import with_router_scopes
+from app.graphql.permissions import router_scoped, with_router_scopes
 from app.graphql.queries import Query
-from app.permissions import DEFAULT_ANONYMOUS_PERMISSIONS, Permission
+from app.permissions import Permission
 from graphql import GraphQLError
 
 # The root Query: each domain area's fields.
@@ -41,9 +42,10 @@ class BackInStockSchema(Schema):
     """The federation schema whose every error carries the contract's code."""
 
     def __init__(
-        self, *args: Any, anonymous_permissions: Collection[Permission], **kwargs: Any
+        self, *args: Any, scoped_permissions: Collection[Permission], **kwargs: Any
     ) -> None:
-        self.anonymous_permissions = frozenset(anonymous_permissions)
+        # The permissions whose fields this schema publishes with @requiresScopes.
+        self.scoped_permissions = frozenset(scoped_permissions)
         super().__init__(*args, **kwargs)
 
     def get_fields(
@@ -51,7 +53,7 @@ class BackInStockSchema(Schema):
     ) -> list[StrawberryField]:
         # Strawberry's hook for a schema's own view of each type's fields.
         return [
-            with_router_scopes(field, self.anonymous_permissions)
+            with_router_scopes(field, self.scoped_permissions)
             for field in type_definition.fields
         ]
 
@@ -98,7 +100,9 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
     schema = BackInStockSchema(
         query=RootQuery,
         mutation=Mutation,
-        anonymous_permissions=settings.anonymous_permission_set,
+        scoped_permissions=router_scoped(
+            settings.anonymous_permission_set, requires_scopes=settings.requires_scopes
+        ),
         execution_context_class=execution_context,
         extensions=[documents.extension],
     )
@@ -109,11 +113,10 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
     return schema
 
 
-def schema_sdl(
-    anonymous_permissions: Collection[Permission] = DEFAULT_ANONYMOUS_PERMISSIONS,
-) -> str:
-    """The text of schema.graphql: the default configuration's, whatever the
-    environment says (or that of the visitors' permissions given)."""
-    names = ",".join(permission.name for permission in anonymous_permissions)
-    settings = Settings(_env_file=None, anonymous_permissions=names)
+def schema_sdl(settings: Settings | None = None) -> str:
+    """The printed schema of a configuration; by default that of the default
+    configuration, whatever the environment says: the text of schema.graphql."""
+    settings = settings or Settings(
+        _env_file=None, anonymous_permissions=None, requires_scopes=True
+    )
     return build_schema(settings).as_str() + "\n"
