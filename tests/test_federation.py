@@ -55,7 +55,11 @@ READ_SETTINGS = Permission.READ_BACK_IN_STOCK_NOTIFICATION_SETTINGS
 
 
 def item(catalog_item_id: str, app_id: str = "stores") -> dict[str, str]:
-    return {"__typename": "CatalogItem", "appId": app_id, "catalogItemId": catalog_item_id}
+    return {
+        "__typename": "CatalogItem",
+        "appId": app_id,
+        "catalogItemId": catalog_item_id,
+    }
 
 
 # ------------------------------------------------------------------------ _entities
@@ -69,7 +73,9 @@ async def test_entities_resolve_catalog_items_by_their_keys_in_order(
     await create(gql, email="c@x.com", item_id="shoe-2")
     representations = [item("shoe-2"), item("none", app_id="closed"), item("shoe-1")]
 
-    result = await gql(ITEM_ENTITIES, {"representations": representations}, key=admin_key)
+    result = await gql(
+        ITEM_ENTITIES, {"representations": representations}, key=admin_key
+    )
 
     assert result.errors == []
     assert result.data["_entities"] == [
@@ -127,11 +133,15 @@ async def test_a_hundred_representations_take_one_query_per_field(
     statements.clear()
 
     # when
-    result = await gql(ITEM_ENTITIES, {"representations": representations}, key=admin_key)
+    result = await gql(
+        ITEM_ENTITIES, {"representations": representations}, key=admin_key
+    )
 
     # then
     assert result.errors == []
-    counts = [e["backInStockNotificationRequestsCount"] for e in result.data["_entities"]]
+    counts = [
+        e["backInStockNotificationRequestsCount"] for e in result.data["_entities"]
+    ]
     assert counts[-1] == 1 and sum(counts) == 1
     assert len(reading(statements, "notification_requests")) == 1
     assert len(reading(statements, "collection_states")) == 1
@@ -168,7 +178,9 @@ async def test_more_than_a_hundred_representations_are_refused_unread(
     representations = [item(f"item-{i}") for i in range(MAX_REPRESENTATIONS + 1)]
     statements.clear()
 
-    result = await gql(ITEM_ENTITIES, {"representations": representations}, key=admin_key)
+    result = await gql(
+        ITEM_ENTITIES, {"representations": representations}, key=admin_key
+    )
 
     assert result.codes == ["INVALID_ARGUMENT"]
     assert result.violations == ["representations"]
@@ -180,7 +192,9 @@ async def test_the_limit_counts_every_entities_call_of_a_request(gql, admin_key)
     first = [item(f"a-{i}") for i in range(60)]
     second = [item(f"b-{i}") for i in range(41)]
 
-    result = await gql(TWO_ENTITY_CALLS, {"first": first, "second": second}, key=admin_key)
+    result = await gql(
+        TWO_ENTITY_CALLS, {"first": first, "second": second}, key=admin_key
+    )
 
     assert result.codes == ["INVALID_ARGUMENT"]
     assert result.violations == ["representations"]
@@ -192,7 +206,10 @@ async def test_the_limit_counts_every_entities_call_of_a_request(gql, admin_key)
         ("CatalogItem", "representations[0]"),
         ({"appId": "stores", "catalogItemId": "x"}, "representations[0].__typename"),
         ({**item("x"), "__typename": "Product"}, "representations[0].__typename"),
-        ({"__typename": "CatalogItem", "appId": "stores"}, "representations[0].catalogItemId"),
+        (
+            {"__typename": "CatalogItem", "appId": "stores"},
+            "representations[0].catalogItemId",
+        ),
         ({**item("x"), "appId": 7}, "representations[0].appId"),
         ({**item("x"), "options": {}}, "representations[0]"),
         ({"__typename": "BackInStockNotificationRequest"}, "representations[0].id"),
@@ -223,7 +240,9 @@ async def test_keys_no_catalog_reference_could_have_are_invalid_argument(
 ):
     representations = [item("fine"), item("x" * 37)]
 
-    result = await gql(ITEM_ENTITIES, {"representations": representations}, key=admin_key)
+    result = await gql(
+        ITEM_ENTITIES, {"representations": representations}, key=admin_key
+    )
 
     assert result.codes == ["INVALID_ARGUMENT"]
     assert result.violations == ["catalogItemId"]
@@ -241,7 +260,9 @@ async def test_entity_fields_check_their_own_permissions(gql, admin_key, collect
     assert demand.codes == ["FORBIDDEN"]
     assert demand.data["_entities"] == [None]
     assert collecting_state.errors == []
-    assert collecting_state.data["_entities"] == [{"backInStockCollectingRequests": True}]
+    assert collecting_state.data["_entities"] == [
+        {"backInStockCollectingRequests": True}
+    ]
 
 
 class TestVisitorsHoldNothing:
@@ -275,7 +296,9 @@ async def test_service_sdl_with_defaults_is_the_committed_schema(gql, admin_key)
 
     result = await gql(SERVICE_SDL)
 
-    assert result.data["_service"]["sdl"] + "\n" == (ROOT / "schema.graphql").read_text()
+    assert (
+        result.data["_service"]["sdl"] + "\n" == (ROOT / "schema.graphql").read_text()
+    )
 
 
 # ------------------------------------------------------------------------ printed SDL
@@ -322,7 +345,9 @@ def test_fields_visitors_may_not_use_require_the_scope_of_their_permission():
     scoped = scoped_fields(sdl)
 
     assert scoped == permission_fields(sdl, without=DEFAULT_ANONYMOUS_PERMISSIONS)
-    assert scoped["CatalogItem.backInStockNotificationRequestsCount"] == READ_REQUESTS.name
+    assert (
+        scoped["CatalogItem.backInStockNotificationRequestsCount"] == READ_REQUESTS.name
+    )
     assert "CatalogItem.backInStockCollectingRequests" not in scoped
     assert "Query.catalogItem" not in scoped
 

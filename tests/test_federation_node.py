@@ -33,7 +33,12 @@ from tests.test_serve import free_port
 
 SCRIPTS = Path(__file__).resolve().parent / "federation"
 NODE_MODULES = ROOT / ".ci" / "federation" / "node_modules"
-PACKAGES = ["@apollo/composition", "@apollo/gateway", "@apollo/server", "@apollo/subgraph"]
+PACKAGES = [
+    "@apollo/composition",
+    "@apollo/gateway",
+    "@apollo/server",
+    "@apollo/subgraph",
+]
 PRODUCTS_SDL = (SCRIPTS / "products.graphql").read_text()
 DEMAND_ON_PRODUCTS = """
 { products { id catalogItem { backInStockNotificationRequestsCount } } }
@@ -48,7 +53,9 @@ def node_env() -> dict[str, str]:
         pytest.skip("node is not installed")
     missing = [name for name in PACKAGES if not (NODE_MODULES / name).is_dir()]
     if missing:
-        pytest.skip(f"{', '.join(missing)} not installed: npm ci --prefix .ci/federation")
+        pytest.skip(
+            f"{', '.join(missing)} not installed: npm ci --prefix .ci/federation"
+        )
     return {**os.environ, "NODE_PATH": str(NODE_MODULES)}
 
 
@@ -56,11 +63,16 @@ def compose(node_env: dict[str, str], sdl: str) -> dict[str, Any]:
     """Compose this SDL with the products subgraph's, as rover or a gateway would."""
     subgraphs = [
         {"name": "backinstock", "url": "http://127.0.0.1:4001/graphql", "sdl": sdl},
-        {"name": "products", "url": "http://127.0.0.1:4002/graphql", "sdl": PRODUCTS_SDL},
+        {
+            "name": "products",
+            "url": "http://127.0.0.1:4002/graphql",
+            "sdl": PRODUCTS_SDL,
+        },
     ]
     done = subprocess.run(
         ["node", str(SCRIPTS / "compose.cjs")],
         input=json.dumps(subgraphs),
+        check=False,
         capture_output=True,
         text=True,
         env=node_env,
@@ -70,7 +82,9 @@ def compose(node_env: dict[str, str], sdl: str) -> dict[str, Any]:
     return json.loads(done.stdout)
 
 
-def supergraph_field_directives(supergraph: str, type_name: str, field: str) -> list[str]:
+def supergraph_field_directives(
+    supergraph: str, type_name: str, field: str
+) -> list[str]:
     schema = build_ast_schema(parse(supergraph), assume_valid_sdl=True)
     node = schema.type_map[type_name].fields[field].ast_node  # type: ignore[union-attr]
     return [directive.name.value for directive in node.directives]
@@ -115,9 +129,9 @@ def test_composes_in_every_configuration(node_env, configuration):
 
 
 @contextmanager
-def serving(database_url: str, tmp_path: Path, **environment: str) -> Iterator[
-    tuple[str, dict[str, str]]
-]:
+def serving(
+    database_url: str, tmp_path: Path, **environment: str
+) -> Iterator[tuple[str, dict[str, str]]]:
     """`python -m app serve` (uvicorn) on a loopback port: its URL and environment."""
     port = free_port()
     env = {
@@ -128,7 +142,16 @@ def serving(database_url: str, tmp_path: Path, **environment: str) -> Iterator[
         **environment,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -136,7 +159,9 @@ def serving(database_url: str, tmp_path: Path, **environment: str) -> Iterator[
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(process, lambda: httpx.get(f"{base}/healthz", timeout=1).status_code == 200)
+        wait_for(
+            process, lambda: httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        )
         yield base, env
     finally:
         process.terminate()
@@ -146,7 +171,9 @@ def serving(database_url: str, tmp_path: Path, **environment: str) -> Iterator[
 def wait_for(process: subprocess.Popen[str], ready: Any, attempts: int = 300) -> None:
     for _ in range(attempts):
         if process.poll() is not None:
-            pytest.fail(f"exited early: {process.stderr.read() if process.stderr else ''}")
+            pytest.fail(
+                f"exited early: {process.stderr.read() if process.stderr else ''}"
+            )
         try:
             if ready():
                 return
@@ -195,6 +222,7 @@ def gateway_error(node_env: dict[str, str], subgraph_url: str) -> str:
     done = subprocess.run(
         ["node", str(SCRIPTS / "gateway.cjs"), subgraph_url],
         env=node_env,
+        check=False,
         capture_output=True,
         text=True,
         timeout=120,
@@ -214,7 +242,9 @@ def mint_key(env: dict[str, str]) -> str:
     return minted.stdout.strip().splitlines()[-1]
 
 
-def post(url: str, query: str, variables: dict[str, Any], key: str | None = None) -> Any:
+def post(
+    url: str, query: str, variables: dict[str, Any], key: str | None = None
+) -> Any:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     response = httpx.post(
         url, json={"query": query, "variables": variables}, headers=headers, timeout=30

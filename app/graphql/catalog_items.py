@@ -64,16 +64,13 @@ class CatalogItem:
     def for_key(cls, app_id: str, catalog_item_id: str) -> CatalogItem:
         """The item; INVALID_ARGUMENT for keys no catalog reference could have."""
         violations = Violations()
-        key = check_catalog_item(app_id, catalog_item_id, "", violations)
+        key = check_catalog_item(app_id, catalog_item_id, violations)
         violations.raise_if_any()
         return cls(app_id=key.app_id, catalog_item_id=key.catalog_item_id)
 
     @classmethod
-    def resolve_reference(
-        cls,
-        appId: str,  # noqa: N803 - the key fields as the gateway sends them
-        catalogItemId: str,  # noqa: N803
-    ) -> CatalogItem:
+    def resolve_reference(cls, appId: str, catalogItemId: str) -> CatalogItem:
+        # Named as a gateway sends the key fields: Strawberry passes them by name.
         return cls.for_key(appId, catalogItemId)
 
     @property

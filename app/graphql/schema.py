@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+from graphql import GraphQLError
 from strawberry import Info
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.federation import Schema
@@ -20,17 +21,16 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 
+from app import fast_paths
 from app.config import Settings
 from app.graphql.catalog_items import CatalogItemQuery
 from app.graphql.documents import DocumentCache
 from app.graphql.entities import check_representations
 from app.graphql.errors import log_errors, with_codes
-from app import fast_paths
 from app.graphql.mutations import Mutation
 from app.graphql.permissions import router_scoped, with_router_scopes
 from app.graphql.queries import Query
 from app.permissions import Permission
-from graphql import GraphQLError
 
 # The root Query: each domain area's fields.
 RootQuery = merge_types("Query", (Query, CatalogItemQuery))

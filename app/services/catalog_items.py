@@ -36,19 +36,12 @@ class CatalogItemKey(NamedTuple):
 
 
 def check_catalog_item(
-    app_id: str, catalog_item_id: str, field: str, violations: Violations
+    app_id: str, catalog_item_id: str, violations: Violations
 ) -> CatalogItemKey:
-    """The item's key, with the lengths a catalog reference allows.
-
-    `field` prefixes the violation paths (`representations[0].`); empty for arguments.
-    """
-    check_length(app_id, f"{field}app_id", 1, MAX_APP_ID_LENGTH, violations)
+    """The item's key, with the lengths a catalog reference allows."""
+    check_length(app_id, "app_id", 1, MAX_APP_ID_LENGTH, violations)
     check_length(
-        catalog_item_id,
-        f"{field}catalog_item_id",
-        1,
-        MAX_CATALOG_ITEM_ID_LENGTH,
-        violations,
+        catalog_item_id, "catalog_item_id", 1, MAX_CATALOG_ITEM_ID_LENGTH, violations
     )
     return CatalogItemKey(app_id, catalog_item_id)
 
