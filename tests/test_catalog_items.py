@@ -222,6 +222,17 @@ async def test_catalog_item_keys_follow_the_catalog_reference_rules(gql, admin_k
     assert result.violations == ["appId", "catalogItemId"]
 
 
+async def test_catalog_item_keys_with_nul_characters_are_invalid_argument(
+    gql, admin_key
+):
+    result = await gql(
+        CATALOG_ITEM, {"appId": "stores\x00", "catalogItemId": "x"}, key=admin_key
+    )
+
+    assert result.codes == ["INVALID_ARGUMENT"]
+    assert result.violations == ["appId"]
+
+
 async def test_visitors_read_the_collection_state_but_not_the_demand(
     gql, admin_key, collecting
 ):
