@@ -46,7 +46,6 @@ query($first: [_Any!]!, $second: [_Any!]!) {
 }
 """
 READ_REQUESTS = Permission.READ_BACK_IN_STOCK_NOTIFICATION_REQUESTS
-READ_SETTINGS = Permission.READ_BACK_IN_STOCK_NOTIFICATION_SETTINGS
 
 
 def item(catalog_item_id: str, app_id: str = "stores") -> dict[str, str]:
