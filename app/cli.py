@@ -128,6 +128,8 @@ def trust_documents(args: argparse.Namespace) -> int:
     from app.services.trusted_documents import (
         ConflictingDocumentId,
         manifest_source,
+    )
+    from app.services.trusted_documents import (
         trust_documents as register,
     )
 

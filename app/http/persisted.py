@@ -123,7 +123,9 @@ class PersistedDocuments:
             if document_id is not None:
                 data.query = await self._by_document_id(document_id, principal)
         elif self._trust_needed(principal):
-            document = await self.documents.by_hash(document_hash(data.query), trusted=True)
+            document = await self.documents.by_hash(
+                document_hash(data.query), trusted=True
+            )
             self._check_trusted(document, principal)
         return None
 
@@ -135,12 +137,16 @@ class PersistedDocuments:
         try:
             await self.documents.remember(*registration, clock=self.clock)
         except Exception:
-            log.warning("could not keep persisted query %s", registration.sha256, exc_info=True)
+            log.warning(
+                "could not keep persisted query %s", registration.sha256, exc_info=True
+            )
 
     def _trust_needed(self, principal: Principal) -> bool:
         return self.trusted_only and principal.api_key_id is None
 
-    def _check_trusted(self, document: StoredDocument | None, principal: Principal) -> None:
+    def _check_trusted(
+        self, document: StoredDocument | None, principal: Principal
+    ) -> None:
         if document is not None and document.trusted:
             return
         if principal.authentication_error is not None:
@@ -180,7 +186,9 @@ class PersistedDocuments:
         if colon:
             if prefix != "sha256" or not SHA256_HEX.fullmatch(payload):
                 raise _bad_request(_BAD_DOCUMENT_ID)
-            document = await self.documents.by_hash(payload.lower(), trusted=trust_needed)
+            document = await self.documents.by_hash(
+                payload.lower(), trusted=trust_needed
+            )
         else:
             if not OTHER_ID.fullmatch(document_id):
                 raise _bad_request(_BAD_DOCUMENT_ID)

@@ -30,7 +30,6 @@ from app.graphql.context import Context
 from app.http import graphiql
 from app.http.failures import RETRY_AFTER_SECONDS, classify
 from app.http.limits import BodyTooLarge
-from app.http.persisted import DOCUMENT_PARAMETERS, DocumentRefused
 from app.http.negotiation import (
     GRAPHQL_RESPONSE_JSON,
     JSON,
@@ -39,6 +38,7 @@ from app.http.negotiation import (
     request_error_status,
     response_media_type,
 )
+from app.http.persisted import DOCUMENT_PARAMETERS, DocumentRefused
 
 log = logging.getLogger("app.http")
 

@@ -14,8 +14,9 @@ import json
 import re
 from typing import Any
 
-from app.services.trusted_documents import ManifestDocument, document_hash
 from graphql import GraphQLError, parse
+
+from app.services.trusted_documents import ManifestDocument, document_hash
 
 APOLLO_FORMAT = "apollo-persisted-query-manifest"
 # GraphQL over HTTP's custom document identifier: unreserved URL characters only.
@@ -82,7 +83,9 @@ def _relay(manifest: dict[str, str]) -> list[ManifestDocument]:
             )
         sha256 = document_hash(text)
         other_id = None if given == sha256 else given
-        documents.append(ManifestDocument(_parsed(text, f"id {given}"), sha256, other_id))
+        documents.append(
+            ManifestDocument(_parsed(text, f"id {given}"), sha256, other_id)
+        )
     return documents
 
 
@@ -91,5 +94,7 @@ def _parsed(text: str, where: str) -> str:
     try:
         parse(text, no_location=True)
     except GraphQLError as error:
-        raise ManifestError(f"{where}: not a GraphQL document: {error.message}") from None
+        raise ManifestError(
+            f"{where}: not a GraphQL document: {error.message}"
+        ) from None
     return text

@@ -91,14 +91,20 @@ class TrustedDocuments:
     async def by_hash(self, sha256: str, *, trusted: bool) -> StoredDocument | None:
         """The document with this sha256; with `trusted`, a cached untrusted one is read
         again (the operator may have trusted it since)."""
-        return await self._find(("sha256", sha256), _BY_HASH, {"sha256": sha256}, trusted)
+        return await self._find(
+            ("sha256", sha256), _BY_HASH, {"sha256": sha256}, trusted
+        )
 
     async def by_id(self, other_id: str, *, trusted: bool) -> StoredDocument | None:
         """The document a manifest gave this id (not a sha256)."""
         return await self._find(("id", other_id), _BY_ID, {"id": other_id}, trusted)
 
     async def _find(
-        self, key: tuple[str, str], statement: object, params: dict[str, str], trusted: bool
+        self,
+        key: tuple[str, str],
+        statement: object,
+        params: dict[str, str],
+        trusted: bool,
     ) -> StoredDocument | None:
         cached = self._cache.get(key)
         if cached is not None and (cached.trusted or not trusted):
@@ -184,7 +190,9 @@ def _register(
     ]
     for start in range(0, len(other_ids), _CHUNK):
         tx.execute(
-            insert(_IDS).values(other_ids[start : start + _CHUNK]).on_conflict_do_nothing()
+            insert(_IDS)
+            .values(other_ids[start : start + _CHUNK])
+            .on_conflict_do_nothing()
         )
     return Registration(
         added=sum(1 for h in hashes if h not in sources),
