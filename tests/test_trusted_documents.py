@@ -4,6 +4,9 @@ over HTTP's `documentId`."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +24,28 @@ from tests.persisted import (
     serving,
     sha256,
 )
+from tests.servers import running_server
+
+NODE_MODULES = Path(__file__).resolve().parent.parent / ".ci" / "node_modules"
+APOLLO_CLIENT_SCRIPT = Path(__file__).parent / "node" / "apollo_client_apq.cjs"
+
+
+def run_apollo_client(url: str, query: str, *arguments: str) -> dict:
+    """Apollo Client 4 with its persisted-query link runs `query` twice (node)."""
+    node = shutil.which("node")
+    if node is None or not (NODE_MODULES / "@apollo" / "client").is_dir():
+        pytest.skip("node or @apollo/client missing (.ci/run installs them)")
+    completed = subprocess.run(
+        [node, str(APOLLO_CLIENT_SCRIPT), url, query, *arguments],
+        env={"PATH": "/usr/bin:/bin", "NODE_PATH": str(NODE_MODULES)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout)
+
 
 # ---------------------------------------------------------------- APQ, as Apollo Client
 
@@ -58,6 +83,26 @@ async def test_apq_round_trip_registers_then_runs_the_hash_alone(http):
     assert registered.json() == {"data": SETTINGS_DATA}
     assert by_hash.status_code == 200
     assert by_hash.json() == {"data": SETTINGS_DATA}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("method", ["POST", "GET"])
+def test_apollo_clients_persisted_query_link_registers_then_sends_the_hash(
+    database_url, tmp_path, method
+):
+    with running_server(database_url, tmp_path) as server:
+        seen = run_apollo_client(server.graphql, SETTINGS, method.lower())
+
+    first, second = seen["results"]
+    assert first == second
+    assert first["error"] is None
+    assert first["data"]["backInStockSettings"]["collectionStates"] == []
+    digest = seen["requests"][0]["sha256Hash"]
+    assert seen["requests"] == [
+        {"method": method, "withQuery": False, "sha256Hash": digest},
+        {"method": "POST", "withQuery": True, "sha256Hash": digest},
+        {"method": method, "withQuery": False, "sha256Hash": digest},
+    ]
 
 
 async def test_apq_document_registered_by_one_server_runs_on_another(http, settings):
