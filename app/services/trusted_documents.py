@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Executable, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.models import Clock, TrustedDocument, TrustedDocumentId, utc_now
@@ -102,7 +102,7 @@ class TrustedDocuments:
     async def _find(
         self,
         key: tuple[str, str],
-        statement: object,
+        statement: Executable,
         params: dict[str, str],
         trusted: bool,
     ) -> StoredDocument | None:
@@ -110,7 +110,7 @@ class TrustedDocuments:
         if cached is not None and (cached.trusted or not trusted):
             self._cache.move_to_end(key)
             return cached
-        rows = await self.store.rows(statement, params, into=StoredDocument._make)  # type: ignore[arg-type]
+        rows = await self.store.rows(statement, params, into=StoredDocument._make)
         if not rows:
             return None
         self._keep(key, rows[0])
