@@ -1,10 +1,11 @@
-"""Fixtures: a fresh database per test, the real ASGI app, and a GraphQL caller."""
+"""Fixtures: a fresh database per test, the real ASGI app, a clock and a GraphQL caller."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,14 @@ from starlette.applications import Starlette
 from app.auth import create_api_key
 from app.config import Settings
 from app.main import create_app
+from app.models import utc_now
 from app.permissions import Permission
-from tests.databases import PostgresDatabases
+from tests.databases import (
+    PostgresDatabases,
+    copy_sqlite,
+    migrated_sqlite_template,
+    sqlite_url,
+)
 from tests.mailbox import Mailbox
 
 DATABASES = ["sqlite", "postgresql"]
@@ -33,15 +40,24 @@ def postgres() -> Iterator[PostgresDatabases]:
     databases.close()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session: each test gets a copy."""
+    return migrated_sqlite_template(tmp_path_factory.mktemp("template") / "template.db")
+
+
 @pytest.fixture(params=DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database for one test: a SQLite file, or a PostgreSQL database.
+    """A fresh database at the head revision for one test: a SQLite file, or a
+    PostgreSQL database. Both are copies of a template migrated once per session
+    (tests/test_migrations.py starts from empty databases instead).
 
     Every test that touches the database runs on both; a test can pin one with
     `@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)`.
     """
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        template: Path = request.getfixturevalue("sqlite_template")
+        yield sqlite_url(copy_sqlite(template, tmp_path / "test.db"))
         return
     postgres: PostgresDatabases = request.getfixturevalue("postgres")
     name = postgres.create()
@@ -61,9 +77,36 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     )
 
 
+class ManualClock:
+    """A clock the test moves by hand: it reads the same instant until `advance`."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, *, ms: float = 0, seconds: float = 0) -> None:
+        self.now += timedelta(milliseconds=ms, seconds=seconds)
+
+
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[Starlette]:
-    application = create_app(settings)
+def clock() -> ManualClock:
+    """The app's clock, for a test that asks for it (others run on the real time).
+
+    It starts at the current time on a whole millisecond, as a request id records it.
+    """
+    now = datetime.now(UTC)
+    return ManualClock(now.replace(microsecond=now.microsecond // 1000 * 1000))
+
+
+@pytest.fixture
+async def app(
+    settings: Settings, request: pytest.FixtureRequest
+) -> AsyncIterator[Starlette]:
+    """The app, started; on the test's `clock` when the test uses that fixture."""
+    clock = request.getfixturevalue("clock") if "clock" in request.fixturenames else utc_now
+    application = create_app(settings, clock=clock)
     async with application.router.lifespan_context(application):
         yield application
 
