@@ -36,8 +36,12 @@ from app.migrate import (
 )
 from app.models import Notification, NotificationRequest, Report
 from app.notify import queue
-from app.services.requests import _validated_request_values, get_request
-from app.services.rules import CatalogReference, ItemDetails, NewRequest
+from app.services.requests import get_request
+from app.services.rules import (
+    CatalogReference,
+    catalog_reference_key,
+    contact_id_for,
+)
 from tests.databases import PostgresDatabases
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -461,14 +465,26 @@ async def test_a_request_processing_before_0002_still_is_and_its_email_is_still_
         await connection.execute(
             sa.insert(NotificationRequest.__table__),
             {
-                **_validated_request_values(
-                    NewRequest(CatalogReference("app", "item"), "a@example.com"),
-                    ItemDetails("Shoe", "1.00"),
-                ),
                 "id": request_id,
+                "app_id": "app",
+                "catalog_item_id": "item",
+                "options": None,
+                "catalog_reference_key": catalog_reference_key(
+                    CatalogReference("app", "item")
+                ),
+                "email": "a@example.com",
+                "contact_id": contact_id_for("a@example.com"),
                 "status": "PROCESSING",
-                "delivery_round": 1,
+                "open_request": True,
+                "auto_notified": None,
                 "created_date": now,
+                "item_url": None,
+                "item_name": "Shoe",
+                "item_price": "1.00",
+                "item_image": None,
+                "delivery_round": 1,
+                "delivery_attempts": 0,
+                "last_delivery_error": None,
             },
         )
         await connection.execute(
