@@ -22,7 +22,7 @@ from app.auth import Authenticator
 from app.config import Settings
 from app.gc_tuning import tune_garbage_collector
 from app.graphql.context import Context
-from app.graphql.schema import build_schema
+from app.graphql.schema import BackInStockSchema, build_schema
 from app.migrate import prepare_database
 from app.models import Clock, utc_now
 from app.notify.dispatcher import Dispatcher
@@ -135,10 +135,19 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> Starlette:
-    """The application; `clock` is what every service reads the time from."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = utc_now,
+    schema: BackInStockSchema | None = None,
+) -> Starlette:
+    """The application; `clock` is what every service reads the time from.
+
+    `schema` is `build_schema(settings)` unless given (tests share one among apps of the
+    same settings).
+    """
     settings = settings or Settings()
-    schema = build_schema(settings)
+    schema = schema or build_schema(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

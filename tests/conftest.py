@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 
 from app.auth import create_api_key
 from app.config import Settings
+from app.graphql.schema import BackInStockSchema, build_schema
 from app.main import create_app
 from app.models import utc_now
 from app.permissions import Permission
@@ -100,13 +101,42 @@ def clock() -> ManualClock:
     return ManualClock(now.replace(microsecond=now.microsecond // 1000 * 1000))
 
 
+# Settings that differ from test to test and that the schema never reads.
+_PER_TEST_SETTINGS = {"database_url", "mail_url"}
+
+
+@pytest.fixture(scope="session")
+def schemas() -> dict[frozenset[tuple[str, Any]], BackInStockSchema]:
+    """Schemas built so far, by the settings they were built with.
+
+    Building one (and validating each document again with it) costs more than the rest
+    of an app's start; apps of the same settings share one, as in a server process.
+    """
+    return {}
+
+
+def schema_for(
+    settings: Settings, schemas: dict[frozenset[tuple[str, Any]], BackInStockSchema]
+) -> BackInStockSchema:
+    key = frozenset(
+        (name, value)
+        for name, value in settings.model_dump().items()
+        if name not in _PER_TEST_SETTINGS
+    )
+    if key not in schemas:
+        schemas[key] = build_schema(settings)
+    return schemas[key]
+
+
 @pytest.fixture
 async def app(
-    settings: Settings, request: pytest.FixtureRequest
+    settings: Settings,
+    schemas: dict[frozenset[tuple[str, Any]], BackInStockSchema],
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[Starlette]:
     """The app, started; on the test's `clock` when the test uses that fixture."""
     clock = request.getfixturevalue("clock") if "clock" in request.fixturenames else utc_now
-    application = create_app(settings, clock=clock)
+    application = create_app(settings, clock=clock, schema=schema_for(settings, schemas))
     async with application.router.lifespan_context(application):
         yield application
 

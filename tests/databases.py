@@ -20,9 +20,9 @@ import re
 import shutil
 import sqlite3
 import threading
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import asyncpg
@@ -182,7 +182,7 @@ class PostgresDatabases:
                         await connection.execute(statement)
             finally:
                 await connection.close()
-        except Exception:  # noqa: BLE001 - any doubt: start from the template instead
+        except Exception:
             self._reusable.discard(name)
             await self._drop(name)
             return
@@ -196,7 +196,7 @@ class PostgresDatabases:
     async def _keep_ready(self, ready: asyncio.Queue[str | Exception]) -> None:
         try:
             await ready.put(await self._create_from_template())
-        except Exception as error:  # noqa: BLE001 - handed to the test that takes it
+        except Exception as error:
             await ready.put(error)
 
     async def _take(self) -> str:

@@ -23,7 +23,6 @@ from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers the tables)
 from app.config import Settings
-from app.storage import Transaction, open_store
 from app.migrate import (
     MIGRATION_LOCK_ID,
     UnversionedSchema,
@@ -42,6 +41,7 @@ from app.services.rules import (
     catalog_reference_key,
     contact_id_for,
 )
+from app.storage import Transaction, open_store
 from tests.databases import PostgresDatabases
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -283,9 +283,7 @@ async def test_a_database_made_before_migrations_is_adopted_with_its_rows(
     assert await _current_revision(empty_url) == HEAD
     async with engine.connect() as connection:
         after = await connection.run_sync(_read, list(before))
-    assert {name: len(rows) for name, rows in after.items()} == {
-        name: 2 for name in before
-    }
+    assert {name: len(rows) for name, rows in after.items()} == dict.fromkeys(before, 2)
 
 
 async def test_a_database_with_other_tables_and_no_history_is_refused(
