@@ -135,8 +135,12 @@ async def app(
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[Starlette]:
     """The app, started; on the test's `clock` when the test uses that fixture."""
-    clock = request.getfixturevalue("clock") if "clock" in request.fixturenames else utc_now
-    application = create_app(settings, clock=clock, schema=schema_for(settings, schemas))
+    clock = (
+        request.getfixturevalue("clock") if "clock" in request.fixturenames else utc_now
+    )
+    application = create_app(
+        settings, clock=clock, schema=schema_for(settings, schemas)
+    )
     async with application.router.lifespan_context(application):
         yield application
 
@@ -185,7 +189,9 @@ class GraphQLClient:
         if key is not None:
             all_headers["Authorization"] = f"Bearer {key}"
         response = await self.http.post(
-            "/graphql", json={"query": query, "variables": variables or {}}, headers=all_headers
+            "/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers=all_headers,
         )
         return Result(response.status_code, response.json())
 
@@ -193,7 +199,9 @@ class GraphQLClient:
 @pytest.fixture
 async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://127.0.0.1"
+    ) as client:
         yield client
 
 

@@ -47,11 +47,13 @@ async def start_collecting(gql: GraphQLClient, key: str, app_id: str = APP_ID) -
 
 
 async def create(
-    gql: GraphQLClient, key: str | None = None, **kwargs: Any) -> dict[str, Any]:
+    gql: GraphQLClient, key: str | None = None, **kwargs: Any
+) -> dict[str, Any]:
     """Create a request as a visitor (or with `key`) and return it."""
     result = await gql(CREATE_REQUEST, new_request(**kwargs), key=key)
     assert result.errors == [], result.errors
-    return result.data["createBackInStockNotificationRequest"]
+    created: dict[str, Any] = result.data["createBackInStockNotificationRequest"]
+    return created
 
 
 # --------------------------------------------------------------------------- documents

@@ -56,7 +56,8 @@ async def post(
     await app(scope, receive, send)
     result = orjson.loads(b"".join(sent))
     assert "errors" not in result, result
-    return result["data"]
+    data: dict[str, Any] = result["data"]
+    return data
 
 
 @contextmanager

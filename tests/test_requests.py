@@ -131,7 +131,9 @@ async def test_relay_node_refetches_a_request_by_id(gql, admin_key, created):
     result = await gql(RELAY_NODE, {"id": created["id"]}, key=admin_key)
 
     assert result.data["node"] == {
-        "id": created["id"], "email": created["email"], "status": "RECEIVED"
+        "id": created["id"],
+        "email": created["email"],
+        "status": "RECEIVED",
     }
 
 
