@@ -66,15 +66,25 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     postgres.release(name)
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+@pytest.fixture(scope="session")
+def session_settings() -> Settings:
+    """The tests' settings, read once: the environment applies (e.g. FAST_PATHS)."""
     return Settings(
         _env_file=None,
-        database_url=database_url,
-        mail_url=f"file://{tmp_path / 'outbox'}",
         dispatch_in_serve=False,
         # Hundreds of apps start in one test process; tests/test_garbage.py covers it.
         tune_garbage_collector=False,
+    )
+
+
+@pytest.fixture
+def settings(session_settings: Settings, database_url: str, tmp_path: Path) -> Settings:
+    """The settings of one test: its own database and outbox."""
+    return session_settings.model_copy(
+        update={
+            "database_url": database_url,
+            "mail_url": f"file://{tmp_path / 'outbox'}",
+        }
     )
 
 
