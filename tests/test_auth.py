@@ -243,14 +243,14 @@ def test_cli_refuses_an_unknown_permission(database_url):
 
 async def test_simultaneous_requests_with_one_key_look_it_up_once(app, gql, admin_key):
     authenticator = app.state.authenticator
-    before = authenticator.lookups
+    before = authenticator.database_lookups
 
     results = await asyncio.gather(
         *(gql(GET_REQUEST, {"id": str(uuid.uuid4())}, key=admin_key) for _ in range(20))
     )
 
     assert [r.errors for r in results] == [[]] * 20
-    assert authenticator.lookups - before == 1
+    assert authenticator.database_lookups - before == 1
 
 
 async def test_a_keyed_request_notes_when_the_key_was_last_used(app, gql, admin_key):
