@@ -12,7 +12,7 @@ from starlette.routing import Route
 from app.auth import Authenticator
 from app.config import Settings
 from app.gc_tuning import tune_garbage_collector
-from app.graphql.schema import build_schema
+from app.graphql.schema import BackInStockSchema, build_schema
 from app.http import graphiql
 from app.http.health import healthz, readyz
 from app.http.limits import LimitRequestBody
@@ -25,10 +25,19 @@ from app.services.trusted_documents import TrustedDocuments
 from app.storage import open_store
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> Starlette:
-    """The application; `clock` is what every service reads the time from."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = utc_now,
+    schema: BackInStockSchema | None = None,
+) -> Starlette:
+    """The application; `clock` is what every service reads the time from.
+
+    `schema` is `build_schema(settings)` unless given (tests share one among apps of the
+    same settings).
+    """
     settings = settings or Settings()
-    schema = build_schema(settings)
+    schema = schema or build_schema(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
