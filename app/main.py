@@ -23,6 +23,7 @@ from app.config import Settings
 from app.gc_tuning import tune_garbage_collector
 from app.graphql.context import Context
 from app.graphql.schema import build_schema
+from app.keys import load_server_keys
 from app.migrate import prepare_database
 from app.models import Clock, utc_now
 from app.notify.dispatcher import Dispatcher
@@ -47,6 +48,7 @@ class BackInStockGraphQL(GraphQL):
             store=state.store,
             settings=state.settings,
             principal=principal,
+            keys=state.keys,
             notify_queued=state.notify_queued,
             clock=state.clock,
         )
@@ -148,6 +150,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         state.store = open_store(settings)
         await prepare_database(state.store, settings)
         await state.store.prepare()
+        state.keys = await load_server_keys(state.store, settings, clock)
         state.authenticator = Authenticator(
             state.store,
             settings.anonymous_permission_set,
