@@ -8,15 +8,23 @@ and knows nothing of how the service compiles them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from sqlalchemy import delete, insert
+from starlette.applications import Starlette
 
+from app.auth import create_api_key
+from app.config import Settings
+from app.main import create_app
 from app.models import Notification, NotificationRequest
+from app.permissions import Permission
 from app.storage import Store, Transaction
+from tests.conftest import GraphQLClient
 
 SENT = "NOTIFICATION_SENT"
 STORED_STATUSES = ("RECEIVED", "FAILED", SENT)
@@ -76,6 +84,24 @@ class Row:
 
 
 # ----------------------------------------------------------------------------- storing
+
+
+@asynccontextmanager
+async def serving(
+    app_settings: Settings,
+) -> AsyncIterator[tuple[Starlette, GraphQLClient, str]]:
+    """The app started with `app_settings`, a client of it, and a key holding every
+    permission (for tests that start apps of their own)."""
+    app = create_app(app_settings)
+    async with app.router.lifespan_context(app):
+        _, key = await create_api_key(
+            app.state.store, name="model", permissions=frozenset(Permission)
+        )
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://127.0.0.1"
+        ) as http:
+            yield app, GraphQLClient(http), key
 
 
 async def store_rows(store: Store, rows: Sequence[Row]) -> None:
@@ -290,12 +316,12 @@ async def walk(
     sizes: Sequence[int],
     request_filter: dict[str, Any] | None = None,
     sort: Sequence[dict[str, str]] | None = None,
+    after: str | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Every page by cursor, `sizes[i % len(sizes)]` rows each: (the nodes in the order
-    listed, each page's connection without its edges)."""
+    """Every page by cursor (from `after`), `sizes[i % len(sizes)]` rows each: (the
+    nodes in the order listed, each page's connection without its edges)."""
     nodes: list[dict[str, Any]] = []
     pages: list[dict[str, Any]] = []
-    after = None
     while True:
         variables = {
             "filter": request_filter,

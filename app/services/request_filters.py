@@ -169,7 +169,8 @@ def _values(kind: _Kind, value: Any, path: str, violations: Violations) -> list[
     if len(value) > MAX_LIST_VALUES:
         violations.add(path, f"must hold at most {MAX_LIST_VALUES} values")
         return []
-    return [_value(kind, item, f"{path}[{i}]", violations) for i, item in enumerate(value)]
+    checked = [_value(kind, item, f"{path}[{i}]", violations) for i, item in enumerate(value)]
+    return [item for item in checked if item is not None]
 
 
 def _condition(
@@ -207,6 +208,8 @@ def _condition(
         excluded = column.not_in(values)
         return or_(excluded, column.is_(None)) if nullable else excluded
     value = _value(kind, raw, path, violations)
+    if value is None:  # refused: the query never runs
+        return false()
     if operator is Operator.EQ:
         return known(column == value)
     if operator is Operator.NE:

@@ -99,10 +99,11 @@ def page_statement(query: RequestQuery, dialect: str) -> Any:
     limit = query.first + 1
     segments = segments_after(query.keys, query.after)
     if len(segments) == 1:
+        (segment,) = segments
         return (
             select_requests()
-            .where(query.where, segments[0].where(query.keys))
-            .order_by(*order_by(query.keys, dialect))
+            .where(query.where, segment.where(query.keys))
+            .order_by(*segment.order_by(query.keys, dialect))
             .limit(limit)
         )
     # No database reads an index through an OR of ranges, so a deep page would cost its
