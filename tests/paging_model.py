@@ -29,7 +29,14 @@ from tests.conftest import GraphQLClient
 SENT = "NOTIFICATION_SENT"
 STORED_STATUSES = ("RECEIVED", "FAILED", SENT)
 STATUSES = ("RECEIVED", "PROCESSING", SENT, "FAILED")
-SORT_FIELDS = ("ID", "CONTACT_ID", "STATUS", "AUTO_NOTIFIED", "CREATED_DATE", "ITEM_URL")
+SORT_FIELDS = (
+    "ID",
+    "CONTACT_ID",
+    "STATUS",
+    "AUTO_NOTIFIED",
+    "CREATED_DATE",
+    "ITEM_URL",
+)
 
 PAGE = """
 query Page($filter: BackInStockNotificationRequestFilter,
@@ -62,8 +69,10 @@ class Row:
     @property
     def status(self) -> str:
         # Queued and not sent reads as PROCESSING (app.services.request_view).
-        return "PROCESSING" if self.queued and self.stored_status != SENT else (
-            self.stored_status
+        return (
+            "PROCESSING"
+            if self.queued and self.stored_status != SENT
+            else (self.stored_status)
         )
 
     def node(self) -> dict[str, Any]:

@@ -54,8 +54,8 @@ def reworded(cursor: str, change: Any) -> str:
 @pytest.mark.parametrize(
     "change",
     [
-        lambda p: [p[0], p[1], [{"t": "9999-12-31T23:59:59.999999-23:59"}, p[2][1]]],
-        lambda p: [p[0], p[1], [{"t": "0001-01-01T00:00:00+01:00"}, p[2][1]]],
+        lambda p: [p[0], p[1], ["9999-12-31T23:59:59.999999-23:59", p[2][1]]],
+        lambda p: [p[0], p[1], ["0001-01-01T00:00:00+01:00", p[2][1]]],
         lambda p: [p[0], p[1], [17, True]],
         lambda p: [p[0], p[1], [p[2][0], "not-a-uuid"]],
         lambda p: [p[0], p[1], p[2][:1]],
@@ -69,9 +69,7 @@ async def test_cursor_with_a_changed_payload_is_invalid_argument(
     async with serving(settings) as (_, gql, key):
         cursor = await some_cursor(gql, key)
 
-        result = await gql(
-            QUERY_REQUESTS, {"after": reworded(cursor, change)}, key=key
-        )
+        result = await gql(QUERY_REQUESTS, {"after": reworded(cursor, change)}, key=key)
 
     assert result.codes == ["INVALID_ARGUMENT"]
     assert result.violations == ["after"]

@@ -32,13 +32,13 @@ from app.storage import Store
 from tests.conftest import GraphQLClient
 from tests.paging_model import (
     PAGE,
-    serving,
     SORT_FIELDS,
     STATUSES,
     STORED_STATUSES,
     Row,
     check_pages,
     expected,
+    serving,
     store_rows,
     walk,
     wipe,
@@ -46,7 +46,11 @@ from tests.paging_model import (
 
 _HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large]
 profiles.register_profile(
-    "ci", max_examples=30, deadline=None, derandomize=True, suppress_health_check=_HEALTH
+    "ci",
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=_HEALTH,
 )
 profiles.register_profile(
     "deep", max_examples=1500, deadline=None, suppress_health_check=_HEALTH
@@ -57,7 +61,11 @@ MAX_ROWS = 40 if os.environ.get("HYPOTHESIS_PROFILE") == "deep" else 20
 # Letters that fold (A-Z), that do not (É, ß, İ), LIKE wildcards, and beyond the BMP.
 LETTERS = "aAbBzZ09_%.-/é É ß İ 中 😀".replace(" ", "")
 BASE = datetime(2025, 6, 1, 12, tzinfo=UTC)
-OFFSETS = [UTC, timezone(timedelta(hours=9)), timezone(timedelta(hours=-5, minutes=-30))]
+OFFSETS = [
+    UTC,
+    timezone(timedelta(hours=9)),
+    timezone(timedelta(hours=-5, minutes=-30)),
+]
 EQUALITY = ["eq", "ne", "in", "nin"]
 RANGES = ["gt", "gte", "lt", "lte"]
 OPERATORS = {
@@ -87,7 +95,13 @@ def worlds(draw: st.DrawFn) -> list[Row]:
     items = draw(st.lists(words, min_size=1, max_size=3))
     instants = [
         BASE + timedelta(microseconds=step)
-        for step in draw(st.lists(st.sampled_from([0, 1, 2, 10**6, 86_400 * 10**6]), min_size=1, max_size=4))
+        for step in draw(
+            st.lists(
+                st.sampled_from([0, 1, 2, 10**6, 86_400 * 10**6]),
+                min_size=1,
+                max_size=4,
+            )
+        )
     ]
     row = st.builds(
         _row,
@@ -144,7 +158,9 @@ def _dates(rows: list[Row]) -> st.SearchStrategy[str]:
 def _values(name: str, rows: list[Row]) -> st.SearchStrategy[Any]:
     """Filter values for one field: mostly ones the rows hold, in any spelling."""
     if name in ("id", "contactId"):
-        return _ids(rows, (lambda r: r.id) if name == "id" else (lambda r: r.contact_id))
+        return _ids(
+            rows, (lambda r: r.id) if name == "id" else (lambda r: r.contact_id)
+        )
     if name == "status":
         return st.sampled_from(STATUSES)
     if name == "autoNotified":
@@ -160,9 +176,9 @@ def _values(name: str, rows: list[Row]) -> st.SearchStrategy[Any]:
     known = st.sampled_from(held) if held else words
     if name == "email":
         # The same address in other letter cases and with spaces around it.
-        known = st.tuples(known, st.integers(0, 3), st.sampled_from(["", " ", "\t"])).map(
-            lambda t: f"{t[2]}{_recased(t[0], t[1])}{t[2]}"
-        )
+        known = st.tuples(
+            known, st.integers(0, 3), st.sampled_from(["", " ", "\t"])
+        ).map(lambda t: f"{t[2]}{_recased(t[0], t[1])}{t[2]}")
     return st.one_of(known, words)
 
 
@@ -188,7 +204,9 @@ def _field_filter(name: str, rows: list[Row]) -> st.SearchStrategy[dict[str, Any
 def filters(draw: st.DrawFn, rows: list[Row], depth: int = 3) -> dict[str, Any]:
     """A filter object: a few fields, and below the top `depth` levels `and`, `or` and
     `not` of more filter objects."""
-    parts = FILTER_FIELDS + ["catalogReference"] + (["and", "or", "not"] if depth else [])
+    parts = (
+        FILTER_FIELDS + ["catalogReference"] + (["and", "or", "not"] if depth else [])
+    )
     names = draw(st.lists(st.sampled_from(parts), max_size=2, unique=True))
     spec: dict[str, Any] = {}
     for name in names:
@@ -198,7 +216,9 @@ def filters(draw: st.DrawFn, rows: list[Row], depth: int = 3) -> dict[str, Any]:
             spec[name] = draw(filters(rows, depth - 1))
         elif name == "catalogReference":
             subs = draw(
-                st.lists(st.sampled_from(["appId", "catalogItemId"]), min_size=1, unique=True)
+                st.lists(
+                    st.sampled_from(["appId", "catalogItemId"]), min_size=1, unique=True
+                )
             )
             spec[name] = {sub: draw(_field_filter(sub, rows)) for sub in subs}
         else:
@@ -246,7 +266,9 @@ async def check_walks(
     await wipe(store)
     await store_rows(store, rows)
     for query in queries:
-        await check_walk(gql, key, rows, query.filter, query.sort, query.sizes, query.edge)
+        await check_walk(
+            gql, key, rows, query.filter, query.sort, query.sizes, query.edge
+        )
 
 
 async def check_walk(
@@ -264,12 +286,18 @@ async def check_walk(
 
     assert nodes == wanted
     check_pages(pages, len(wanted))
-    empty = await gql(PAGE, {"filter": request_filter, "sort": sort, "first": 0}, key=key)
+    empty = await gql(
+        PAGE, {"filter": request_filter, "sort": sort, "first": 0}, key=key
+    )
     info = empty.data["backInStockNotificationRequests"]
     assert info["edges"] == [] and info["pageInfo"]["hasNextPage"] is bool(wanted)
     if len(wanted) >= 2:
         # Any edge's cursor continues right after that edge.
-        edges = pages[0]["cursors"] + pages[1]["cursors"] if len(pages) > 1 else pages[0]["cursors"]
+        edges = (
+            pages[0]["cursors"] + pages[1]["cursors"]
+            if len(pages) > 1
+            else pages[0]["cursors"]
+        )
         chosen = edge % len(edges)
         rest, _ = await walk(gql, key, [100], request_filter, sort, after=edges[chosen])
         assert rest == wanted[chosen + 1 :]

@@ -169,7 +169,9 @@ def _values(kind: _Kind, value: Any, path: str, violations: Violations) -> list[
     if len(value) > MAX_LIST_VALUES:
         violations.add(path, f"must hold at most {MAX_LIST_VALUES} values")
         return []
-    checked = [_value(kind, item, f"{path}[{i}]", violations) for i, item in enumerate(value)]
+    checked = [
+        _value(kind, item, f"{path}[{i}]", violations) for i, item in enumerate(value)
+    ]
     return [item for item in checked if item is not None]
 
 
@@ -295,7 +297,8 @@ class _FilterCompiler:
         self, specs: tuple[RequestFilter, ...], path: str, depth: int
     ) -> list[ColumnElement[bool]]:
         return [
-            self.compile(spec, f"{path}[{i}]", depth + 1) for i, spec in enumerate(specs)
+            self.compile(spec, f"{path}[{i}]", depth + 1)
+            for i, spec in enumerate(specs)
         ]
 
 

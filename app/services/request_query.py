@@ -30,7 +30,12 @@ from app.services.request_sort import (
     segments_after,
     sort_keys,
 )
-from app.services.request_view import REQUEST_VIEW, RequestRecord, as_record, select_requests
+from app.services.request_view import (
+    REQUEST_VIEW,
+    RequestRecord,
+    as_record,
+    select_requests,
+)
 from app.services.rules import Violations
 from app.storage import Store
 

@@ -110,8 +110,7 @@ class Segment:
     def where(self, keys: Sequence[SortKey]) -> ColumnElement[bool]:
         id_column = self._id_column(keys)
         parts = [
-            _same(key.field, value, id_column)
-            for key, value in zip(keys, self.equal)
+            _same(key.field, value, id_column) for key, value in zip(keys, self.equal)
         ]
         if self.bound is not None:
             parts.append(self._bounded(keys, id_column))
@@ -157,9 +156,7 @@ def _same(field: SortField, value: Any, id_column: Any) -> ColumnElement[bool]:
     return column == value
 
 
-def _pieces_after(
-    key: SortKey, value: Any, equal: tuple[Any, ...]
-) -> list[Segment]:
+def _pieces_after(key: SortKey, value: Any, equal: tuple[Any, ...]) -> list[Segment]:
     """The rows after `value` on this key (with the keys before it equal to `equal`),
     as disjoint segments in the order the rows come."""
     ascending = key.order is SortOrder.ASC
