@@ -18,6 +18,7 @@ from app.http.health import healthz, readyz
 from app.http.limits import LimitRequestBody
 from app.http.persisted import PersistedDocuments
 from app.http.view import GraphQLView
+from app.keys import load_server_keys
 from app.migrate import prepare_database
 from app.models import Clock, utc_now
 from app.notify.dispatcher import Dispatcher
@@ -47,6 +48,7 @@ def create_app(
         state.store = open_store(settings)
         await prepare_database(state.store, settings)
         await state.store.prepare()
+        state.keys = await load_server_keys(state.store, settings, clock)
         state.authenticator = Authenticator(
             state.store,
             settings.anonymous_permission_set,

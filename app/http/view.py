@@ -118,6 +118,7 @@ class GraphQLView(GraphQL):
             store=state.store,
             settings=state.settings,
             principal=principal,
+            keys=state.keys,
             notify_queued=state.notify_queued,
             clock=state.clock,
         )
