@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.federation import Schema
-from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.federation.schema import FederationAny
+from strawberry.federation.schema_directives import Key
+from strawberry.scalars import JSON
+from strawberry.types import ExecutionContext, ExecutionResult, Info
 
 from app.config import Settings
+from app.graphql.cost import QueryBudgets, QueryCostLimiter
 from app.graphql.documents import DocumentCache
-from app.graphql.errors import log_errors, with_codes
+from app.graphql.errors import coded_and_logged
 from app.graphql.execution import ServiceExecutionContext, leaf_plans
+from app.graphql.limits import document_limits
 from app.graphql.mutations import Mutation
 from app.graphql.queries import Query
+from app.graphql.scalars import SafeJSON
+from app.services.errors import FieldViolation, InvalidArgument
 from graphql import GraphQLError
 
 DOCUMENT_CACHE_SIZE = 1024
@@ -26,15 +33,52 @@ class BackInStockSchema(Schema):
         # Here rather than in an extension: parse errors skip extension hooks.
         result = await super().execute(*args, **kwargs)
         if result.errors:
-            result.errors = with_codes(result.errors)
+            result.errors = coded_and_logged(result.errors)
         return result
+
+    def entities_resolver(
+        self, info: Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        """Strawberry's, for the representations that name an entity by its key; any
+        other is that entity's INVALID_ARGUMENT (Strawberry's would fail on it)."""
+        results: list[Any] = []
+        for index, representation in enumerate(representations):
+            problem = self._representation_problem(representation)
+            if problem is None:
+                results.extend(super().entities_resolver(info, [representation]))
+            else:
+                field = f"representations[{index}]"
+                results.append(InvalidArgument([FieldViolation(field, problem)]))
+        return results
+
+    @cached_property
+    def _entity_keys(self) -> dict[str, frozenset[str]]:
+        """The key fields of each entity type, by type name (simple `@key`s only)."""
+        keys: dict[str, frozenset[str]] = {}
+        for name, type_ in self.schema_converter.type_map.items():
+            for directive in getattr(type_.definition, "directives", None) or ():
+                if isinstance(directive, Key):
+                    keys[name] = frozenset(str(directive.fields).split())
+        return keys
+
+    def _representation_problem(self, representation: object) -> str | None:
+        if not isinstance(representation, dict):
+            return "must be an object with __typename and the entity's key"
+        keys = self._entity_keys.get(representation.get("__typename"))  # type: ignore[arg-type]
+        if keys is None:
+            known = ", ".join(sorted(self._entity_keys))
+            return f"__typename must name an entity of this subgraph ({known})"
+        given = set(representation) - {"__typename"}
+        if given != keys or not all(isinstance(representation[k], str) for k in keys):
+            return f"must carry exactly the key fields {', '.join(sorted(keys))} as text"
+        return None
 
     def process_errors(
         self,
         errors: list[GraphQLError],
         execution_context: ExecutionContext | None = None,
     ) -> None:
-        log_errors(errors)
+        """Nothing here: execute() logs each error once, knowing its code."""
 
 
 def build_schema(settings: Settings | None = None) -> BackInStockSchema:
@@ -42,11 +86,13 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
     settings = settings or Settings()
     documents = DocumentCache(
         max_tokens=settings.max_tokens,
-        rules=[
-            *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-            *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
-        ],
-        size=DOCUMENT_CACHE_SIZE,
+        max_document_bytes=settings.max_document_bytes,
+        rules=[document_limits(settings.max_query_depth, settings.max_aliases)],
+        max_entries=DOCUMENT_CACHE_SIZE,
+        max_bytes=settings.document_cache_bytes,
+    )
+    budgets = QueryBudgets(
+        keyed=settings.max_query_cost, anonymous=settings.max_anonymous_query_cost
     )
     # A context class of this schema's own, to hold the plans made from it.
     execution_context = type(
@@ -56,8 +102,13 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
         query=Query,
         mutation=Mutation,
         execution_context_class=execution_context,
-        extensions=[documents.extension],
+        extensions=[
+            documents.extension,
+            lambda: QueryCostLimiter(budgets, documents.derived_for),
+        ],
+        scalar_overrides={JSON: SafeJSON},
     )
+    schema.documents = documents  # its accounting, for tests and operators
     if schema.config.default_resolver is getattr:  # what the plans do
         execution_context.plans = leaf_plans(schema._schema)
     return schema
