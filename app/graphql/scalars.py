@@ -51,8 +51,9 @@ def _needs_care(value: Any) -> bool:
 
 
 def _safe_copy(value: Any, depth: int) -> Any:
-    """`value` with big numbers as their decimal text, non-finite ones and what nests
-    deeper than MAX_JSON_DEPTH as null. Recursion stops at that depth."""
+    """`value` with big numbers as text (an integer's digits, a float's shortest form),
+    non-finite ones and what nests deeper than MAX_JSON_DEPTH as null. Recursion stops at
+    that depth."""
     if isinstance(value, dict):
         if depth >= MAX_JSON_DEPTH:
             return None
@@ -62,9 +63,9 @@ def _safe_copy(value: Any, depth: int) -> Any:
             return None
         return [_safe_copy(item, depth + 1) for item in value]
     if _unsafe_number(value):
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        return str(int(value))
+        if isinstance(value, float):
+            return repr(value) if math.isfinite(value) else None
+        return str(value)
     return value
 
 
