@@ -157,6 +157,7 @@ async def test_a_malformed_representation_leaves_the_others_resolved(gql, admin_
 
     assert result.data == {"_entities": [None, None]}
     assert [error["path"] for error in result.errors] == [["_entities", 1]]
+    assert result.codes == ["INVALID_ARGUMENT"]
 
 
 async def test_a_server_fault_is_logged_once_with_its_trace(gql, settings, caplog):
