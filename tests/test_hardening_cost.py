@@ -86,6 +86,23 @@ async def test_fragments_count_at_every_spread(gql, admin_key):
     assert result.errors[0]["extensions"]["cost"] == 5 * 1100
 
 
+async def test_a_cost_multiplied_beyond_64_bits_is_refused_and_reported(gql, admin_key):
+    # 30 levels of fragments, each spreading the next 10 times: 10^30 settings reads.
+    spreads = " ".join(["...F{next}"] * 10)
+    fragments = " ".join(
+        f"fragment F{i} on Query {{ {spreads.format(next=i + 1)} }}" for i in range(30)
+    )
+    document = (
+        f"{{ ...F0 }} {fragments} "
+        "fragment F30 on Query { backInStockSettings { __typename } }"
+    )
+
+    result = await gql(document, key=admin_key)
+
+    assert result.codes == ["QUERY_TOO_COMPLEX"]
+    assert result.errors[0]["extensions"]["cost"] == 2**53 - 1
+
+
 async def test_counts_by_reference_cost_per_reference(gql, admin_key):
     refs = [reference(item_id=f"item-{i}") for i in range(100)]
     twice = COUNT_BY_REFERENCES.replace(

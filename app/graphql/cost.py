@@ -15,11 +15,9 @@ without) is refused with QUERY_TOO_COMPLEX, its cost and budget in `extensions`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from strawberry.extensions import SchemaExtension
+from typing import TYPE_CHECKING, Any
 
 from graphql import (
     DocumentNode,
@@ -38,6 +36,9 @@ from graphql import (
     VariableNode,
     get_named_type,
 )
+
+if TYPE_CHECKING:
+    from app.graphql.documents import ParsedDocument
 
 TOTAL_COUNT_COST = 1000
 COUNT_PER_REFERENCE = 20
@@ -264,9 +265,6 @@ def plan_cost(schema: GraphQLSchema, document: DocumentNode) -> CostPlan:
     return CostPlan(plans)
 
 
-PlanFor = Callable[[Any, Callable[[GraphQLSchema, DocumentNode], CostPlan]], CostPlan]
-
-
 @dataclass(frozen=True)
 class QueryBudgets:
     """The rows one request may touch: with an API key, and without one."""
@@ -284,7 +282,13 @@ class QueryBudgets:
         return self.keyed if keyed else self.anonymous
 
 
+# Costs are exact integers, as large as a document's fragments multiply them; what is
+# reported is capped where JSON numbers stay exact for every client.
+MAX_REPORTED_COST = 2**53 - 1
+
+
 def too_complex(cost: int, budget: int) -> GraphQLError:
+    cost = min(cost, MAX_REPORTED_COST)
     return GraphQLError(
         f"The query's cost ({cost}) exceeds the budget of {budget}: ask for fewer rows "
         "(a smaller `first`, fewer aliases, totalCount or references) per request.",
@@ -292,26 +296,22 @@ def too_complex(cost: int, budget: int) -> GraphQLError:
     )
 
 
-class QueryCostLimiter(SchemaExtension):
+class QueryCostCheck:
     """Refuses, before execution, a valid document whose cost is over the caller's budget.
 
-    `plan_for(execution_context, plan_cost)` gives the document's plan, made once per
-    cached document (app.graphql.documents.DocumentCache.derived_for).
+    A check the document extension runs (app.graphql.documents), not an extension of its
+    own: Strawberry sets up every extension's hooks on every request, which cost more than
+    the check. The plan is made once per cached document.
     """
 
-    def __init__(self, budgets: QueryBudgets, plan_for: PlanFor) -> None:
+    def __init__(self, budgets: QueryBudgets) -> None:
         self.budgets = budgets
-        self.plan_for = plan_for
 
-    def on_validate(self) -> Iterator[None]:
-        context: Any = self.execution_context
-        if not context.pre_execution_errors and context.graphql_document is not None:
-            budget = self.budgets.for_caller(context.context)
-            try:
-                plan = self.plan_for(context, plan_cost)
-                cost = plan.cost(context.operation_name, context.variables or {})
-            except RecursionError:  # the limits keep documents shallower than this
-                cost = budget + 1
-            if cost > budget:
-                context.pre_execution_errors = [too_complex(cost, budget)]
-        yield
+    def __call__(self, context: Any, parsed: ParsedDocument) -> GraphQLError | None:
+        budget = self.budgets.for_caller(context.context)
+        try:
+            plan = parsed.derived_from(plan_cost, context.schema._schema)
+            cost = plan.cost(context.operation_name, context.variables or {})
+        except RecursionError:  # the limits keep documents shallower than this
+            cost = budget + 1
+        return too_complex(cost, budget) if cost > budget else None

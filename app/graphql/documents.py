@@ -8,16 +8,18 @@ ValidationCache keyed its cache by the parsed document, whose hash walks every n
 The cache is bounded by entries and by bytes (its own estimate of what an entry holds), a
 document over MAX_DOCUMENT_BYTES is refused before it is parsed, and large documents are
 parsed and validated in a worker thread and never kept: a client cannot pin memory with
-distinct documents, nor hold the event loop with one. The limit rules (depth, aliases) run
-only on documents the specification's rules accept, so a client's mistake gets the
-specification's message rather than a limiter's failure.
+distinct documents, nor hold the event loop with one (each such parse still takes its
+turns with the loop for the interpreter, a few milliseconds at a time). The limit rules
+(depth, aliases) run only on documents the specification's rules accept, so a client's
+mistake gets the specification's message rather than a limiter's failure; then the
+checks that need the request's variables (the cost budget, app.graphql.cost) run.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -51,6 +53,20 @@ class ParsedDocument:
     errors: list[GraphQLError] | None = None
     rules: tuple[type[ASTValidationRule], ...] = ()
     derived: dict[Callable[..., Any], Any] = field(default_factory=dict)
+
+    def derived_from(
+        self, make: Callable[[GraphQLSchema, DocumentNode], T], schema: GraphQLSchema
+    ) -> T:
+        """`make(schema, document)`, computed once for this document (one schema each)."""
+        try:
+            return self.derived[make]  # type: ignore[no-any-return]
+        except KeyError:
+            value = self.derived[make] = make(schema, self.document)
+            return value
+
+
+# Run once a document is valid; an error refuses the request before it executes.
+DocumentCheck = Callable[[Any, ParsedDocument], GraphQLError | None]
 
 
 def _token_count(document: DocumentNode) -> int:
@@ -92,6 +108,7 @@ class DocumentCache:
         rules: Sequence[type[ASTValidationRule]],
         max_entries: int,
         max_bytes: int,
+        checks: Sequence[DocumentCheck] = (),
     ) -> None:
         self.max_tokens = max_tokens
         self.max_document_bytes = max_document_bytes
@@ -101,6 +118,7 @@ class DocumentCache:
         self.max_entry_bytes = max_bytes // 16
         # Made once: a limiter's rule classes made per request would differ each time.
         self._limit_rules = tuple(rules)
+        self.checks = tuple(checks)
         self._entries: OrderedDict[str, ParsedDocument] = OrderedDict()
         self.bytes = 0
 
@@ -175,20 +193,6 @@ class DocumentCache:
         self._validate(parsed, schema, rules)
         return parsed
 
-    def derived_for(
-        self, context: Any, make: Callable[[GraphQLSchema, DocumentNode], T]
-    ) -> T:
-        """`make(schema, document)` for this request's document: once per cached one."""
-        schema, document = context.schema._schema, context.graphql_document
-        parsed = self._entries.get(context.query) if context.query else None
-        if parsed is None or parsed.document is not document:
-            return make(schema, document)
-        try:
-            return parsed.derived[make]  # type: ignore[no-any-return]
-        except KeyError:
-            value = parsed.derived[make] = make(schema, document)
-            return value
-
     def extension(self) -> CachedDocuments:
         """A factory for Strawberry's `extensions=` (one extension object per request)."""
         return CachedDocuments(self)
@@ -210,7 +214,15 @@ class CachedDocuments(SchemaExtension):
             context.graphql_document = self.parsed.document
         yield
 
-    def on_validate(self) -> Any:
-        if self.parsed is not None:
-            self.execution_context.pre_execution_errors = self.parsed.errors
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        parsed = self.parsed
+        if parsed is not None:
+            context.pre_execution_errors = parsed.errors
+            if not parsed.errors:
+                for check in self.cache.checks:
+                    error = check(context, parsed)
+                    if error is not None:
+                        context.pre_execution_errors = [error]
+                        break
         yield

@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 from strawberry.types import ExecutionContext, ExecutionResult, Info
 
 from app.config import Settings
-from app.graphql.cost import QueryBudgets, QueryCostLimiter
+from app.graphql.cost import QueryBudgets, QueryCostCheck
 from app.graphql.documents import DocumentCache
 from app.graphql.errors import coded_and_logged
 from app.graphql.execution import ServiceExecutionContext, leaf_plans
@@ -84,15 +84,16 @@ class BackInStockSchema(Schema):
 def build_schema(settings: Settings | None = None) -> BackInStockSchema:
     """The schema; `settings` only sets limits, never the printed SDL."""
     settings = settings or Settings()
+    budgets = QueryBudgets(
+        keyed=settings.max_query_cost, anonymous=settings.max_anonymous_query_cost
+    )
     documents = DocumentCache(
         max_tokens=settings.max_tokens,
         max_document_bytes=settings.max_document_bytes,
         rules=[document_limits(settings.max_query_depth, settings.max_aliases)],
         max_entries=DOCUMENT_CACHE_SIZE,
         max_bytes=settings.document_cache_bytes,
-    )
-    budgets = QueryBudgets(
-        keyed=settings.max_query_cost, anonymous=settings.max_anonymous_query_cost
+        checks=[QueryCostCheck(budgets)],
     )
     # A context class of this schema's own, to hold the plans made from it.
     execution_context = type(
@@ -102,10 +103,7 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
         query=Query,
         mutation=Mutation,
         execution_context_class=execution_context,
-        extensions=[
-            documents.extension,
-            lambda: QueryCostLimiter(budgets, documents.derived_for),
-        ],
+        extensions=[documents.extension],
         scalar_overrides={JSON: SafeJSON},
     )
     schema.documents = documents  # its accounting, for tests and operators
