@@ -62,7 +62,7 @@ class BackInStockGraphQL(GraphQL):
         except orjson.JSONEncodeError:
             # What the JSON scalar lets through is encodable (app.graphql.scalars); if
             # anything ever is not, the client still gets a GraphQL answer, not plain text.
-            log.error("response could not be encoded as JSON", exc_info=True)
+            log.exception("response could not be encoded as JSON")
             return orjson.dumps(
                 {
                     "data": None,

@@ -16,7 +16,11 @@ PAGE = "backInStockNotificationRequests(first: {first}) {{ totalCount nodes {{ i
 
 def aliased_pages(count: int, first: int = 100) -> str:
     """`count` aliases of a page of `first` with its totalCount (1,000 + first each)."""
-    return "{ " + " ".join(f"p{i}: " + PAGE.format(first=first) for i in range(count)) + " }"
+    return (
+        "{ "
+        + " ".join(f"p{i}: " + PAGE.format(first=first) for i in range(count))
+        + " }"
+    )
 
 
 async def test_a_page_of_100_with_total_count_passes(gql, admin_key, collecting):
@@ -34,7 +38,9 @@ async def test_graphiqls_introspection_query_passes_as_a_visitor(gql):
     assert result.errors == []
 
 
-async def test_over_the_budget_is_refused_with_cost_and_budget(gql, admin_key, settings):
+async def test_over_the_budget_is_refused_with_cost_and_budget(
+    gql, admin_key, settings
+):
     result = await gql(aliased_pages(5), key=admin_key)
 
     assert result.codes == ["QUERY_TOO_COMPLEX"]
@@ -53,21 +59,25 @@ async def test_aliases_each_count(gql, admin_key):
 
 
 async def test_nothing_runs_when_the_budget_is_exceeded(gql, admin_key, collecting):
-    mutation = "mutation { " + " ".join(
-        f'r{i}: reportItemsBackInStock(itemDetails: {{name: "n", price: "1"}}, '
-        'options: {catalogReference: {appId: "stores", catalogItemId: "shoe-1"}}) '
-        "{ queuedCount }"
-        for i in range(6)
-    ) + " }"
+    mutation = (
+        "mutation { "
+        + " ".join(
+            f'r{i}: reportItemsBackInStock(itemDetails: {{name: "n", price: "1"}}, '
+            'options: {catalogReference: {appId: "stores", catalogItemId: "shoe-1"}}) '
+            "{ queuedCount }"
+            for i in range(6)
+        )
+        + " }"
+    )
     await create(gql)
 
     refused = await gql(mutation, key=admin_key)
     page = await gql(QUERY_REQUESTS, key=admin_key)
 
     assert refused.codes == ["QUERY_TOO_COMPLEX"]
-    assert page.data["backInStockNotificationRequests"]["edges"][0]["node"]["status"] == (
-        "RECEIVED"
-    )
+    assert page.data["backInStockNotificationRequests"]["edges"][0]["node"][
+        "status"
+    ] == ("RECEIVED")
 
 
 async def test_fragments_count_at_every_spread(gql, admin_key):
@@ -131,12 +141,17 @@ async def test_visitors_get_the_smaller_budget(gql, admin_key, settings):
     with_key = await gql(document, key=admin_key)
 
     assert as_visitor.codes == ["QUERY_TOO_COMPLEX"]
-    assert as_visitor.errors[0]["extensions"]["budget"] == settings.max_anonymous_query_cost
+    assert (
+        as_visitor.errors[0]["extensions"]["budget"]
+        == settings.max_anonymous_query_cost
+    )
     assert with_key.errors == []
 
 
 async def test_a_refused_key_gets_the_visitors_budget(gql, settings):
-    result = await gql(aliased_pages(2), headers={"Authorization": "Bearer bis_unknown"})
+    result = await gql(
+        aliased_pages(2), headers={"Authorization": "Bearer bis_unknown"}
+    )
 
     assert result.codes == ["QUERY_TOO_COMPLEX"]
     assert result.errors[0]["extensions"]["budget"] == settings.max_anonymous_query_cost

@@ -21,7 +21,9 @@ def padded(text: str, size: int, tag: int = 0) -> str:
 
 
 def cache_of(app):
-    graphql_app = next(route for route in app.routes if route.path == "/graphql").endpoint
+    graphql_app = next(
+        route for route in app.routes if route.path == "/graphql"
+    ).endpoint
     return graphql_app.schema.documents
 
 
@@ -67,13 +69,18 @@ async def test_documents_over_max_document_bytes_are_refused_before_parsing(
     parsed: list[int] = []
     real_parse = documents_module.parse
     monkeypatch.setattr(
-        documents_module, "parse", lambda query, **kw: parsed.append(1) or real_parse(query, **kw)
+        documents_module,
+        "parse",
+        lambda query, **kw: parsed.append(1) or real_parse(query, **kw),
     )
 
     result = await gql(padded(SETTINGS, settings.max_document_bytes + 1))
 
     assert result.codes == ["GRAPHQL_PARSE_FAILED"]
-    assert f"larger than {settings.max_document_bytes} bytes" in result.errors[0]["message"]
+    assert (
+        f"larger than {settings.max_document_bytes} bytes"
+        in result.errors[0]["message"]
+    )
     assert parsed == []
 
 
@@ -86,7 +93,9 @@ async def test_document_size_counts_utf8_bytes(gql, settings):
     assert result.codes == ["GRAPHQL_PARSE_FAILED"]
 
 
-async def test_comment_padding_cannot_carry_a_document_past_the_size_limit(gql, settings):
+async def test_comment_padding_cannot_carry_a_document_past_the_size_limit(
+    gql, settings
+):
     # Comments are no tokens, so MAX_TOKENS alone would let this through.
     query = "{ __typename }" + "\n#" + " " * (2 * settings.max_document_bytes)
 

@@ -50,7 +50,9 @@ class TestClientMistakes:
         result = await gql(CREATE_REQUEST, {"request": 5})
 
         assert set(result.codes) == {"INVALID_ARGUMENT"}
-        assert result.errors[0]["message"].startswith("Variable '$request' has invalid value")
+        assert result.errors[0]["message"].startswith(
+            "Variable '$request' has invalid value"
+        )
         assert loud(caplog) == []
 
     async def test_missing_required_variable_is_invalid_argument(self, gql):
@@ -63,7 +65,10 @@ class TestClientMistakes:
         [
             ("{ backInStockSettings ", "GRAPHQL_PARSE_FAILED"),
             ("{ nope }", "GRAPHQL_VALIDATION_FAILED"),
-            ("query A { __typename } query A { __typename }", "GRAPHQL_VALIDATION_FAILED"),
+            (
+                "query A { __typename } query A { __typename }",
+                "GRAPHQL_VALIDATION_FAILED",
+            ),
             ("{ a" + " { a" * 300 + " }" * 301, "GRAPHQL_PARSE_FAILED"),
             ("fragment F on Query { ...F } { ...F }", "GRAPHQL_VALIDATION_FAILED"),
         ],
@@ -92,9 +97,7 @@ class TestClientMistakes:
         assert result.data == {"__typename": "Query"}
 
     async def test_fragments_nested_too_deep_are_refused(self, gql):
-        chain = " ".join(
-            f"fragment F{i} on Query {{ ...F{i + 1} }}" for i in range(40)
-        )
+        chain = " ".join(f"fragment F{i} on Query {{ ...F{i + 1} }}" for i in range(40))
         document = f"{{ ...F0 }} {chain} fragment F40 on Query {{ __typename }}"
 
         result = await gql(document)
@@ -127,7 +130,11 @@ class TestShallowDepth:
         {"__typename": REQUEST_TYPE},
         {"__typename": REQUEST_TYPE, "id": 5},
         {"__typename": REQUEST_TYPE, "id": None},
-        {"__typename": REQUEST_TYPE, "id": "01a2349f-d634-778f-978f-b09c88f424f0", "x": 1},
+        {
+            "__typename": REQUEST_TYPE,
+            "id": "01a2349f-d634-778f-978f-b09c88f424f0",
+            "x": 1,
+        },
         {"__typename": "Nope", "id": "x"},
         {"id": "x"},
         5,

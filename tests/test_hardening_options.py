@@ -70,7 +70,9 @@ async def store_options(settings, request_id: str, json_text: str) -> None:
     "number",
     [2**53, -(2**53), 2**63, 2**70, -(10**19), 1e308, 1e20, -1e300],
 )
-async def test_numbers_beyond_what_every_layer_keeps_are_refused(gql, collecting, number):
+async def test_numbers_beyond_what_every_layer_keeps_are_refused(
+    gql, collecting, number
+):
     result = await gql(CREATE_REQUEST, new_request(options={"n": number}))
 
     assert result.codes == ["INVALID_CATALOG_REFERENCE_OPTIONS"]
@@ -94,7 +96,9 @@ async def test_numbers_within_the_range_read_back_exactly(
 
     stored = await gql(GET_REQUEST, {"id": created["id"]}, key=admin_key)
 
-    options = stored.data["backInStockNotificationRequest"]["catalogReference"]["options"]
+    options = stored.data["backInStockNotificationRequest"]["catalogReference"][
+        "options"
+    ]
     assert options == {"n": number, "list": [number]}
     assert type(options["n"]) is type(number)
 
@@ -204,14 +208,18 @@ async def test_stored_options_no_reader_can_encode_never_break_a_page(
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_stored_non_finite_numbers_read_as_null(gql, admin_key, collecting, settings):
+async def test_stored_non_finite_numbers_read_as_null(
+    gql, admin_key, collecting, settings
+):
     # SQLite keeps any text; 1e400 reads back as infinity (PostgreSQL refuses it).
     created = await create(gql)
     await store_options(settings, created["id"], '{"inf": 1e400, "ok": 1}')
 
     result = await gql(GET_REQUEST, {"id": created["id"]}, key=admin_key)
 
-    options = result.data["backInStockNotificationRequest"]["catalogReference"]["options"]
+    options = result.data["backInStockNotificationRequest"]["catalogReference"][
+        "options"
+    ]
     assert options == {"inf": None, "ok": 1}
 
 
@@ -219,7 +227,9 @@ async def test_stored_non_finite_numbers_read_as_null(gql, admin_key, collecting
 async def test_an_unencodable_response_is_a_json_error_not_plain_text(app):
     # What the JSON scalar lets through always encodes; the encoder's own fallback is
     # reached only by values that bypass it, as here.
-    graphql_app = next(route for route in app.routes if route.path == "/graphql").endpoint
+    graphql_app = next(
+        route for route in app.routes if route.path == "/graphql"
+    ).endpoint
 
     body = graphql_app.encode_json({"data": {"n": 2**70}})
 

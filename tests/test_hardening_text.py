@@ -36,7 +36,10 @@ def _create_with(path: tuple[str, ...], value: object) -> dict:
 @pytest.mark.parametrize(
     ("path", "field"),
     [
-        (("request", "catalogReference", "catalogItemId"), "request.catalogReference.catalogItemId"),
+        (
+            ("request", "catalogReference", "catalogItemId"),
+            "request.catalogReference.catalogItemId",
+        ),
         (("request", "catalogReference", "appId"), "request.catalogReference.appId"),
         (("request", "email"), "request.email"),
         (("request", "itemUrl"), "request.itemUrl"),
@@ -79,15 +82,27 @@ async def test_nothing_is_stored_when_text_holds_nul(gql, admin_key, collecting)
 @pytest.mark.parametrize(
     ("options", "field"),
     [
-        ({"catalogReference": reference(item_id=NUL)}, "options.catalogReference.catalogItemId"),
-        ({"catalogReference": reference(app_id=NUL)}, "options.catalogReference.appId"),
-        ({"catalogReference": reference(options={"k": NUL})}, "options.catalogReference.options"),
         (
-            {"catalogReference": reference(), "extraAutomationTemplateParameters": {"item.name": NUL}},
+            {"catalogReference": reference(item_id=NUL)},
+            "options.catalogReference.catalogItemId",
+        ),
+        ({"catalogReference": reference(app_id=NUL)}, "options.catalogReference.appId"),
+        (
+            {"catalogReference": reference(options={"k": NUL})},
+            "options.catalogReference.options",
+        ),
+        (
+            {
+                "catalogReference": reference(),
+                "extraAutomationTemplateParameters": {"item.name": NUL},
+            },
             "options.extraAutomationTemplateParameters",
         ),
         (
-            {"catalogReference": reference(), "extraAutomationTemplateParameters": {NUL: "x"}},
+            {
+                "catalogReference": reference(),
+                "extraAutomationTemplateParameters": {NUL: "x"},
+            },
             "options.extraAutomationTemplateParameters",
         ),
     ],
@@ -104,7 +119,9 @@ async def test_report_refuses_nul_in_item_details(gql, admin_key, key):
     item = {**ITEM, key: NUL}
 
     result = await gql(
-        REPORT, {"itemDetails": item, "options": {"catalogReference": reference()}}, key=admin_key
+        REPORT,
+        {"itemDetails": item, "options": {"catalogReference": reference()}},
+        key=admin_key,
     )
 
     assert result.codes == ["INVALID_ARGUMENT"]
@@ -135,7 +152,9 @@ async def test_count_by_references_refuses_nul(gql, admin_key, ref, field):
 
 
 async def test_a_price_with_a_trailing_newline_is_refused(gql, collecting):
-    result = await gql(CREATE_REQUEST, _create_with(("itemDetails", "price"), "24.50\n"))
+    result = await gql(
+        CREATE_REQUEST, _create_with(("itemDetails", "price"), "24.50\n")
+    )
 
     assert result.codes == ["INVALID_ARGUMENT"]
     assert result.violations == ["itemDetails.price"]

@@ -121,7 +121,9 @@ def _add(total: Terms, terms: Terms, times: tuple[Size, ...] = ()) -> None:
 def _replace_page(terms: Terms, page: Size) -> Terms:
     replaced: Terms = {}
     for sizes, weight in terms.items():
-        _add(replaced, {tuple(page if size is PAGE else size for size in sizes): weight})
+        _add(
+            replaced, {tuple(page if size is PAGE else size for size in sizes): weight}
+        )
     return replaced
 
 
@@ -186,7 +188,9 @@ class _Planner:
                 _add(total, self.field(selection, parent))
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
-                inner = self.schema.get_type(condition.name.value) if condition else parent
+                inner = (
+                    self.schema.get_type(condition.name.value) if condition else parent
+                )
                 _add(total, self.selections(selection.selection_set, inner or parent))
             elif isinstance(selection, FragmentSpreadNode):
                 _add(total, self.fragment(selection.name.value))

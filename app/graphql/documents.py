@@ -149,7 +149,9 @@ class DocumentCache:
         if not errors:
             errors = validate(schema, parsed.document, self._limit_rules)
         # Coded once here (an argument's literal of the wrong type: INVALID_ARGUMENT).
-        parsed.errors = [_with_code(error, request_error_code(error)) for error in errors]
+        parsed.errors = [
+            _with_code(error, request_error_code(error)) for error in errors
+        ]
         parsed.rules = rules
 
     def _keep(self, query: str, parsed: ParsedDocument) -> None:

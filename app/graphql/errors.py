@@ -58,7 +58,9 @@ def request_error_code(error: GraphQLError) -> str:
 def _is_request_error(error: GraphQLError) -> bool:
     """Raised by graphql-core about the request, not by a fault of the server's code."""
     original = error.original_error
-    return error.path is None and (original is None or isinstance(original, GraphQLError))
+    return error.path is None and (
+        original is None or isinstance(original, GraphQLError)
+    )
 
 
 def coded(error: GraphQLError) -> GraphQLError:

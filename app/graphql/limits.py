@@ -59,7 +59,9 @@ def fragment_nesting(fragments: dict[str, FragmentDefinitionNode]) -> int:
             if name in nesting:
                 stack.pop()
                 continue
-            inner = [n for n in _spreads(fragments[name].selection_set) if n in fragments]
+            inner = [
+                n for n in _spreads(fragments[name].selection_set) if n in fragments
+            ]
             waiting = [n for n in inner if n not in nesting and n not in stack]
             if waiting:
                 stack.extend(waiting)

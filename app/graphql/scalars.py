@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from strawberry.schema.types.scalar import DEFAULT_SCALAR_REGISTRY
 from strawberry.scalars import JSON
+from strawberry.schema.types.scalar import DEFAULT_SCALAR_REGISTRY
 from strawberry.types.scalar import ScalarDefinition, scalar
 
 from app.services.rules import MAX_JSON_DEPTH, MAX_SAFE_INTEGER

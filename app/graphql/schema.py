@@ -70,7 +70,9 @@ class BackInStockSchema(Schema):
             return f"__typename must name an entity of this subgraph ({known})"
         given = set(representation) - {"__typename"}
         if given != keys or not all(isinstance(representation[k], str) for k in keys):
-            return f"must carry exactly the key fields {', '.join(sorted(keys))} as text"
+            return (
+                f"must carry exactly the key fields {', '.join(sorted(keys))} as text"
+            )
         return None
 
     def process_errors(

@@ -31,6 +31,8 @@ from app.services.rules import (
 )
 
 MAX_REQUEST_IDS = 1000
+
+
 def _selection(
     catalog_reference: CatalogReference | None,
     request_ids: Sequence[str] | None,

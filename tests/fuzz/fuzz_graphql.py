@@ -23,7 +23,6 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
 KEYED = {"Authorization": f"Bearer {KEY}"}
 
 
-
 def _object(fields: dict[str, ValueNode]) -> ValueNode:
     return nodes.Object(
         [ObjectFieldNode(name=NameNode(value=k), value=v) for k, v in fields.items()]
@@ -61,7 +60,8 @@ REPRESENTATIONS = st.one_of(
         },
         optional={
             "id": st.one_of(
-                st.uuids().map(nodes.String), st.text(max_size=40).map(nodes.String),
+                st.uuids().map(nodes.String),
+                st.text(max_size=40).map(nodes.String),
                 st.integers().map(nodes.Int),
             ),
             "extra": JSON_VALUES,
