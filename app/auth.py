@@ -10,13 +10,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import insert, select, update
 
-from app.db import Database
 from app.models import ApiKey, utc_now
 from app.permissions import Permission
+from app.storage import Store
 
 logger = logging.getLogger(__name__)
 
@@ -46,34 +46,53 @@ def parse_permissions(names: str) -> frozenset[Permission]:
     return frozenset(Permission[name] for name in names.split(",") if name)
 
 
+class ApiKeyRecord(NamedTuple):
+    """An API key as stored (never the key itself)."""
+
+    id: uuid.UUID
+    name: str
+    key_hash: str
+    permissions: str  # comma-separated names
+    created_date: datetime
+    last_used_date: datetime | None
+    revoked_date: datetime | None
+
+
+_KEY_COLUMNS = [ApiKey.__table__.c[name] for name in ApiKeyRecord._fields]
+
+
 async def create_api_key(
-    session: AsyncSession, *, name: str, permissions: frozenset[Permission]
-) -> tuple[ApiKey, str]:
+    store: Store, *, name: str, permissions: frozenset[Permission]
+) -> tuple[ApiKeyRecord, str]:
     """Mint a key; the plain key is returned once and never stored."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    record = ApiKey(
+    record = ApiKeyRecord(
         id=uuid.uuid4(),
         name=name,
         key_hash=hash_api_key(key),
         permissions=",".join(sorted(p.name for p in permissions)),
         created_date=utc_now(),
+        last_used_date=None,
+        revoked_date=None,
     )
-    session.add(record)
-    await session.flush()
+    await store.write(lambda tx: tx.execute(insert(ApiKey).values(record._asdict())))
     return record, key
 
 
-async def list_api_keys(session: AsyncSession) -> list[ApiKey]:
-    return list(await session.scalars(select(ApiKey).order_by(ApiKey.created_date)))
+async def list_api_keys(store: Store) -> list[ApiKeyRecord]:
+    return await store.rows(
+        select(*_KEY_COLUMNS).order_by(ApiKey.created_date),
+        into=ApiKeyRecord._make,
+    )
 
 
-async def revoke_api_key(session: AsyncSession, *, id: uuid.UUID) -> bool:
-    revoked = await session.execute(
+async def revoke_api_key(store: Store, *, id: uuid.UUID) -> bool:
+    revoke = (
         update(ApiKey)
         .where(ApiKey.id == id, ApiKey.revoked_date.is_(None))
         .values(revoked_date=utc_now())
     )
-    return revoked.rowcount > 0
+    return await store.write(lambda tx: tx.execute(revoke)) > 0
 
 
 class Authenticator:
@@ -85,9 +104,9 @@ class Authenticator:
     """
 
     def __init__(
-        self, database: Database, anonymous: frozenset[Permission], cache_seconds: float
+        self, store: Store, anonymous: frozenset[Permission], cache_seconds: float
     ) -> None:
-        self.database = database
+        self.store = store
         self.anonymous = Principal(anonymous)
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Principal]] = {}
@@ -125,8 +144,9 @@ class Authenticator:
         return Principal(frozenset(), authentication_error=reason)
 
     async def _look_up(self, key_hash: str) -> Principal:
-        rows = await self.database.rows(
-            select(ApiKey.__table__).where(ApiKey.key_hash == key_hash)
+        rows = await self.store.rows(
+            select(*_KEY_COLUMNS).where(ApiKey.key_hash == key_hash),
+            into=ApiKeyRecord._make,
         )
         record = rows[0] if rows else None
         if record is None or record.revoked_date is not None:
@@ -148,9 +168,7 @@ class Authenticator:
 
         async def write() -> None:
             try:
-                await self.database.write(
-                    lambda connection: connection.execute(statement)
-                )
+                await self.store.write(lambda tx: tx.execute(statement))
             except Exception:
                 logger.warning(
                     "could not note when API key %s was last used",

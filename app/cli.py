@@ -8,12 +8,20 @@ import asyncio
 import logging
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
 from app.config import Settings
+from app.http.server import HEAD_TIMEOUT_SECONDS, KEEP_ALIVE_SECONDS
 from app.permissions import Permission
+
+if TYPE_CHECKING:
+    from app.storage import Store
+
+T = TypeVar("T")
 
 
 def _settings() -> Settings:
@@ -30,6 +38,7 @@ def _settings() -> Settings:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.http.server import uvicorn_options
     from app.main import create_app
 
     settings = _settings()
@@ -39,7 +48,10 @@ def serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_level="info",
         lifespan="on",
-        # The body limit lives in the app; keep uvicorn's defaults for the rest.
+        # The body limit lives in the app; the head's size and time limits here.
+        **uvicorn_options(
+            head_timeout=args.head_timeout, keep_alive=args.keep_alive_timeout
+        ),
     )
     return 0
 
@@ -50,17 +62,17 @@ def dispatch(_: argparse.Namespace) -> int:
     return asyncio.run(run_worker(_settings()))
 
 
-async def _with_database(action):  # type: ignore[no-untyped-def]
-    from app.db import Database
+async def _with_store(action: Callable[[Store], Awaitable[T]]) -> T:
     from app.migrate import prepare_database
+    from app.storage import open_store
 
     settings = _settings()
-    database = Database(settings)
+    store = open_store(settings)
     try:
-        await prepare_database(database, settings)
-        return await action(database)
+        await prepare_database(store, settings)
+        return await action(store)
     finally:
-        await database.dispose()
+        await store.dispose()
 
 
 def create_api_key(args: argparse.Namespace) -> int:
@@ -73,15 +85,10 @@ def create_api_key(args: argparse.Namespace) -> int:
             f"unknown permission(s): {', '.join(unknown)}; known: {', '.join(Permission.__members__)}"
         )
 
-    async def action(database):  # type: ignore[no-untyped-def]
-        async with database.writing() as session:
-            return await mint(
-                session,
-                name=args.name,
-                permissions=frozenset(Permission[n] for n in names),
-            )
-
-    record, key = asyncio.run(_with_database(action))
+    permissions = frozenset(Permission[n] for n in names)
+    record, key = asyncio.run(
+        _with_store(lambda store: mint(store, name=args.name, permissions=permissions))
+    )
     print(f"created API key {record.id} ({record.name}) with {record.permissions}")
     print("store it now; it is not shown again:")
     print(key)
@@ -91,11 +98,7 @@ def create_api_key(args: argparse.Namespace) -> int:
 def list_api_keys(_: argparse.Namespace) -> int:
     from app.auth import list_api_keys as list_keys
 
-    async def action(database):  # type: ignore[no-untyped-def]
-        async with database.reading() as session:
-            return await list_keys(session)
-
-    keys = asyncio.run(_with_database(action))
+    keys = asyncio.run(_with_store(list_keys))
     print("id\tname\tpermissions\tcreated\tlast used\trevoked")
     for key in keys:
         print(
@@ -114,11 +117,7 @@ def revoke_api_key(args: argparse.Namespace) -> int:
     except ValueError:
         sys.exit(f"not an API key id: {args.id}")
 
-    async def action(database):  # type: ignore[no-untyped-def]
-        async with database.writing() as session:
-            return await revoke(session, id=key_id)
-
-    if not asyncio.run(_with_database(action)):
+    if not asyncio.run(_with_store(lambda store: revoke(store, id=key_id))):
         sys.exit(f"no active API key with id {key_id}")
     print(f"revoked API key {key_id}")
     return 0
@@ -137,16 +136,16 @@ def export_schema(args: argparse.Namespace) -> int:
 
 
 def migrate(_: argparse.Namespace) -> int:
-    from app.db import Database
     from app.migrate import prepare_database
+    from app.storage import open_store
 
     async def run() -> None:
         settings = _settings()
-        database = Database(settings)
+        store = open_store(settings)
         try:
-            await prepare_database(database, settings, migrate=True)
+            await prepare_database(store, settings, migrate=True)
         finally:
-            await database.dispose()
+            await store.dispose()
 
     asyncio.run(run())
     print("database schema is up to date")
@@ -160,6 +159,21 @@ def parser() -> argparse.ArgumentParser:
     serve_cmd = commands.add_parser("serve", help="serve GraphQL at /graphql")
     serve_cmd.add_argument("--host", default="127.0.0.1")
     serve_cmd.add_argument("--port", type=int, default=8000)
+    serve_cmd.add_argument(
+        "--head-timeout",
+        type=float,
+        default=HEAD_TIMEOUT_SECONDS,
+        metavar="S",
+        help="close a connection whose request line and headers take longer "
+        f"(default {HEAD_TIMEOUT_SECONDS:g})",
+    )
+    serve_cmd.add_argument(
+        "--keep-alive-timeout",
+        type=int,
+        default=KEEP_ALIVE_SECONDS,
+        metavar="S",
+        help=f"close a connection idle this long between requests (default {KEEP_ALIVE_SECONDS})",
+    )
     serve_cmd.set_defaults(run=serve)
 
     commands.add_parser("dispatch", help="deliver queued notifications").set_defaults(

@@ -47,8 +47,13 @@ class Settings(BaseSettings):
     mail_url: str = "file://./outbox"
     mail_from: str = "Back in stock <no-reply@localhost>"
     mail_template_dir: str | None = None
-    # Bounds connecting and each send; a claim (the lease) must outlive two of them.
+    # Bounds connecting, and each message up to the end of its DATA; a claim (the lease)
+    # must outlive two of them.
     mail_timeout_seconds: float = Field(default=20.0, gt=0)
+    # The wait for the server's reply to the end of a message's DATA (RFC 5321 4.5.3.2.6
+    # suggests 10 minutes): a message without that reply may have been delivered, so it is
+    # never sent again. At least MAIL_TIMEOUT_SECONDS; leases are renewed while it runs.
+    mail_final_reply_timeout_seconds: float = Field(default=600.0, gt=0)
 
     # Delivery: the dispatcher inside `serve`, retries and leases.
     dispatch_in_serve: bool = True
@@ -65,6 +70,9 @@ class Settings(BaseSettings):
 
     # Freeze what start-up loaded and collect cyclic garbage less often (app.gc_tuning).
     tune_garbage_collector: bool = True
+    # Drive SQLAlchemy, graphql-core and Strawberry below their public APIs where that was
+    # measured to pay (app/fast_paths.py); false runs on public APIs only.
+    fast_paths: bool = True
 
     # Protections.
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -105,6 +113,15 @@ class Settings(BaseSettings):
         if self.anonymous_permissions is None:
             return DEFAULT_ANONYMOUS_PERMISSIONS
         return frozenset(Permission[name] for name in _split_names(self.anonymous_permissions))
+
+    @property
+    def in_flight_wait_seconds(self) -> float:
+        """How long a mark or delete waits for an email of its request being sent.
+
+        Twice MAIL_TIMEOUT_SECONDS: connecting, then sending up to the end of DATA. Only a
+        server that holds the final reply longer leaves the outcome open (docs/delivery.md).
+        """
+        return 2 * self.mail_timeout_seconds
 
     @cached_property
     def supported_app_id_set(self) -> frozenset[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, exc, inspect, text
+from sqlalchemy import Connection, event, exc, inspect, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers the tables)
 from app.config import Settings
-from app.db import Database
+from app.storage import Store
 
 log = logging.getLogger("app.migrate")
 
@@ -38,14 +39,14 @@ MAX_RETRY_DELAY_SECONDS = 10.0
 
 
 def declared_for(obj: Any, type_: str, reflected: bool, dialect: str) -> bool:
-    """False for an index the models declare for another database only (`Index.ddl_if`).
+    """False for an index the models declare for another database only (`only_on`).
 
     Alembic's autogenerate does not know `ddl_if`; env.py filters with this.
     """
-    ddl_if = getattr(obj, "_ddl_if", None)
-    if type_ != "index" or reflected or ddl_if is None or not ddl_if.dialect:
+    if type_ != "index" or reflected:
         return True
-    return ddl_if.dialect == dialect
+    only = obj.info.get("dialect")
+    return only is None or only == dialect
 
 
 def alembic_config() -> Config:
@@ -168,15 +169,16 @@ async def downgrade_database(url: str, revision: str) -> None:
 
 
 def _is_connection_failure(error: BaseException) -> bool:
-    return isinstance(error, (OSError, TimeoutError, exc.DBAPIError))
+    # sqlite3's own error: SQLite's store opens some connections without SQLAlchemy.
+    failures = (OSError, TimeoutError, exc.DBAPIError, sqlite3.OperationalError)
+    return isinstance(error, failures)
 
 
-async def wait_for_database(database: Database, retries: int) -> None:
+async def wait_for_database(store: Store, retries: int) -> None:
     """Return once the database answers; retry `retries` times with exponential backoff."""
     for attempt in range(retries + 1):
         try:
-            async with database.read_engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
+            await store.scalar(select(literal(1)))
             return
         except Exception as error:  # narrowed just below
             if not _is_connection_failure(error) or attempt == retries:
@@ -193,17 +195,17 @@ async def wait_for_database(database: Database, retries: int) -> None:
 
 
 async def prepare_database(
-    database: Database, settings: Settings, *, migrate: bool | None = None
+    store: Store, settings: Settings, *, migrate: bool | None = None
 ) -> None:
     """Wait for the database (DB_CONNECT_RETRIES), then migrate it unless told not to.
 
     `migrate` defaults to MIGRATE_ON_START.
     """
-    await wait_for_database(database, settings.db_connect_retries)
+    await wait_for_database(store, settings.db_connect_retries)
     if settings.migrate_on_start if migrate is None else migrate:
-        await upgrade_database(database.url)
+        await upgrade_database(store.url)
         return
-    current, head = await schema_revisions(database)
+    current, head = await schema_revisions(store.url)
     if current != head:
         log.warning(
             "the database schema is at revision %s, this code expects %s: "
@@ -213,11 +215,15 @@ async def prepare_database(
         )
 
 
-async def schema_revisions(database: Database) -> tuple[str | None, str | None]:
+async def schema_revisions(url: str) -> tuple[str | None, str | None]:
     """The database's current revision and the newest this code knows."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    async with database.read_engine.connect() as connection:
-        current = await connection.run_sync(
-            lambda sync: MigrationContext.configure(sync).get_current_revision()
-        )
+    engine = _migration_engine(url)
+    try:
+        async with engine.connect() as connection:
+            current = await connection.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_revision()
+            )
+    finally:
+        await engine.dispose()
     return current, head

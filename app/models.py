@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 from sqlmodel import Field, SQLModel
 
@@ -25,6 +26,10 @@ from app.sqltypes import GUID, PortableJSON, UTCDateTime, code_point_string
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+# What services read the time from: `utc_now`, or a test's own clock.
+Clock = Callable[[], datetime]
 
 
 def time_ordered_id(
@@ -47,6 +52,12 @@ def time_ordered_id(
         | bits & (1 << 62) - 1  # 62 random bits
     )
     return uuid.UUID(int=value)
+
+
+def only_on(dialect: str, index: Index) -> Index:
+    """An index made on one database only; `info["dialect"]` tells migrations which."""
+    index.info["dialect"] = dialect
+    return index.ddl_if(dialect=dialect)
 
 
 class RequestStatus(str, enum.Enum):
@@ -79,12 +90,10 @@ class NotificationRequest(SQLModel, table=True):
         Index("ix_notification_requests_contact", "contact_id", "id"),
         Index("ix_notification_requests_status", "status", "id"),
         # The nullable sort keys: see _nullable_sort_indexes below for PostgreSQL.
-        Index("ix_notification_requests_auto_notified", "auto_notified", "id").ddl_if(
-            dialect="sqlite"
+        only_on(
+            "sqlite", Index("ix_notification_requests_auto_notified", "auto_notified", "id")
         ),
-        Index("ix_notification_requests_item_url", "item_url", "id").ddl_if(
-            dialect="sqlite"
-        ),
+        only_on("sqlite", Index("ix_notification_requests_item_url", "item_url", "id")),
         Index("ix_notification_requests_email", "email", "id"),
         Index("ix_notification_requests_app_item", "app_id", "catalog_item_id"),
         Index("ix_notification_requests_item", "catalog_item_id"),
@@ -142,11 +151,14 @@ def _nullable_sort_indexes(table: Table, *names: str) -> None:
     in. Scanned backwards, `NULLS FIRST` also serves `DESC NULLS LAST`.
     """
     for name in names:
-        Index(
-            f"ix_{table.name}_{name}_nulls_first",
-            table.c[name].nulls_first(),
-            table.c.id,
-        ).ddl_if(dialect="postgresql")
+        only_on(
+            "postgresql",
+            Index(
+                f"ix_{table.name}_{name}_nulls_first",
+                table.c[name].nulls_first(),
+                table.c.id,
+            ),
+        )
 
 
 _nullable_sort_indexes(NotificationRequest.__table__, "auto_notified", "item_url")
@@ -204,6 +216,13 @@ class Notification(SQLModel, table=True):
     )
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_date: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # Set by a mark or delete that found this notification claimed: no attempt may start
+    # any more, and the one in flight, if any, records what really happened
+    # (docs/delivery.md, "Marking or deleting while an email is sent").
+    cancel_requested: bool = Field(
+        default=False,
+        sa_column=Column(Boolean, nullable=False, server_default=false()),
+    )
 
 
 class CollectionState(SQLModel, table=True):

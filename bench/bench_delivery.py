@@ -25,7 +25,7 @@ import psutil
 from sqlalchemy import func, insert, select
 
 from app.config import Settings
-from app.db import Database
+from app.storage import Store, open_store
 from app.migrate import prepare_database
 from app.models import (
     Notification,
@@ -115,7 +115,7 @@ def _new_request(index: int) -> NewRequest:
     )
 
 
-async def seed(database: Database, count: int, *, one_by_one: bool) -> float:
+async def seed(store: Store, count: int, *, one_by_one: bool) -> float:
     """Store `count` waiting requests; the rows are exactly what the create mutation stores.
 
     By default they are built by the create service's own validation (`_validated_request_values`)
@@ -123,56 +123,47 @@ async def seed(database: Database, count: int, *, one_by_one: bool) -> float:
     (the mutation's path, several minutes for 100,000 on SQLite).
     """
     started = time.perf_counter()
-    async with database.writing() as session:
-        await start_collecting_requests(
-            session, app_id=APP_ID, supported_app_ids=frozenset()
-        )
+    await start_collecting_requests(store, app_id=APP_ID, supported_app_ids=frozenset())
     for first in range(0, count, SEED_CHUNK):
         indexes = range(first, min(first + SEED_CHUNK, count))
-        async with database.writing() as session:
-            if one_by_one:
-                for index in indexes:
-                    await create_request(
-                        session, request=_new_request(index), item=ITEM
-                    )
-                continue
-            now = utc_now()
-            rows = [
-                {
-                    **_validated_request_values(_new_request(index), ITEM),
-                    "id": time_ordered_id(now),
-                    "created_date": now,
-                }
-                for index in indexes
-            ]
-            await session.execute(insert(NotificationRequest.__table__), rows)
+        if one_by_one:
+            for index in indexes:
+                await create_request(store, request=_new_request(index), item=ITEM)
+            continue
+        now = utc_now()
+        rows = [
+            {
+                **_validated_request_values(_new_request(index), ITEM),
+                "id": time_ordered_id(now),
+                "created_date": now,
+            }
+            for index in indexes
+        ]
+        insert_rows = insert(NotificationRequest.__table__)
+        await store.write(lambda tx, rows=rows: tx.execute(insert_rows, rows))
     return time.perf_counter() - started
 
 
-async def report(database: Database) -> tuple[int, float]:
+async def report(store: Store) -> tuple[int, float]:
     started = time.perf_counter()
-    async with database.writing() as session:
-        queued = await report_items_back_in_stock(
-            session, item=ITEM, catalog_reference=REFERENCE
-        )
+    queued = await report_items_back_in_stock(
+        store, item=ITEM, catalog_reference=REFERENCE
+    )
     return queued, time.perf_counter() - started
 
 
 async def deliver(
-    database: Database, settings: Settings, total: int
+    store: Store, settings: Settings, total: int
 ) -> tuple[float, list[tuple[int, float]]]:
     """Drain the queue; sample RSS against progress every half second."""
-    dispatcher = Dispatcher(database, settings)
+    dispatcher = Dispatcher(store, settings)
     dispatcher.prepare()
     samples: list[tuple[int, float]] = []
     done = asyncio.Event()
 
     async def sample() -> None:
         while not done.is_set():
-            async with database.reading() as session:
-                left = await session.scalar(
-                    select(func.count()).select_from(Notification)
-                )
+            left = await store.scalar(select(func.count()).select_from(Notification))
             samples.append((total - left, rss_mib()))
             try:
                 await asyncio.wait_for(done.wait(), timeout=0.5)
@@ -200,33 +191,32 @@ async def main(args: argparse.Namespace) -> None:
         mail_url=f"smtp://127.0.0.1:{port}",
         dispatch_in_serve=False,
     )
-    database = Database(settings)
+    store = open_store(settings)
     try:
-        await prepare_database(database, settings)
+        await prepare_database(store, settings)
         print(
-            f"database: {database.dialect} ({'temporary file' if not args.database_url else 'given'})"
+            f"database: {store.dialect} ({'temporary file' if not args.database_url else 'given'})"
         )
         print(
             f"batch size {settings.delivery_batch_size}, lease {settings.delivery_lease_seconds:g} s"
         )
 
-        seconds = await seed(database, args.requests, one_by_one=args.one_by_one)
+        seconds = await seed(store, args.requests, one_by_one=args.one_by_one)
         print(
             f"seeded {args.requests} waiting requests for one item in {seconds:.1f} s"
         )
 
-        queued, seconds = await report(database)
+        queued, seconds = await report(store)
         print(f"report queued {queued} notifications in {seconds * 1000:.0f} ms")
 
         rss_before = rss_mib()
-        elapsed, samples = await deliver(database, settings, queued)
+        elapsed, samples = await deliver(store, settings, queued)
         received = stop_sink(sink)
-        async with database.reading() as session:
-            sent = await session.scalar(
-                select(func.count()).where(
-                    NotificationRequest.status == RequestStatus.NOTIFICATION_SENT.value
-                )
+        sent = await store.scalar(
+            select(func.count()).where(
+                NotificationRequest.status == RequestStatus.NOTIFICATION_SENT.value
             )
+        )
         print(
             f"delivered {sent} in {elapsed:.1f} s: {sent / elapsed:.0f} messages/s "
             f"(sink received {received})"
@@ -239,7 +229,7 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         if sink.poll() is None:
             sink.kill()
-        await database.dispose()
+        await store.dispose()
 
 
 if __name__ == "__main__":

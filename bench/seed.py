@@ -31,7 +31,7 @@ from sqlmodel import SQLModel
 import app.models  # registers every table
 from app.auth import create_api_key
 from app.config import Settings
-from app.db import Database
+from app.storage import open_store
 from app.models import (
     CollectionState,
     Notification,
@@ -231,12 +231,11 @@ async def _make_schema(db: Path) -> None:
     if upgrade_database is not None:
         await upgrade_database(url)
         return
-    database = Database(Settings(_env_file=None, database_url=url, dispatch_in_serve=False))
+    store = open_store(Settings(_env_file=None, database_url=url, dispatch_in_serve=False))
     try:
-        async with database.write_engine.begin() as connection:
-            await connection.run_sync(SQLModel.metadata.create_all)
+        await store.write(lambda tx: SQLModel.metadata.create_all(tx.connection))
     finally:
-        await database.dispose()
+        await store.dispose()
 
 
 def _write(db: Path, batches: Iterator[list[dict[str, Any]]]) -> None:
@@ -302,14 +301,13 @@ def _write(db: Path, batches: Iterator[list[dict[str, Any]]]) -> None:
 
 
 async def _mint_key(db: Path) -> str:
-    database = Database(
+    store = open_store(
         Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{db}", dispatch_in_serve=False)
     )
     try:
-        async with database.writing() as session:
-            _, key = await create_api_key(session, name="bench", permissions=frozenset(Permission))
+        _, key = await create_api_key(store, name="bench", permissions=frozenset(Permission))
     finally:
-        await database.dispose()
+        await store.dispose()
     return key
 
 

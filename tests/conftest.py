@@ -130,10 +130,9 @@ def gql(http: httpx.AsyncClient) -> GraphQLClient:
 
 
 async def mint_key(app: Starlette, *permissions: Permission) -> str:
-    async with app.state.database.writing() as session:
-        _, key = await create_api_key(
-            session, name="test", permissions=frozenset(permissions or Permission)
-        )
+    _, key = await create_api_key(
+        app.state.store, name="test", permissions=frozenset(permissions or Permission)
+    )
     return key
 
 

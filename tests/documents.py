@@ -23,6 +23,22 @@ GET_REQUEST = f"""
 query Get($id: ID!) {{ backInStockNotificationRequest(id: $id) {{ {REQUEST_FIELDS} }} }}
 """
 
+# Delivery diagnostics need READ_BACK_IN_STOCK_NOTIFICATION_REQUESTS.
+DELIVERY_FIELDS = "id email status autoNotified deliveryAttempts lastDeliveryError"
+
+CREATE_ASKING_DELIVERY = f"""
+mutation Create($request: BackInStockNotificationRequestInput!,
+                $itemDetails: BackInStockItemDetailsInput!) {{
+  createBackInStockNotificationRequest(request: $request, itemDetails: $itemDetails) {{
+    {DELIVERY_FIELDS}
+  }}
+}}
+"""
+
+GET_DELIVERY = f"""
+query Get($id: ID!) {{ backInStockNotificationRequest(id: $id) {{ {DELIVERY_FIELDS} }} }}
+"""
+
 DELETE_REQUEST = """
 mutation Delete($id: ID!) { deleteBackInStockNotificationRequest(id: $id) }
 """

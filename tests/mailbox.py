@@ -7,6 +7,7 @@ import email
 import email.policy
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
@@ -38,7 +39,14 @@ class Received:
 
 
 class Mailbox:
-    """Accepts (or refuses) mail; `refusal` is an SMTP reply such as "550 5.1.1 no"."""
+    """Accepts (or refuses) mail, keeping what it accepts in `received`.
+
+    `refusal` is the reply to RCPT instead of 250 (e.g. "550 5.1.1 no"), `final_reply` the
+    reply to the end of DATA. A message the final reply accepts counts as received as soon
+    as its last byte arrives, like a server that has stored it and is slow to say so.
+    `hold()` keeps every message at the end of DATA, without a reply, until `release()`;
+    `holding` is set once one waits there.
+    """
 
     def __init__(
         self,
@@ -50,8 +58,13 @@ class Mailbox:
         self.port = free_port()
         self.received: list[Received] = []
         self.refusal: str | None = None
+        self.final_reply = "250 Message accepted for delivery"
         # Seconds each message takes to accept: keeps a dispatcher mid-batch for a while.
         self.delay = 0.0
+        # The server runs in its own thread: these cross it.
+        self._open = threading.Event()
+        self._open.set()
+        self.holding = threading.Event()
         self.credentials = credentials
         # With `tls`: STARTTLS required before anything else, or TLS from the first byte.
         self.tls = tls
@@ -99,17 +112,30 @@ class Mailbox:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    def hold(self) -> None:
+        """Keep messages at the end of DATA, unanswered, until `release()`."""
+        self.holding.clear()
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.delay:
-            await asyncio.sleep(self.delay)
         message = email.message_from_bytes(
             envelope.content, policy=email.policy.default
         )
         assert isinstance(message, EmailMessage)
-        self.received.append(
-            Received(envelope.mail_from, list(envelope.rcpt_tos), message)
-        )
-        return "250 Message accepted for delivery"
+        if self.final_reply.startswith("2"):
+            self.received.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), message)
+            )
+        if not self._open.is_set():
+            self.holding.set()
+            while not self._open.is_set():
+                await asyncio.sleep(0.01)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return self.final_reply
 
     def recipients(self) -> list[str]:
         return sorted(

@@ -124,9 +124,8 @@ class TestRevocation:
 
         key = await mint_key(app, READ_REQUESTS)
         assert (await gql(QUERY_REQUESTS, {}, key=key)).errors == []
-        async with app.state.database.writing() as session:
-            key_id = (await session.scalars(select(ApiKey.id))).one()
-            await revoke_api_key(session, id=key_id)
+        key_id = await app.state.store.scalar(select(ApiKey.id))
+        await revoke_api_key(app.state.store, id=key_id)
 
         result = await gql(QUERY_REQUESTS, {}, key=key)
 
@@ -265,7 +264,6 @@ async def test_a_keyed_request_notes_when_the_key_was_last_used(app, gql, admin_
     await gql(GET_REQUEST, {"id": str(uuid.uuid4())}, key=admin_key)
     await app.state.authenticator.wait_for_background_writes()
 
-    async with app.state.database.reading() as session:
-        (key,) = await list_api_keys(session)
+    (key,) = await list_api_keys(app.state.store)
 
     assert key.last_used_date is not None

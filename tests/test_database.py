@@ -11,9 +11,11 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 from starlette.applications import Starlette
 
-from app import sqlite_tuning
 from app.config import Settings
-from app.db import Database
+from app.storage import Transaction, open_store
+from app.storage.engine import EngineStore
+from app.storage.sqlite import checkpoints
+from app.storage.sqlite.writer import SQLiteWriter
 from app.main import create_app
 from tests.conftest import GraphQLClient
 from tests.databases import PostgresDatabases
@@ -25,26 +27,27 @@ POSTGRESQL = pytest.mark.parametrize("database_url", ["postgresql"], indirect=Tr
 @POSTGRESQL
 async def test_pool_size_and_overflow_come_from_settings(settings: Settings):
     configured = settings.model_copy(update={"db_pool_size": 3, "db_max_overflow": 2})
-    database = Database(configured)
+    store = EngineStore.for_settings(configured)
     try:
-        assert database.write_engine.pool.size() == 3
-        assert database.write_engine.pool._max_overflow == 2
+        assert store.engine.pool.size() == 3
+        connections = [await store.engine.connect() for _ in range(5)]
+        assert store.engine.pool.overflow() == 2
+        for connection in connections:
+            await connection.close()
     finally:
-        await database.dispose()
+        await store.dispose()
 
 
 @POSTGRESQL
 async def test_statement_timeout_stops_a_slow_statement(settings: Settings):
     configured = settings.model_copy(update={"db_statement_timeout_ms": 200})
-    database = Database(configured)
+    store = open_store(configured)
     try:
-        async with database.reading() as session:
-            assert await session.scalar(sa.text("SHOW statement_timeout")) == "200ms"
+        assert await store.scalar(sa.text("SHOW statement_timeout")) == "200ms"
         with pytest.raises(exc.DBAPIError, match="statement timeout"):
-            async with database.reading() as session:
-                await session.execute(sa.text("SELECT pg_sleep(2)"))
+            await store.scalar(sa.text("SELECT pg_sleep(2)"))
     finally:
-        await database.dispose()
+        await store.dispose()
 
 
 @POSTGRESQL
@@ -98,8 +101,8 @@ async def test_creates_keep_the_write_ahead_log_bounded(
     settings, gql, collecting, monkeypatch
 ):
     # Checkpoints run in the background; the writer restarts the log past the limit.
-    monkeypatch.setattr(sqlite_tuning, "WAL_RESTART_FRAMES", 50)
-    monkeypatch.setattr(sqlite_tuning, "CHECKPOINT_INTERVAL_SECONDS", 0.001)
+    monkeypatch.setattr(checkpoints, "WAL_RESTART_FRAMES", 50)
+    monkeypatch.setattr(checkpoints, "CHECKPOINT_INTERVAL_SECONDS", 0.001)
     largest = 0
     for batch in range(10):  # 30 at once: the writer never waits for the checkpoints
         await asyncio.gather(
@@ -142,19 +145,19 @@ async def test_a_long_log_starts_over_while_writes_go_on(tmp_path, monkeypatch):
     # Under steady writes the background checkpoint never sees the log fully copied at the
     # moment a transaction begins, so past WAL_RESTART_FRAMES the writer copies the last
     # frames itself, once a background pass has copied the rest.
-    monkeypatch.setattr(sqlite_tuning, "WAL_RESTART_FRAMES", 40)
-    monkeypatch.setattr(sqlite_tuning, "CHECKPOINT_INTERVAL_SECONDS", 0.001)
+    monkeypatch.setattr(checkpoints, "WAL_RESTART_FRAMES", 40)
+    monkeypatch.setattr(checkpoints, "CHECKPOINT_INTERVAL_SECONDS", 0.001)
     path = tmp_path / "wal.db"
-    writer = sqlite_tuning.SQLiteWriter(str(path), ["PRAGMA journal_mode=WAL"])
+    writer = SQLiteWriter(str(path), ["PRAGMA journal_mode=WAL"], raw=None)
 
-    def write_pages(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS pages (body BLOB)")
-        connection.exec_driver_sql("INSERT INTO pages VALUES (zeroblob(20000))")
+    def write_pages(tx: Transaction) -> None:
+        tx.execute(sa.text("CREATE TABLE IF NOT EXISTS pages (body BLOB)"))
+        tx.execute(sa.text("INSERT INTO pages VALUES (zeroblob(20000))"))
 
     largest = 0
     try:
         for _ in range(200):  # 200 transactions of 6 pages: 4.8 MB of log unless restarted
-            await writer.run_all([write_pages])
+            await writer.write(write_pages)
             largest = max(largest, Path(f"{path}-wal").stat().st_size)
     finally:
         await writer.close()

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-import shutil
-import ssl
-import subprocess
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from starlette.applications import Starlette
 
 from app.config import Settings
@@ -21,133 +16,38 @@ from app.models import Notification, NotificationRequest
 from app.notify.dispatcher import Dispatcher, retry_delay
 from app.permissions import Permission
 from tests.conftest import mint_key
+from tests.delivery import (
+    ITEM_URL,
+    LONG_AGO,
+    MAIL_FROM,
+    create_requests,
+    deliver_all,
+    delivery_settings,
+    eventually,
+    get,
+    queued,
+    report,
+)
+from tests.documents import (
+    APP_ID,
+    CREATE_ASKING_DELIVERY,
+    STOP_COLLECTING,
+    new_request,
+)
 from tests.mailbox import Mailbox
 
 # The test server takes AUTH without TLS on loopback; aiosmtpd warns about it.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH:UserWarning")
 
-APP_ID = "stores"
-ITEM = {"name": "Blue shoe", "price": "24.50", "image": "https://img.example/shoe.png"}
-ITEM_URL = "https://shop.example/shoe-1?size=42&color=blue"
-MAIL_FROM = "Shoe Shop <alerts@shop.example>"
-LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
-
-START_COLLECTING = """
-mutation Start($appId: String!) { startCollectingRequests(appId: $appId) { __typename } }
-"""
-STOP_COLLECTING = """
-mutation Stop($appId: String!) { stopCollectingRequests(appId: $appId) { __typename } }
-"""
-CREATE = """
-mutation Create($request: BackInStockNotificationRequestInput!,
-                $itemDetails: BackInStockItemDetailsInput!) {
-  createBackInStockNotificationRequest(request: $request, itemDetails: $itemDetails) { id }
-}
-"""
-CREATE_ASKING_DELIVERY = """
-mutation Create($request: BackInStockNotificationRequestInput!,
-                $itemDetails: BackInStockItemDetailsInput!) {
-  createBackInStockNotificationRequest(request: $request, itemDetails: $itemDetails) {
-    id deliveryAttempts lastDeliveryError
-  }
-}
-"""
-REPORT = """
-mutation Report($itemDetails: BackInStockItemDetailsInput!,
-                $options: ReportItemsBackInStockOptions) {
-  reportItemsBackInStock(itemDetails: $itemDetails, options: $options) { queuedCount }
-}
-"""
-GET = """
-query Get($id: ID!) {
-  backInStockNotificationRequest(id: $id) {
-    id email status autoNotified deliveryAttempts lastDeliveryError
-  }
-}
-"""
-MARK_AS_SENT = "mutation Mark($id: ID!) { markAsNotificationSent(id: $id) { status } }"
-DELETE = "mutation Delete($id: ID!) { deleteBackInStockNotificationRequest(id: $id) }"
-
 
 @pytest.fixture
 def settings(settings: Settings, mailbox: Mailbox) -> Settings:
-    """Mail to the test SMTP server; retries and leases short enough for tests."""
-    return settings.model_copy(
-        update={
-            "mail_url": mailbox.url,
-            "mail_from": MAIL_FROM,
-            "mail_timeout_seconds": 2.0,
-            "delivery_lease_seconds": 5.0,
-            "delivery_retry_base_seconds": 0.02,
-            "delivery_max_attempts": 3,
-            "delivery_poll_seconds": 0.1,
-            "delivery_batch_size": 20,
-        }
-    )
+    return delivery_settings(settings, mailbox)
 
 
 @pytest.fixture
 def dispatcher(app: Starlette, settings: Settings) -> Dispatcher:
-    return Dispatcher(app.state.database, settings)
-
-
-def new_request(email: str, item_id: str = "shoe-1") -> dict[str, Any]:
-    return {
-        "request": {
-            "catalogReference": {"appId": APP_ID, "catalogItemId": item_id},
-            "email": email,
-            "itemUrl": ITEM_URL,
-        },
-        "itemDetails": ITEM,
-    }
-
-
-async def create_requests(gql: Any, count: int, item_id: str = "shoe-1") -> list[str]:
-    ids = []
-    for index in range(count):
-        result = await gql(CREATE, new_request(f"shopper{index}@example.com", item_id))
-        assert result.errors == [], result.errors
-        ids.append(result.data["createBackInStockNotificationRequest"]["id"])
-    return ids
-
-
-async def report(
-    gql: Any, key: str, item: dict[str, Any] = ITEM, **options: Any
-) -> int:
-    options.setdefault(
-        "catalogReference",
-        None
-        if "requestIds" in options
-        else {"appId": APP_ID, "catalogItemId": "shoe-1"},
-    )
-    if options["catalogReference"] is None:
-        del options["catalogReference"]
-    result = await gql(REPORT, {"itemDetails": item, "options": options}, key=key)
-    assert result.errors == [], result.errors
-    return result.data["reportItemsBackInStock"]["queuedCount"]
-
-
-async def get(gql: Any, key: str, request_id: str) -> dict[str, Any] | None:
-    result = await gql(GET, {"id": request_id}, key=key)
-    assert result.errors == [], result.errors
-    return result.data["backInStockNotificationRequest"]
-
-
-async def queued(app: Starlette) -> int:
-    async with app.state.database.reading() as session:
-        return await session.scalar(select(func.count()).select_from(Notification))
-
-
-async def deliver_all(
-    dispatcher: Dispatcher, app: Starlette, limit: float = 30
-) -> None:
-    """Drain until the queue is empty, waiting out backoffs (fails after `limit` s)."""
-    give_up = time.monotonic() + limit
-    while await queued(app):
-        assert time.monotonic() < give_up, "the queue did not empty"
-        await dispatcher.drain()
-        await asyncio.sleep(0.02)
-    await dispatcher.close()
+    return Dispatcher(app.state.store, settings)
 
 
 async def test_every_queued_request_is_emailed_once_with_its_details(
@@ -251,66 +151,6 @@ async def test_a_second_report_sends_nothing(
     assert len(mailbox.received) == 3
 
 
-async def test_smtp_down_then_up_delivers_everything_once(
-    gql, admin_key, collecting, app, settings, mailbox
-):
-    # given: the server is down during the first attempt
-    dispatcher = Dispatcher(
-        app.state.database, settings.model_copy(update={"delivery_max_attempts": 10})
-    )
-    ids = await create_requests(gql, 8)
-    mailbox.stop()
-    await report(gql, admin_key)
-    stats = await dispatcher.deliver_batch()
-    assert stats is not None and stats.failed == 8 and stats.sent == 0
-    waiting = await get(gql, admin_key, ids[0])
-    assert waiting["status"] == "PROCESSING"
-    assert waiting["deliveryAttempts"] == 1
-    assert "cannot connect" in waiting["lastDeliveryError"]
-
-    # when: it comes back
-    mailbox.start()
-    await deliver_all(dispatcher, app)
-
-    # then
-    assert mailbox.recipients() == sorted(f"shopper{i}@example.com" for i in range(8))
-    for request_id in ids:
-        request = await get(gql, admin_key, request_id)
-        assert request["status"] == "NOTIFICATION_SENT"
-        assert request["deliveryAttempts"] >= 2
-
-
-async def test_always_refusing_server_fails_the_request_and_a_later_report_retries(
-    gql, admin_key, collecting, app, dispatcher, mailbox
-):
-    # given
-    [request_id] = await create_requests(gql, 1)
-    mailbox.refusal = "550 5.7.1 Delivery not authorized"
-
-    # when
-    await report(gql, admin_key)
-    await deliver_all(dispatcher, app)
-
-    # then
-    failed = await get(gql, admin_key, request_id)
-    assert failed["status"] == "FAILED"
-    assert failed["autoNotified"] is True
-    assert failed["deliveryAttempts"] == 3
-    assert "550" in failed["lastDeliveryError"]
-    assert "Delivery not authorized" in failed["lastDeliveryError"]
-    assert mailbox.received == []
-
-    # and when the server accepts again, a later report retries it
-    mailbox.refusal = None
-    assert await report(gql, admin_key, requestIds=[request_id]) == 1
-    await deliver_all(dispatcher, app)
-    sent = await get(gql, admin_key, request_id)
-    assert sent["status"] == "NOTIFICATION_SENT"
-    assert sent["deliveryAttempts"] == 1
-    [received] = mailbox.received
-    assert received.message_id == f"<{request_id}.2@shop.example>"
-
-
 async def test_delivery_fields_are_forbidden_to_visitors(gql, app, collecting):
     result = await gql(CREATE_ASKING_DELIVERY, new_request("visitor@example.com"))
 
@@ -330,55 +170,16 @@ async def test_delivery_fields_need_the_read_permission(
     assert request["lastDeliveryError"] is None
 
 
-async def test_marking_sent_during_a_send_keeps_the_manual_status(
-    gql, admin_key, collecting, app, dispatcher, mailbox
-):
-    # given: a notification claimed by the dispatcher
-    [request_id] = await create_requests(gql, 1)
-    await report(gql, admin_key)
-    dispatcher.prepare()
-    batch, _ = await dispatcher._claim("test-owner")
-
-    # when: it is marked sent by hand while the email goes out
-    result = await gql(MARK_AS_SENT, {"id": request_id}, key=admin_key)
-    assert result.errors == []
-    await dispatcher._deliver(batch, "test-owner", time.monotonic() + 60)
-
-    # then
-    request = await get(gql, admin_key, request_id)
-    assert request["status"] == "NOTIFICATION_SENT"
-    assert request["autoNotified"] is False
-    assert await queued(app) == 0
-
-
-async def test_deleting_a_request_during_a_send_does_not_bring_it_back(
-    gql, admin_key, collecting, app, dispatcher, mailbox
-):
-    [request_id] = await create_requests(gql, 1)
-    await report(gql, admin_key)
-    dispatcher.prepare()
-    batch, _ = await dispatcher._claim("test-owner")
-
-    result = await gql(DELETE, {"id": request_id}, key=admin_key)
-    assert result.errors == []
-    await dispatcher._deliver(batch, "test-owner", time.monotonic() + 60)
-
-    assert await get(gql, admin_key, request_id) is None
-    assert await queued(app) == 0
-
-
 async def test_a_notification_whose_request_no_longer_waits_is_dropped_unsent(
     gql, admin_key, collecting, app, dispatcher, mailbox
 ):
     # given: a queued notification whose request was settled behind the service's back
     [request_id] = await create_requests(gql, 1)
     await report(gql, admin_key)
-    async with app.state.database.writing() as session:
-        await session.execute(
-            update(NotificationRequest).values(
-                status="NOTIFICATION_SENT", auto_notified=False
-            )
-        )
+    settle = update(NotificationRequest).values(
+        status="NOTIFICATION_SENT", auto_notified=False
+    )
+    await app.state.store.write(lambda tx: tx.execute(settle))
 
     stats = await dispatcher.drain()
 
@@ -388,22 +189,63 @@ async def test_a_notification_whose_request_no_longer_waits_is_dropped_unsent(
     assert (await get(gql, admin_key, request_id))["autoNotified"] is False
 
 
-async def test_an_expired_claim_is_taken_over_and_its_late_outcome_ignored(
+async def test_a_claim_taken_over_before_sending_is_not_sent_by_its_first_owner(
     gql, admin_key, collecting, app, settings, mailbox
 ):
     # given: dispatcher A claimed a notification, then stalled past its lease
     [request_id] = await create_requests(gql, 1)
     await report(gql, admin_key)
-    stalled = Dispatcher(app.state.database, settings)
-    stalled.prepare()
-    batch, _ = await stalled._claim("stalled-owner")
-    async with app.state.database.writing() as session:
-        await session.execute(update(Notification).values(available_at=LONG_AGO))
+    # (A's own clock gives it a long lease: it does not know it overran.)
+    stalled = Dispatcher(
+        app.state.store, settings.model_copy(update={"delivery_lease_seconds": 60.0})
+    )
+    batch = await stalled.claim_batch()
+    assert batch is not None
+    await app.state.store.write(
+        lambda tx: tx.execute(update(Notification).values(available_at=LONG_AGO))
+    )
 
-    # when: dispatcher B takes it over and delivers, then A wakes up and sends too
-    taker = Dispatcher(app.state.database, settings)
+    # when: dispatcher B takes it over and delivers, then A wakes up
+    taker = Dispatcher(app.state.store, settings)
     assert (await taker.drain()).sent == 1
-    await stalled._deliver(batch, "stalled-owner", time.monotonic() + 60)
+    late = await stalled.deliver(batch)
+    await stalled.close()
+    await taker.close()
+
+    # then: A saw the claim was no longer its own and sent nothing
+    assert (late.sent, late.skipped) == (0, 1)
+    assert [r.message_id for r in mailbox.received] == [
+        f"<{request_id}.1@shop.example>"
+    ]
+    request = await get(gql, admin_key, request_id)
+    assert request["status"] == "NOTIFICATION_SENT"
+    assert request["deliveryAttempts"] == 1
+
+
+async def test_a_claim_taken_over_mid_send_is_resent_as_the_same_message_and_counted_once(
+    gql, admin_key, collecting, app, settings, mailbox
+):
+    # given: dispatcher A's message is held at the end of DATA past A's lease
+    [request_id] = await create_requests(gql, 1)
+    await report(gql, admin_key)
+    stalled = Dispatcher(
+        app.state.store, settings.model_copy(update={"delivery_lease_seconds": 60.0})
+    )
+    mailbox.hold()
+    sending = asyncio.create_task(stalled.deliver_batch())
+    await eventually(mailbox.holding.is_set)
+    await app.state.store.write(
+        lambda tx: tx.execute(update(Notification).values(available_at=LONG_AGO))
+    )
+    taker = Dispatcher(app.state.store, settings)
+    taken = await taker.claim_batch()
+    assert taken is not None
+
+    # when: A's message is accepted (its outcome comes too late to count), then B sends
+    mailbox.release()
+    assert (await sending).sent == 1
+    assert (await get(gql, admin_key, request_id))["status"] == "PROCESSING"
+    assert (await taker.deliver(taken)).sent == 1
     await stalled.close()
     await taker.close()
 
@@ -423,7 +265,7 @@ async def test_concurrent_dispatchers_never_send_one_notification_twice(
     await report(gql, admin_key)
     dispatchers = [
         Dispatcher(
-            app.state.database, settings.model_copy(update={"delivery_batch_size": 4})
+            app.state.store, settings.model_copy(update={"delivery_batch_size": 4})
         )
         for _ in range(3)
     ]
@@ -437,49 +279,6 @@ async def test_concurrent_dispatchers_never_send_one_notification_twice(
     assert len(mailbox.received) == 30
     assert len({r.message_id for r in mailbox.received}) == 30
     assert len(ids) == 30
-
-
-async def test_smtp_credentials_come_from_the_url(
-    gql, admin_key, collecting, app, settings
-):
-    server = Mailbox(credentials=("shop", "s3cret/+"))
-    server.start()
-    try:
-        url = f"smtp://shop:s3cret%2F%2B@127.0.0.1:{server.port}"
-        dispatcher = Dispatcher(
-            app.state.database, settings.model_copy(update={"mail_url": url})
-        )
-        await create_requests(gql, 1)
-        await report(gql, admin_key)
-
-        await deliver_all(dispatcher, app)
-    finally:
-        server.stop()
-
-    assert server.recipients() == ["shopper0@example.com"]
-
-
-async def test_wrong_smtp_credentials_are_recorded_as_the_error(
-    gql, admin_key, collecting, app, settings
-):
-    server = Mailbox(credentials=("shop", "right"))
-    server.start()
-    try:
-        url = f"smtp://shop:wrong@127.0.0.1:{server.port}"
-        dispatcher = Dispatcher(
-            app.state.database, settings.model_copy(update={"mail_url": url})
-        )
-        [request_id] = await create_requests(gql, 1)
-        await report(gql, admin_key)
-
-        await deliver_all(dispatcher, app)
-    finally:
-        server.stop()
-
-    request = await get(gql, admin_key, request_id)
-    assert request["status"] == "FAILED"
-    assert "535" in request["lastDeliveryError"]
-    assert server.received == []
 
 
 async def test_non_ascii_details_arrive_intact(
@@ -516,7 +315,7 @@ async def test_stopping_hands_back_the_unsent_rest_of_the_batch(
     await create_requests(gql, 20)
     mailbox.delay = 0.05
     slow = Dispatcher(
-        app.state.database,
+        app.state.store,
         settings.model_copy(
             update={"delivery_connections": 1, "delivery_batch_size": 20}
         ),
@@ -535,74 +334,12 @@ async def test_stopping_hands_back_the_unsent_rest_of_the_batch(
     # then: what was sent is recorded, the rest is due again at once, unclaimed
     sent_by_first = len(mailbox.received)
     assert sent_by_first < 20
-    async with app.state.database.reading() as session:
-        rows = (await session.execute(select(Notification))).scalars().all()
+    rows = await app.state.store.rows(select(Notification.__table__))
     assert len(rows) == 20 - sent_by_first
     assert all(row.lease_owner is None for row in rows)
-    await deliver_all(Dispatcher(app.state.database, settings), app)
+    await deliver_all(Dispatcher(app.state.store, settings), app)
     assert len(mailbox.received) == 20
     assert len({r.message_id for r in mailbox.received}) == 20
-
-
-@pytest.fixture
-def certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
-    """A self-signed certificate for 127.0.0.1, trusted by this test's TLS clients."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    return context
-
-
-@pytest.mark.parametrize("implicit_tls", [False, True], ids=["starttls", "smtps"])
-async def test_tls_is_used_when_offered_or_asked_for(
-    gql, admin_key, collecting, app, settings, certificate, implicit_tls
-):
-    # given: a server that takes credentials only over TLS
-    server = Mailbox(
-        credentials=("shop", "pw"), tls=certificate, implicit_tls=implicit_tls
-    )
-    server.start()
-    try:
-        url = server.url.replace("://", "://shop:pw@")
-        dispatcher = Dispatcher(
-            app.state.database, settings.model_copy(update={"mail_url": url})
-        )
-        [request_id] = await create_requests(gql, 1)
-        await report(gql, admin_key)
-
-        # when
-        await deliver_all(dispatcher, app)
-    finally:
-        server.stop()
-
-    # then
-    assert server.recipients() == ["shopper0@example.com"]
-    assert (await get(gql, admin_key, request_id))["status"] == "NOTIFICATION_SENT"
 
 
 async def test_stopping_collection_does_not_cancel_queued_notifications(

@@ -12,19 +12,20 @@ from starlette.applications import Starlette
 from app.config import Settings
 from app.models import Notification
 from app.notify.dispatcher import Dispatcher
-from tests.test_delivery import LONG_AGO, START_COLLECTING, create_requests, report
+from tests.delivery import LONG_AGO, create_requests, report
+from tests.documents import start_collecting
 
 
 async def test_each_message_is_one_eml_file_named_after_it(
     gql, admin_key, app: Starlette, settings: Settings, tmp_path: Path
 ):
     # given: the default settings of the tests write to file://<tmp>/outbox
-    await gql(START_COLLECTING, {"appId": "stores"}, key=admin_key)
+    await start_collecting(gql, admin_key)
     await create_requests(gql, 3)
     await report(gql, admin_key)
 
     # when
-    stats = await Dispatcher(app.state.database, settings).drain()
+    stats = await Dispatcher(app.state.store, settings).drain()
 
     # then
     outbox = tmp_path / "outbox"
@@ -48,18 +49,19 @@ async def test_a_resend_replaces_the_same_file(
     gql, admin_key, app: Starlette, settings: Settings, tmp_path: Path
 ):
     # given: a message written, but its claim expired before the outcome was recorded
-    await gql(START_COLLECTING, {"appId": "stores"}, key=admin_key)
+    await start_collecting(gql, admin_key)
     await create_requests(gql, 1)
     await report(gql, admin_key)
-    crashed = Dispatcher(app.state.database, settings)
-    crashed.prepare()
-    batch, _ = await crashed._claim("crashed-owner")
-    await crashed.transports[0].send(crashed.compose(batch[0]))
-    async with app.state.database.writing() as session:
-        await session.execute(update(Notification).values(available_at=LONG_AGO))
+    crashed = Dispatcher(app.state.store, settings)
+    batch = await crashed.claim_batch()
+    assert batch is not None
+    await crashed.transports[0].send(crashed.compose(batch.notifications[0]))
+    await app.state.store.write(
+        lambda tx: tx.execute(update(Notification).values(available_at=LONG_AGO))
+    )
 
     # when
-    stats = await Dispatcher(app.state.database, settings).drain()
+    stats = await Dispatcher(app.state.store, settings).drain()
 
     # then
     assert stats.sent == 1

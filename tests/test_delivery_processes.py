@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -22,12 +19,9 @@ from app.config import Settings
 from app.main import create_app
 from app.models import Notification, NotificationRequest, RequestStatus
 from tests.conftest import GraphQLClient, mint_key
+from tests.delivery import create_requests, eventually, report
+from tests.documents import START_COLLECTING
 from tests.mailbox import Mailbox
-from tests.test_delivery import (
-    START_COLLECTING,
-    create_requests,
-    report,
-)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,19 +38,6 @@ def settings(settings: Settings, mailbox: Mailbox) -> Settings:
             "delivery_batch_size": 25,
         }
     )
-
-
-async def eventually(condition: Callable[[], Any], limit: float = 30.0) -> None:
-    """Wait until `condition()` (sync or async) is true; fail after `limit` seconds."""
-    give_up = time.monotonic() + limit
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        assert time.monotonic() < give_up, "condition not reached in time"
-        await asyncio.sleep(0.05)
 
 
 def start_worker(
@@ -90,18 +71,16 @@ def start_worker(
 
 
 async def statuses(app: Starlette) -> dict[str, int]:
-    async with app.state.database.reading() as session:
-        rows = await session.execute(
-            select(NotificationRequest.status, func.count()).group_by(
-                NotificationRequest.status
-            )
+    rows = await app.state.store.rows(
+        select(NotificationRequest.status, func.count()).group_by(
+            NotificationRequest.status
         )
-        return {status: count for status, count in rows}
+    )
+    return {status: count for status, count in rows}
 
 
 async def queued(app: Starlette) -> int:
-    async with app.state.database.reading() as session:
-        return await session.scalar(select(func.count()).select_from(Notification))
+    return await app.state.store.scalar(select(func.count()).select_from(Notification))
 
 
 async def test_a_dispatcher_killed_mid_batch_loses_nothing(

@@ -16,7 +16,8 @@ import strawberry
 from strawberry.extensions import SchemaExtension
 from strawberry.scalars import JSON
 
-from app.graphql.execution import ServiceExecutionContext, leaf_plans
+from app.fast_paths import execution_context_for, graphql_core_schema, leaf_plans
+from app.config import Settings
 from app.graphql.schema import build_schema
 
 
@@ -73,11 +74,11 @@ class Shouting(SchemaExtension):
 def _schema(fast: bool, extensions: list[Any] | None = None) -> strawberry.Schema:
     if not fast:
         return strawberry.Schema(query=Query, extensions=extensions or [])
-    context = type("Context", (ServiceExecutionContext,), {"plans": {}})
+    context = execution_context_for()
     schema = strawberry.Schema(
         query=Query, execution_context_class=context, extensions=extensions or []
     )
-    context.plans = leaf_plans(schema._schema)
+    context.plans = leaf_plans(graphql_core_schema(schema))
     return schema
 
 
@@ -116,7 +117,8 @@ async def test_a_resolve_middleware_still_sees_every_plain_field() -> None:
 
 
 def test_the_service_schema_plans_its_plain_leaf_fields_only() -> None:
-    plans = build_schema().execution_context_class.plans  # type: ignore[attr-defined]
+    schema = build_schema(Settings(_env_file=None, fast_paths=True))
+    plans = schema.execution_context_class.plans  # type: ignore[attr-defined]
     request = "BackInStockNotificationRequest"
     assert plans[request, "email"].attribute == "email"
     assert plans[request, "createdDate"].attribute == "created_date"

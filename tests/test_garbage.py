@@ -21,6 +21,12 @@ from app.main import create_app
 from tests.documents import CREATE_REQUEST, GET_REQUEST, QUERY_REQUESTS, new_request
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Acyclic requests are a fast path's doing (app/fast_paths.py): on in both CI runs."""
+    return settings.model_copy(update={"fast_paths": True})
+
+
 async def post(
     app: Any, query: str, variables: dict[str, Any], key: str
 ) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers the tables)
 from app.config import Settings
-from app.db import Database
+from app.storage import Transaction, open_store
 from app.migrate import (
     MIGRATION_LOCK_ID,
     UnversionedSchema,
@@ -347,17 +347,17 @@ async def test_server_start_migrates_unless_told_not_to(
     empty_url: str, caplog: pytest.LogCaptureFixture
 ):
     off = Settings(_env_file=None, database_url=empty_url, migrate_on_start=False)
-    database = Database(off)
+    store = open_store(off)
     try:
-        await prepare_database(database, off)
+        await prepare_database(store, off)
         assert await _current_revision(empty_url) is None
         assert "run `python -m app migrate`" in caplog.text
 
         on = off.model_copy(update={"migrate_on_start": True})
-        await prepare_database(database, on)
+        await prepare_database(store, on)
         assert await _current_revision(empty_url) == HEAD
     finally:
-        await database.dispose()
+        await store.dispose()
 
 
 async def test_concurrent_migrations_apply_once(empty_url: str):
@@ -400,13 +400,13 @@ async def test_start_retries_connecting_then_gives_up():
         database_url="postgresql+asyncpg://postgres@127.0.0.1:9/none",
         db_connect_retries=2,
     )
-    database = Database(unreachable)
+    store = open_store(unreachable)
     started = asyncio.get_running_loop().time()
     try:
         with pytest.raises(OSError):
-            await wait_for_database(database, unreachable.db_connect_retries)
+            await wait_for_database(store, unreachable.db_connect_retries)
     finally:
-        await database.dispose()
+        await store.dispose()
 
     # Two retries after 0.5 s and 1 s.
     assert asyncio.get_running_loop().time() - started >= 1.5
@@ -420,7 +420,7 @@ async def test_start_retries_until_the_database_answers(tmp_path: Path):
         database_url=f"sqlite+aiosqlite:///{directory / 'db.sqlite'}",
         db_connect_retries=5,
     )
-    database = Database(settings)
+    store = open_store(settings)
 
     async def create_directory_soon() -> None:
         await asyncio.sleep(0.7)
@@ -428,11 +428,11 @@ async def test_start_retries_until_the_database_answers(tmp_path: Path):
 
     try:
         await asyncio.gather(
-            prepare_database(database, settings), create_directory_soon()
+            prepare_database(store, settings), create_directory_soon()
         )
         assert await _current_revision(settings.database_url) == HEAD
     finally:
-        await database.dispose()
+        await store.dispose()
 
 
 def test_indexes_declared_for_one_database_are_compared_on_that_one_only():
@@ -491,17 +491,20 @@ async def test_a_request_processing_before_0002_still_is_and_its_email_is_still_
     await upgrade_database(empty_url)
 
     # then: it reads as PROCESSING, and the queued email is sent as round 1
-    database = Database(Settings(_env_file=None, database_url=empty_url))
+    store = open_store(Settings(_env_file=None, database_url=empty_url))
     try:
-        row = await get_request(database, id=str(request_id))
+        row = await get_request(store, id=str(request_id))
         assert row.status == "PROCESSING"
-        async with database.writing() as session:
-            await session.execute(sa.update(Notification.__table__).values(lease_owner="me"))
-            sendable, stale = await queue.load(session, ids=[1])
-            assert [(n.request_id, n.round) for n in sendable] == [(request_id, 1)]
-            assert stale == []
-            await queue.record_sent(session, owner="me", ids=[1])
-        row = await get_request(database, id=str(request_id))
+        def deliver(tx: Transaction) -> tuple[list[queue.Claimed], list[int]]:
+            tx.execute(sa.update(Notification.__table__).values(lease_owner="me"))
+            loaded = queue.load(tx, ids=[1])
+            queue.record_sent(tx, owner="me", ids=[1])
+            return loaded
+
+        sendable, stale = await store.write(deliver)
+        assert [(n.request_id, n.round) for n in sendable] == [(request_id, 1)]
+        assert stale == []
+        row = await get_request(store, id=str(request_id))
         assert (row.status, row.delivery_round) == ("NOTIFICATION_SENT", 1)
     finally:
-        await database.dispose()
+        await store.dispose()

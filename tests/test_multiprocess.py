@@ -22,7 +22,7 @@ from sqlalchemy import func, insert, select
 
 from app.auth import create_api_key
 from app.config import Settings
-from app.db import Database
+from app.storage import Store, open_store
 from app.models import Notification, NotificationRequest, RequestStatus, utc_now
 from app.permissions import Permission
 from app.services.rules import CatalogReference, catalog_reference_key, contact_id_for
@@ -96,15 +96,14 @@ async def wait_until(
 
 
 async def mint_admin_key(url: str) -> str:
-    database = Database(Settings(_env_file=None, database_url=url))
+    store = open_store(Settings(_env_file=None, database_url=url))
     try:
-        async with database.writing() as session:
-            _, key = await create_api_key(
-                session, name="test", permissions=frozenset(Permission)
-            )
+        _, key = await create_api_key(
+            store, name="test", permissions=frozenset(Permission)
+        )
         return key
     finally:
-        await database.dispose()
+        await store.dispose()
 
 
 async def post(
@@ -239,15 +238,15 @@ async def seed_waiting_requests(url: str, count: int) -> CatalogReference:
                 "delivery_attempts": 0,
             }
         )
-    database = Database(Settings(_env_file=None, database_url=url))
+    store = open_store(Settings(_env_file=None, database_url=url))
     try:
-        async with database.writing() as session:
-            for start in range(0, count, 2000):
-                await session.execute(
-                    insert(NotificationRequest), rows[start : start + 2000]
-                )
+        for start in range(0, count, 2000):
+            chunk = rows[start : start + 2000]
+            await store.write(
+                lambda tx, chunk=chunk: tx.execute(insert(NotificationRequest), chunk)
+            )
     finally:
-        await database.dispose()
+        await store.dispose()
     return reference
 
 
@@ -259,14 +258,14 @@ def postgres_url(postgres: PostgresDatabases) -> Iterator[str]:
 
 
 @pytest.fixture
-async def database(postgres_url: str) -> AsyncIterator[Database]:
-    database = Database(Settings(_env_file=None, database_url=postgres_url))
-    yield database
-    await database.dispose()
+async def store(postgres_url: str) -> AsyncIterator[Store]:
+    store = open_store(Settings(_env_file=None, database_url=postgres_url))
+    yield store
+    await store.dispose()
 
 
 async def test_two_dispatchers_deliver_each_of_10000_notifications_exactly_once(
-    postgres_url: str, database: Database, processes: Processes, tmp_path: Path
+    postgres_url: str, store: Store, processes: Processes, tmp_path: Path
 ):
     # given: 10,000 waiting requests and two dispatch workers, each writing its own outbox
     await seed_waiting_requests(postgres_url, QUEUED)
@@ -321,16 +320,13 @@ async def test_two_dispatchers_deliver_each_of_10000_notifications_exactly_once(
     started = time.monotonic()
 
     async def drained() -> bool:
-        async with database.reading() as session:
-            queued = await session.scalar(
-                select(func.count()).select_from(Notification)
+        queued = await store.scalar(select(func.count()).select_from(Notification))
+        sent = await store.scalar(
+            select(func.count()).where(
+                NotificationRequest.status == RequestStatus.NOTIFICATION_SENT.value,
+                NotificationRequest.auto_notified.is_(True),
             )
-            sent = await session.scalar(
-                select(func.count()).where(
-                    NotificationRequest.status == RequestStatus.NOTIFICATION_SENT.value,
-                    NotificationRequest.auto_notified.is_(True),
-                )
-            )
+        )
         return queued == 0 and sent == QUEUED
 
     await wait_until(drained, "the queue to drain", 300, logs)
@@ -342,11 +338,10 @@ async def test_two_dispatchers_deliver_each_of_10000_notifications_exactly_once(
     assert all(delivered), f"a worker delivered nothing: {[len(d) for d in delivered]}"
     names = [path.name for paths in delivered for path in paths]
     assert len(names) == len(set(names)) == QUEUED
-    async with database.reading() as session:
-        requests = {
-            str(row.id): (row.email, row.delivery_round)
-            for row in await session.scalars(select(NotificationRequest))
-        }
+    requests = {
+        str(row.id): (row.email, row.delivery_round)
+        for row in await store.rows(select(NotificationRequest.__table__))
+    }
     message_ids = set()
     for path in (path for paths in delivered for path in paths):
         message = email.message_from_bytes(path.read_bytes())

@@ -148,4 +148,4 @@ def test_unusable_mail_settings_are_reported_before_delivering(
     settings = Settings(_env_file=None, **{**defaults, **changes})
 
     with pytest.raises(ConfigurationError, match=message):
-        Dispatcher(database=None, settings=settings).prepare()  # type: ignore[arg-type]
+        Dispatcher(store=None, settings=settings).prepare()  # type: ignore[arg-type]

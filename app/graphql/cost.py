@@ -37,6 +37,8 @@ from graphql import (
     get_named_type,
 )
 
+from app.fast_paths import graphql_core_schema
+
 if TYPE_CHECKING:
     from app.graphql.documents import ParsedDocument
 
@@ -314,7 +316,7 @@ class QueryCostCheck:
     def __call__(self, context: Any, parsed: ParsedDocument) -> GraphQLError | None:
         budget = self.budgets.for_caller(context.context)
         try:
-            plan = parsed.derived_from(plan_cost, context.schema._schema)
+            plan = parsed.derived_from(plan_cost, graphql_core_schema(context.schema))
             cost = plan.cost(context.operation_name, context.variables or {})
         except RecursionError:  # the limits keep documents shallower than this
             cost = budget + 1

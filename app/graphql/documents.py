@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from strawberry.extensions import SchemaExtension
 
+from app.fast_paths import graphql_core_schema
 from app.graphql.errors import request_error_code
 from graphql import (
     ASTValidationRule,
@@ -211,7 +212,9 @@ class CachedDocuments(SchemaExtension):
         context: Any = self.execution_context
         if context.query is not None:  # else Strawberry reports the missing query
             self.parsed = await self.cache.prepare(
-                context.query, context.schema._schema, tuple(context.validation_rules)
+                context.query,
+                graphql_core_schema(context.schema),
+                tuple(context.validation_rules),
             )
             context.graphql_document = self.parsed.document
         yield

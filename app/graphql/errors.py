@@ -10,6 +10,9 @@ trace, at ERROR.
 from __future__ import annotations
 
 import logging
+import re
+
+from strawberry.utils.str_converters import to_camel_case
 
 from app.services.errors import InvalidArgument, ServiceError
 from graphql import GraphQLError, GraphQLSyntaxError
@@ -43,6 +46,16 @@ def _with_code(
     )
 
 
+_SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def graphql_path(field: str) -> str:
+    """A violation's field path in the API's names: `request.catalog_reference.app_id`
+    becomes `request.catalogReference.appId`, `filter.status.in_[0]` `filter.status.in[0]`.
+    """
+    return _SEGMENT.sub(lambda name: to_camel_case(name.group().rstrip("_")), field)
+
+
 def request_error_code(error: GraphQLError) -> str:
     """Errors of the request itself, before execution: its document or its variables."""
     if isinstance(error, GraphQLSyntaxError):
@@ -72,7 +85,7 @@ def coded(error: GraphQLError) -> GraphQLError:
         extensions: dict[str, object] = {"code": original.code}
         if isinstance(original, InvalidArgument):
             extensions["fieldViolations"] = [
-                {"field": v.field, "description": v.description}
+                {"field": graphql_path(v.field), "description": v.description}
                 for v in original.field_violations
             ]
         return _with_code(error, original.message, extensions)

@@ -4,96 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import strawberry
-from strawberry.relay import GlobalID
 from strawberry.scalars import JSON
-from strawberry.types.base import (
-    StrawberryList,
-    StrawberryOptional,
-    StrawberryType,
-    has_object_definition,
-)
+
+from app.fast_paths import built_once
 
 from app.graphql.types import BackInStockNotificationRequestStatus
 from app.services.rules import CatalogReference, ItemDetails, NewRequest
-
-T = TypeVar("T")
-Convert = Callable[[Any, Any], Any]
-
-
-def _converter(type_: Any) -> Convert | None:
-    """How to turn an input value of `type_` into its Python value; None: as it is.
-
-    Scalars and enums arrive from graphql-core already parsed. Anything this does not know
-    goes through Strawberry's own conversion.
-    """
-    if isinstance(type_, StrawberryOptional):
-        return _converter(type_.of_type)
-    if isinstance(type_, StrawberryList):
-        item = _converter(type_.of_type)
-        if item is None:
-            return lambda value, context: list(value)
-        return lambda value, context: [
-            None if element is None else item(element, context) for element in value
-        ]
-    if has_object_definition(type_) and type_.__strawberry_definition__.from_input:
-        build = type_.__strawberry_definition__.from_input
-        return lambda value, context: build(type_, value, context)
-    if (
-        isinstance(type_, StrawberryType)
-        or type_ is GlobalID
-        or has_object_definition(type_)
-    ):
-        return lambda value, context: context.convert(value, type_)
-    return None
-
-
-def built_once(cls: type[T]) -> type[T]:
-    """Let Strawberry build this input type by a plan made once.
-
-    Strawberry's own conversion derives every field's GraphQL name and type again for each
-    value: a tenth of a create's time. Its `from_input` hook receives the value keyed by
-    GraphQL names; the plan (names and converters) is made on first use, when every type
-    the fields refer to is known.
-    """
-    definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
-    plan: list[tuple[str, str, Convert | None]] = []
-    required = [
-        field.python_name
-        for field in definition.fields
-        if field.default is dataclasses.MISSING
-        and field.default_factory is dataclasses.MISSING
-    ]
-
-    def build(type_: type[T], value: Mapping[str, Any], context: Any) -> T:
-        if not plan:
-            names = context.config.name_converter
-            plan.extend(
-                (
-                    names.from_field(field),
-                    field.python_name,
-                    _converter(field.resolve_type(type_definition=definition)),
-                )
-                for field in definition.fields
-            )
-        arguments: dict[str, Any] = dict.fromkeys(required)
-        for name, python_name, convert in plan:
-            if name in value:
-                given = value[name]
-                arguments[python_name] = (
-                    given
-                    if convert is None or given is None
-                    else convert(given, context)
-                )
-        return type_(**arguments)
-
-    definition.from_input = build
-    return cls
-
 
 @built_once
 @strawberry.input

@@ -9,7 +9,7 @@ from app.graphql.inputs import (
     BackInStockNotificationRequestInput,
     ReportItemsBackInStockOptions,
 )
-from app.graphql.permissions import described, requires
+from app.graphql.permissions import field_requiring
 from app.graphql.types import (
     BackInStockNotificationRequest,
     BackInStockSettings,
@@ -27,13 +27,11 @@ MODIFY_SETTINGS = Permission.MODIFY_BACK_IN_STOCK_NOTIFICATION_SETTINGS
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(
-        extensions=requires(CREATE_REQUESTS),
-        description=described(
-            "Ask to be emailed when the item is back in stock. Returns the shopper's open "
-            "request for the same item if there is one.",
-            CREATE_REQUESTS,
-        ),
+    @field_requiring(
+        CREATE_REQUESTS,
+        "Ask to be emailed when the item is back in stock. Returns the shopper's open "
+        "request for the same item if there is one.",
+        mutation=True,
     )
     async def create_back_in_stock_notification_request(
         self,
@@ -41,43 +39,44 @@ class Mutation:
         request: BackInStockNotificationRequestInput,
         item_details: BackInStockItemDetailsInput,
     ) -> BackInStockNotificationRequest:
-        row = await request_service.create_request_in(
-            info.context.database,
+        created = await request_service.create_request(
+            info.context.store,
             request=request.to_domain(),
             item=item_details.to_domain(),
+            clock=info.context.clock,
         )
-        return BackInStockNotificationRequest.from_row(row)
+        return BackInStockNotificationRequest.from_record(created)
 
-    @strawberry.mutation(
-        extensions=requires(MODIFY_REQUESTS),
-        description=described("Delete a request; returns its id.", MODIFY_REQUESTS),
-    )
+    @field_requiring(MODIFY_REQUESTS, "Delete a request; returns its id.", mutation=True)
     async def delete_back_in_stock_notification_request(
         self, info: strawberry.Info, id: strawberry.ID
     ) -> strawberry.ID:
-        async with info.context.database.writing() as session:
-            deleted = await request_service.delete_request(session, id=id)
+        deleted = await request_service.delete_request(
+            info.context.store,
+            id=id,
+            in_flight_wait=info.context.settings.in_flight_wait_seconds,
+        )
         return strawberry.ID(str(deleted))
 
-    @strawberry.mutation(
-        extensions=requires(MODIFY_REQUESTS),
-        description=described(
-            "Record that the shopper was emailed outside the service.", MODIFY_REQUESTS
-        ),
+    @field_requiring(
+        MODIFY_REQUESTS,
+        "Record that the shopper was emailed outside the service.",
+        mutation=True,
     )
     async def mark_as_notification_sent(
         self, info: strawberry.Info, id: strawberry.ID
     ) -> BackInStockNotificationRequest:
-        async with info.context.database.writing() as session:
-            row = await request_service.mark_as_notification_sent(session, id=id)
-        return BackInStockNotificationRequest.from_row(row)
+        marked = await request_service.mark_as_notification_sent(
+            info.context.store,
+            id=id,
+            in_flight_wait=info.context.settings.in_flight_wait_seconds,
+        )
+        return BackInStockNotificationRequest.from_record(marked)
 
-    @strawberry.mutation(
-        extensions=requires(MODIFY_REQUESTS),
-        description=described(
-            "Queue one email for each waiting request of the item (or of the given ids).",
-            MODIFY_REQUESTS,
-        ),
+    @field_requiring(
+        MODIFY_REQUESTS,
+        "Queue one email for each waiting request of the item (or of the given ids).",
+        mutation=True,
     )
     async def report_items_back_in_stock(
         self,
@@ -87,42 +86,39 @@ class Mutation:
     ) -> ReportItemsBackInStockResult:
         options = options or ReportItemsBackInStockOptions()
         reference = options.catalog_reference
-        async with info.context.database.writing() as session:
-            queued = await report_service.report_items_back_in_stock(
-                session,
-                item=item_details.to_domain(),
-                catalog_reference=reference.to_domain() if reference else None,
-                request_ids=options.request_ids,
-                template_parameters=options.extra_automation_template_parameters,
-            )
+        queued = await report_service.report_items_back_in_stock(
+            info.context.store,
+            item=item_details.to_domain(),
+            catalog_reference=reference.to_domain() if reference else None,
+            request_ids=options.request_ids,
+            template_parameters=options.extra_automation_template_parameters,
+            clock=info.context.clock,
+        )
         if queued:
             info.context.notify_queued()
         return ReportItemsBackInStockResult(queued_count=queued)
 
-    @strawberry.mutation(
-        extensions=requires(MODIFY_SETTINGS),
-        description=described("Start accepting requests for an app.", MODIFY_SETTINGS),
+    @field_requiring(
+        MODIFY_SETTINGS, "Start accepting requests for an app.", mutation=True
     )
     async def start_collecting_requests(
         self, info: strawberry.Info, app_id: str
     ) -> BackInStockSettings:
-        async with info.context.database.writing() as session:
-            rows = await settings_service.start_collecting_requests(
-                session,
-                app_id=app_id,
-                supported_app_ids=info.context.settings.supported_app_id_set,
-            )
-        return BackInStockSettings.from_rows(rows)
+        states = await settings_service.start_collecting_requests(
+            info.context.store,
+            app_id=app_id,
+            supported_app_ids=info.context.settings.supported_app_id_set,
+            clock=info.context.clock,
+        )
+        return BackInStockSettings.from_records(states)
 
-    @strawberry.mutation(
-        extensions=requires(MODIFY_SETTINGS),
-        description=described("Stop accepting requests for an app.", MODIFY_SETTINGS),
+    @field_requiring(
+        MODIFY_SETTINGS, "Stop accepting requests for an app.", mutation=True
     )
     async def stop_collecting_requests(
         self, info: strawberry.Info, app_id: str
     ) -> BackInStockSettings:
-        async with info.context.database.writing() as session:
-            rows = await settings_service.stop_collecting_requests(
-                session, app_id=app_id
-            )
-        return BackInStockSettings.from_rows(rows)
+        states = await settings_service.stop_collecting_requests(
+            info.context.store, app_id=app_id, clock=info.context.clock
+        )
+        return BackInStockSettings.from_records(states)

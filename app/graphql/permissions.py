@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.schema_directive import Location
 
@@ -42,18 +41,23 @@ class Needs(BasePermission):
 
     def __init__(self, permission: DomainPermission) -> None:
         self.permission = permission
-        self._schema_directive = RequiresPermission(permission=permission)
 
     def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
         check_permission(info, self.permission)
         return True
 
 
-def requires(permission: DomainPermission) -> list[FieldExtension]:
-    """Field extensions that enforce `permission` and print it as @requiresPermission."""
-    return [PermissionExtension([Needs(permission)])]
+def field_requiring(
+    permission: DomainPermission, description: str, *, mutation: bool = False
+) -> Any:
+    """A field declared once: its permission check, its `@requiresPermission` directive
+    and its description, which repeats the permission (introspection hides directives).
 
-
-def described(text: str, permission: DomainPermission) -> str:
-    """A field description that repeats the permission (introspection hides directives)."""
-    return f"{text}\n\nRequires the {permission.name} permission."
+    Use it as the decorator of a resolver: `@field_requiring(P, "What it does.")`.
+    """
+    declare = strawberry.mutation if mutation else strawberry.field
+    return declare(
+        extensions=[PermissionExtension([Needs(permission)], use_directives=False)],
+        directives=[RequiresPermission(permission=permission)],
+        description=f"{description}\n\nRequires the {permission.name} permission.",
+    )

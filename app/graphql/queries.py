@@ -11,7 +11,7 @@ from app.graphql.inputs import (
     filter_to_domain,
     sort_to_domain,
 )
-from app.graphql.permissions import described, requires
+from app.graphql.permissions import field_requiring
 from app.graphql.types import (
     BackInStockNotificationRequest,
     BackInStockNotificationRequestConnection,
@@ -32,42 +32,31 @@ READ_SETTINGS = Permission.READ_BACK_IN_STOCK_NOTIFICATION_SETTINGS
 async def _request_by_id(
     info: strawberry.Info, id: strawberry.ID
 ) -> BackInStockNotificationRequest | None:
-    row = await request_service.get_request(info.context.database, id=id)
-    return BackInStockNotificationRequest.from_row(row) if row else None
+    found = await request_service.get_request(info.context.store, id=id)
+    return BackInStockNotificationRequest.from_record(found) if found else None
 
 
 @strawberry.type
 class Query:
-    @strawberry.field(
-        extensions=requires(READ_REQUESTS),
-        description=described(
-            "The notification request with this id, or null.", READ_REQUESTS
-        ),
-    )
+    @field_requiring(READ_REQUESTS, "The notification request with this id, or null.")
     async def back_in_stock_notification_request(
         self, info: strawberry.Info, id: strawberry.ID
     ) -> BackInStockNotificationRequest | None:
         return await _request_by_id(info, id)
 
-    @strawberry.field(
-        extensions=requires(READ_REQUESTS),
-        description=described(
-            "The object with this id, or null: Relay's refetch entry point. Every "
-            "notification request is a Node.",
-            READ_REQUESTS,
-        ),
+    @field_requiring(
+        READ_REQUESTS,
+        "The object with this id, or null: Relay's refetch entry point. Every "
+        "notification request is a Node.",
     )
     async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
         # Every Node is a request, so this is the request lookup under Relay's name.
         return await _request_by_id(info, id)
 
-    @strawberry.field(
-        extensions=requires(READ_REQUESTS),
-        description=described(
-            "Notification requests matching `filter`, in `sort` order (default: newest "
-            "first), as a Relay connection. `first` defaults to 50, at most 100.",
-            READ_REQUESTS,
-        ),
+    @field_requiring(
+        READ_REQUESTS,
+        "Notification requests matching `filter`, in `sort` order (default: newest "
+        "first), as a Relay connection. `first` defaults to 50, at most 100.",
     )
     async def back_in_stock_notification_requests(
         self,
@@ -83,23 +72,20 @@ class Query:
             first=first,
             after=after,
         )
-        page = await query_requests(info.context.database, query)
+        page = await query_requests(info.context.store, query)
         return BackInStockNotificationRequestConnection.from_page(page, query)
 
-    @strawberry.field(
-        extensions=requires(READ_REQUESTS),
-        description=described(
-            "How many requests (any status) each of 1 to 100 catalog references has, "
-            "in the given order.",
-            READ_REQUESTS,
-        ),
+    @field_requiring(
+        READ_REQUESTS,
+        "How many requests (any status) each of 1 to 100 catalog references has, "
+        "in the given order.",
     )
     async def back_in_stock_notification_requests_count_by_catalog_references(
         self, info: strawberry.Info, catalog_references: list[CatalogReferenceInput]
     ) -> list[BackInStockNotificationRequestsCount]:
         references = [reference.to_domain() for reference in catalog_references]
         counts = await request_service.count_by_catalog_references(
-            info.context.database, references=references
+            info.context.store, references=references
         )
         return [
             BackInStockNotificationRequestsCount(
@@ -108,15 +94,11 @@ class Query:
             for reference, count in counts
         ]
 
-    @strawberry.field(
-        extensions=requires(READ_SETTINGS),
-        description=described(
-            "The collection state of every app ever started or stopped.", READ_SETTINGS
-        ),
+    @field_requiring(
+        READ_SETTINGS, "The collection state of every app ever started or stopped."
     )
     async def back_in_stock_settings(
         self, info: strawberry.Info
     ) -> BackInStockSettings:
-        async with info.context.database.reading() as session:
-            rows = await settings_service.list_collection_states(session)
-        return BackInStockSettings.from_rows(rows)
+        states = await settings_service.list_collection_states(info.context.store)
+        return BackInStockSettings.from_records(states)

@@ -11,11 +11,11 @@ from strawberry.federation.schema_directives import Key
 from strawberry.scalars import JSON
 from strawberry.types import ExecutionContext, ExecutionResult, Info
 
+from app import fast_paths
 from app.config import Settings
 from app.graphql.cost import QueryBudgets, QueryCostCheck
 from app.graphql.documents import DocumentCache
 from app.graphql.errors import coded_and_logged
-from app.graphql.execution import ServiceExecutionContext, leaf_plans
 from app.graphql.limits import document_limits
 from app.graphql.mutations import Mutation
 from app.graphql.queries import Query
@@ -97,9 +97,9 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
         max_bytes=settings.document_cache_bytes,
         checks=[QueryCostCheck(budgets)],
     )
-    # A context class of this schema's own, to hold the plans made from it.
-    execution_context = type(
-        "BackInStockExecutionContext", (ServiceExecutionContext,), {"plans": {}}
+    fast_paths.use_input_plans(settings.fast_paths)
+    execution_context = (
+        fast_paths.execution_context_for() if settings.fast_paths else None
     )
     schema = BackInStockSchema(
         query=Query,
@@ -109,8 +109,10 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
         scalar_overrides={JSON: SafeJSON},
     )
     schema.documents = documents  # its accounting, for tests and operators
-    if schema.config.default_resolver is getattr:  # what the plans do
-        execution_context.plans = leaf_plans(schema._schema)
+    if execution_context is not None and schema.config.default_resolver is getattr:
+        execution_context.plans = fast_paths.leaf_plans(
+            fast_paths.graphql_core_schema(schema)
+        )
     return schema
 
 

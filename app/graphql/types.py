@@ -1,4 +1,4 @@
-"""Output types, each built from a table row with `from_row()`."""
+"""Output types, each built from a service's record with `from_record()`."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
-from app.graphql.permissions import check_permission, described, requires
-from app.models import CollectionState, NotificationRequest, RequestStatus
+from app.graphql.permissions import check_permission, field_requiring
+from app.models import RequestStatus
 from app.permissions import Permission
 from app.services.request_query import Page, RequestQuery, count_requests
+from app.services.request_view import RequestRecord
+from app.services.settings import CollectionStateRecord
 from app.services.rules import CatalogReference as DomainCatalogReference
 from app.services.rules import parse_id
 
@@ -69,33 +71,27 @@ class BackInStockNotificationRequest(Node):
     attempts: strawberry.Private[int]
     delivery_error: strawberry.Private[str | None]
 
-    @strawberry.field(
-        extensions=requires(READ_REQUESTS),
-        description=described(
-            "Delivery attempts made for the latest report of this request.", READ_REQUESTS
-        ),
+    @field_requiring(
+        READ_REQUESTS, "Delivery attempts made for the latest report of this request."
     )
     def delivery_attempts(self) -> int:
         return self.attempts
 
-    @strawberry.field(
-        extensions=requires(READ_REQUESTS),
-        description=described(
-            "Why the latest failed delivery attempt failed, or null.", READ_REQUESTS
-        ),
+    @field_requiring(
+        READ_REQUESTS, "Why the latest failed delivery attempt failed, or null."
     )
     def last_delivery_error(self) -> str | None:
         return self.delivery_error
 
     @classmethod
-    def from_row(cls, row: NotificationRequest) -> BackInStockNotificationRequest:
+    def from_record(cls, row: RequestRecord) -> BackInStockNotificationRequest:
         return cls(
-            id=strawberry.ID(str(row.id)),
+            id=strawberry.ID(row.id),
             catalog_reference=CatalogReference(
                 app_id=row.app_id, catalog_item_id=row.catalog_item_id, options=row.options
             ),
             email=row.email,
-            contact_id=strawberry.ID(str(row.contact_id)),
+            contact_id=strawberry.ID(row.contact_id),
             status=_STATUSES[row.status],
             auto_notified=row.auto_notified,
             created_date=row.created_date,
@@ -114,7 +110,7 @@ class BackInStockNotificationRequest(Node):
         # `_entities` bypasses root-field permissions, so the entity checks its own.
         check_permission(info, Permission.READ_BACK_IN_STOCK_NOTIFICATION_REQUESTS)
         row = await info.context.request_loader.load(parse_id(str(id)))
-        return cls.from_row(row) if row is not None else None
+        return cls.from_record(row) if row is not None else None
 
 
 @strawberry.type
@@ -134,13 +130,13 @@ class BackInStockSettings:
     collection_states: list[BackInStockCollectionState]
 
     @classmethod
-    def from_rows(cls, rows: list[CollectionState]) -> BackInStockSettings:
+    def from_records(cls, states: list[CollectionStateRecord]) -> BackInStockSettings:
         return cls(
             collection_states=[
                 BackInStockCollectionState(
-                    app_id=row.app_id, collecting_requests=row.collecting_requests
+                    app_id=state.app_id, collecting_requests=state.collecting_requests
                 )
-                for row in rows
+                for state in states
             ]
         )
 
@@ -171,14 +167,13 @@ class BackInStockNotificationRequestConnection:
 
     @strawberry.field(description="Every request the filter matches (counted only when asked).")
     async def total_count(self, info: strawberry.Info) -> int:
-        async with info.context.database.reading() as session:
-            return await count_requests(session, self.query)
+        return await count_requests(info.context.store, self.query)
 
     @classmethod
     def from_page(cls, page: Page, query: RequestQuery) -> BackInStockNotificationRequestConnection:
         edges = [
             BackInStockNotificationRequestEdge(
-                cursor=cursor, node=BackInStockNotificationRequest.from_row(row)
+                cursor=cursor, node=BackInStockNotificationRequest.from_record(row)
             )
             for row, cursor in zip(page.rows, page.cursors)
         ]

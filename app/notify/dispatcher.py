@@ -11,40 +11,32 @@ Message-ID; never a lost notification or a request stuck in PROCESSING.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import os
 import random
 import socket
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.config import ConfigurationError, Settings
-from app.db import Database
 from app.models import utc_now
 from app.notify import queue
+from app.notify.batch import BatchRun, DeliveryStats, Outcomes
 from app.notify.messages import OutgoingMessage, Sender, compose
 from app.notify.templates import Templates, placeholders
-from app.notify.transports import (
-    FileTransport,
-    MessageRefused,
-    SmtpTransport,
-    TransportUnavailable,
-    transport_from_url,
-)
+from app.notify.transports import FileTransport, SmtpTransport, transport_from_url
+from app.storage import Store, Transaction
 
 log = logging.getLogger("app.notify")
 
-# Outcomes are written after this many messages or seconds, whichever comes first: a crash
-# resends at most that many.
-RECORD_EVERY_MESSAGES = 50
-RECORD_EVERY_SECONDS = 1.0
 # The longest wait between two attempts, whatever the attempt count.
 MAX_RETRY_DELAY_SECONDS = 3600.0
 # Seconds to wait before polling again after an unexpected error (doubles up to a minute).
 ERROR_PAUSE_SECONDS = 1.0
+
+__all__ = ["ClaimedBatch", "DeliveryStats", "Dispatcher", "retry_delay"]
 
 
 def retry_delay(attempts: int, base: float, rng: random.Random) -> float:
@@ -54,38 +46,27 @@ def retry_delay(attempts: int, base: float, rng: random.Random) -> float:
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
-@dataclass
-class _Outcomes:
-    """Outcomes not yet written to the database."""
+@dataclass(frozen=True)
+class ClaimedBatch:
+    """Notifications claimed under one lease, ready for `Dispatcher.deliver`."""
 
-    sent: list[int] = field(default_factory=list)
-    failed: list[queue.Failure] = field(default_factory=list)
-    since: float = field(default_factory=time.monotonic)
-
-    def __len__(self) -> int:
-        return len(self.sent) + len(self.failed)
-
-
-@dataclass
-class DeliveryStats:
-    sent: int = 0
-    failed: int = 0
-    skipped: int = 0
-
-    def add(self, other: DeliveryStats) -> None:
-        self.sent += other.sent
-        self.failed += other.failed
-        self.skipped += other.skipped
+    # The claim's token: every outcome is recorded only while the lease is still its own.
+    owner: str
+    notifications: list[queue.Claimed]
+    # Ids dropped unsent at the claim (request gone or settled, or a cancel asked for).
+    dropped: list[int]
+    # time.monotonic() at the claim: the lease runs from here.
+    claimed_at: float
 
 
 class Dispatcher:
     """Runs the delivery loop in the background of the current event loop."""
 
-    def __init__(self, database: Database, settings: Settings) -> None:
-        self.database = database
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
         self.settings = settings
         self._wakeup = asyncio.Event()
-        self._stopping = False
+        self.stopping = False
         self._task: asyncio.Task[None] | None = None
         self._rng = random.Random()
         self._name = f"{socket.gethostname()[:24]}:{os.getpid()}"
@@ -100,17 +81,27 @@ class Dispatcher:
         """Load templates, transports and sender; raise ConfigurationError if one is broken."""
         settings = self.settings
         # A claim must outlive connecting plus sending one message, with room to spare.
-        needed = 2 * settings.mail_timeout_seconds + self._lease_margin()
+        needed = 2 * settings.mail_timeout_seconds + self.lease_margin()
         if settings.delivery_lease_seconds < needed:
             raise ConfigurationError(
                 f"DELIVERY_LEASE_SECONDS ({settings.delivery_lease_seconds:g}) must be at "
-                f"least twice MAIL_TIMEOUT_SECONDS plus {self._lease_margin():g} "
+                f"least twice MAIL_TIMEOUT_SECONDS plus {self.lease_margin():g} "
                 f"({needed:g})"
+            )
+        if settings.mail_final_reply_timeout_seconds < settings.mail_timeout_seconds:
+            raise ConfigurationError(
+                "MAIL_FINAL_REPLY_TIMEOUT_SECONDS "
+                f"({settings.mail_final_reply_timeout_seconds:g}) must be at least "
+                f"MAIL_TIMEOUT_SECONDS ({settings.mail_timeout_seconds:g})"
             )
         self.sender = Sender.parse(settings.mail_from)
         self.templates = Templates(settings.mail_template_dir)
         self.transports = [
-            transport_from_url(settings.mail_url, timeout=settings.mail_timeout_seconds)
+            transport_from_url(
+                settings.mail_url,
+                timeout=settings.mail_timeout_seconds,
+                final_reply_timeout=settings.mail_final_reply_timeout_seconds,
+            )
             for _ in range(settings.delivery_connections)
         ]
 
@@ -122,7 +113,7 @@ class Dispatcher:
         """Check the configuration (failing loudly), then deliver in the background."""
         if not self.transports:
             self.prepare()
-        self._stopping = False
+        self.stopping = False
         self._task = asyncio.create_task(self._run(), name="notification-dispatcher")
         log.info(
             "dispatcher %s delivering to %s", self._name, self.transports[0].describe()
@@ -130,7 +121,7 @@ class Dispatcher:
 
     async def stop(self) -> None:
         """Finish the messages in flight, record outcomes, hand back the rest of the batch."""
-        self._stopping = True
+        self.stopping = True
         self._wakeup.set()
         task, self._task = self._task, None
         if task is not None:
@@ -150,7 +141,7 @@ class Dispatcher:
 
     async def _run(self) -> None:
         pause = ERROR_PAUSE_SECONDS
-        while not self._stopping:
+        while not self.stopping:
             self._wakeup.clear()
             try:
                 stats = await self.drain()
@@ -169,7 +160,7 @@ class Dispatcher:
             finally:
                 # Do not hold idle connections between polls.
                 await self.close()
-            if self._stopping:
+            if self.stopping:
                 break
             try:
                 await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
@@ -181,7 +172,7 @@ class Dispatcher:
     async def drain(self) -> DeliveryStats:
         """Deliver batches until nothing is due (or the dispatcher stops)."""
         total = DeliveryStats()
-        while not self._stopping:
+        while not self.stopping:
             stats = await self.deliver_batch()
             if stats is None:
                 break
@@ -190,61 +181,79 @@ class Dispatcher:
 
     async def deliver_batch(self) -> DeliveryStats | None:
         """Claim one batch and deliver it; None when nothing was due."""
+        batch = await self.claim_batch()
+        if batch is None:
+            return None
+        return await self.deliver(batch)
+
+    async def claim_batch(self, owner: str | None = None) -> ClaimedBatch | None:
+        """Claim up to DELIVERY_BATCH_SIZE due notifications under a lease (None: none due).
+
+        In the same transaction, notifications nothing should be sent for are dropped
+        (their request gone or settled) or settled as marked by hand (a cancel asked for).
+        `owner` names the claim; by default a unique token of this dispatcher.
+        """
         if not self.transports:
             self.prepare()
-        owner = f"{self._name}:{uuid.uuid4().hex[:16]}"
-        deadline = time.monotonic() + self.settings.delivery_lease_seconds
-        deadline -= self._lease_margin()
-        claimed = await self._claim(owner)
-        if claimed is None:
-            return None
-        batch, stale = claimed
-        stats = await self._deliver(batch, owner, deadline)
-        stats.skipped += len(stale)
-        return stats
+        token = owner or f"{self._name}:{uuid.uuid4().hex[:16]}"
+        limit = self.settings.delivery_batch_size
+        lease_seconds = self.settings.delivery_lease_seconds
+        skip_locked = self.store.dialect == "postgresql"
+        claimed_at = time.monotonic()
+        now = utc_now()
 
-    async def _claim(self, owner: str) -> tuple[list[queue.Claimed], list[int]] | None:
-        """Claim a batch: what to send, and the ids dropped as stale (None: nothing due)."""
-        async with self.database.writing() as session:
-            ids = await queue.claim(
-                session,
-                owner=owner,
-                limit=self.settings.delivery_batch_size,
-                now=utc_now(),
-                lease_seconds=self.settings.delivery_lease_seconds,
-                skip_locked=self.database.dialect == "postgresql",
+        def claim(tx: Transaction) -> ClaimedBatch | None:
+            ids = queue.claim(
+                tx,
+                owner=token,
+                limit=limit,
+                now=now,
+                lease_seconds=lease_seconds,
+                skip_locked=skip_locked,
             )
             if not ids:
                 return None
-            batch, stale = await queue.load(session, ids=ids)
-            await queue.drop(session, owner=owner, ids=stale)
-            return batch, stale
+            sendable, stale = queue.load(tx, ids=ids)
+            queue.settle_withdrawn(tx, owner=token, ids=stale)
+            queue.drop(tx, owner=token, ids=stale)
+            return ClaimedBatch(token, sendable, stale, claimed_at)
 
-    def _lease_margin(self) -> float:
+        return await self.store.write(claim)
+
+    def lease_margin(self) -> float:
         return min(5.0, self.settings.delivery_lease_seconds * 0.1)
 
-    async def _deliver(
-        self, batch: list[queue.Claimed], owner: str, deadline: float
-    ) -> DeliveryStats:
-        """Send a claimed batch over several connections at once; record every outcome."""
-        run = _BatchRun(self, batch, owner, deadline)
+    async def deliver(self, batch: ClaimedBatch) -> DeliveryStats:
+        """Send a claimed batch over several connections at once; record every outcome.
+
+        Messages whose cancel a mark or delete asked for are withdrawn before they start
+        (checked at the start and every `WITHDRAW_EVERY_SECONDS`); the lease is renewed
+        while messages are in flight.
+        """
+        if not self.transports:
+            self.prepare()
+        run = BatchRun(self, batch)
+        keeper = asyncio.create_task(run.keep(), name=f"keeper {batch.owner}")
         try:
+            await run.withdraw_cancelled()
             async with asyncio.TaskGroup() as lanes:
-                for transport in self.transports[: max(1, len(batch))]:
+                for transport in self.transports[: max(1, len(run.work))]:
                     lanes.create_task(run.lane(transport))
         finally:
-            # Also on cancellation or an unexpected error: what was sent is recorded, what
-            # was not tried is handed back. A message interrupted mid-send may have gone
-            # out, so it stays claimed until its lease runs out.
+            run.finished.set()
+            await asyncio.gather(keeper, return_exceptions=True)
+            # Also on cancellation or an unexpected error: what was sent is recorded,
+            # what was not tried is handed back. A message interrupted mid-send may have
+            # gone out: before its last byte it stays claimed until its lease runs out;
+            # after it, it is settled as unconfirmed.
+            run.note_interrupted(batch)
             await run.flush()
-            untried = [
-                claimed.id
-                for claimed in batch
-                if claimed.id not in run.done and claimed.id not in run.in_flight
-            ]
+            untried = run.untried()
             if untried:
-                async with self.database.writing() as session:
-                    await queue.release(session, owner=owner, ids=untried)
+                owner = batch.owner
+                await self.store.write(
+                    lambda tx: queue.release(tx, owner=owner, ids=untried)
+                )
         return run.stats
 
     def compose(self, claimed: queue.Claimed) -> OutgoingMessage:
@@ -271,11 +280,13 @@ class Dispatcher:
             date=utc_now(),
         )
 
-    def failure(self, claimed: queue.Claimed, error: str) -> queue.Failure:
-        """A failed attempt, with its retry time (none when no attempts are left)."""
+    def failure(
+        self, claimed: queue.Claimed, error: str, *, permanent: bool = False
+    ) -> queue.Failure:
+        """A failed attempt, with its retry time (none when permanent or none are left)."""
         attempts = claimed.attempts + 1
         retry_at: datetime | None = None
-        if attempts < self.settings.delivery_max_attempts:
+        if not permanent and attempts < self.settings.delivery_max_attempts:
             delay = retry_delay(
                 attempts, self.settings.delivery_retry_base_seconds, self._rng
             )
@@ -287,103 +298,14 @@ class Dispatcher:
             retry_at=retry_at,
         )
 
-    async def record(self, outcomes: _Outcomes, owner: str) -> None:
+    async def record(self, outcomes: Outcomes, owner: str) -> None:
         """Write outcomes, retrying a few times: an unrecorded send is sent again later."""
         for attempt in range(3):
             try:
-                async with self.database.writing() as session:
-                    await queue.record_sent(session, owner=owner, ids=outcomes.sent)
-                    await queue.record_failures(
-                        session, owner=owner, failures=outcomes.failed
-                    )
+                await self.store.write(lambda tx: outcomes.write(tx, owner))
                 return
             except Exception:
                 if attempt == 2:
                     log.exception("cannot record %d delivery outcomes", len(outcomes))
                     raise
                 await asyncio.sleep(0.2 * (attempt + 1))
-
-
-class _BatchRun:
-    """One claimed batch being sent: lanes take messages from a shared work list."""
-
-    def __init__(
-        self,
-        dispatcher: Dispatcher,
-        batch: list[queue.Claimed],
-        owner: str,
-        deadline: float,
-    ) -> None:
-        self.dispatcher = dispatcher
-        self.owner = owner
-        self.deadline = deadline
-        self.work = collections.deque(batch)
-        self.done: set[int] = set()
-        self.in_flight: set[int] = set()
-        self.outcomes = _Outcomes()
-        self.stats = DeliveryStats()
-        self.lanes_alive = 0
-        # Worst case for one more message: connecting, then sending.
-        self.needed = 2 * dispatcher.settings.mail_timeout_seconds
-
-    def _may_start_another(self) -> bool:
-        return (
-            bool(self.work)
-            and not self.dispatcher._stopping
-            and time.monotonic() + self.needed <= self.deadline
-        )
-
-    def _failed(self, claimed: queue.Claimed, error: str) -> None:
-        self.outcomes.failed.append(self.dispatcher.failure(claimed, error))
-        self.done.add(claimed.id)
-
-    async def lane(self, transport: SmtpTransport | FileTransport) -> None:
-        self.lanes_alive += 1
-        try:
-            while self._may_start_another():
-                claimed = self.work.popleft()
-                try:
-                    message = self.dispatcher.compose(claimed)
-                except Exception as error:  # noqa: BLE001 - a bad template fails one email
-                    log.warning("cannot render notification %s: %s", claimed.id, error)
-                    self._failed(claimed, f"rendering failed: {error}")
-                    continue
-                self.in_flight.add(claimed.id)
-                try:
-                    await transport.send(message)
-                except TransportUnavailable as error:
-                    self.in_flight.discard(claimed.id)
-                    if self.lanes_alive > 1:
-                        # Other connections work (the server may limit how many): leave
-                        # this message to them and close this lane.
-                        self.work.appendleft(claimed)
-                        return
-                    # The server is down: fail the rest without trying each.
-                    log.warning("mail transport unavailable: %s", error)
-                    self._failed(claimed, str(error))
-                    while self.work:
-                        self._failed(self.work.popleft(), str(error))
-                    return
-                except MessageRefused as error:
-                    log.info("notification %s not delivered: %s", claimed.id, error)
-                    self._failed(claimed, str(error))
-                else:
-                    self.outcomes.sent.append(claimed.id)
-                    self.done.add(claimed.id)
-                self.in_flight.discard(claimed.id)
-                if (
-                    len(self.outcomes) >= RECORD_EVERY_MESSAGES
-                    or time.monotonic() - self.outcomes.since >= RECORD_EVERY_SECONDS
-                ):
-                    await self.flush()
-        finally:
-            self.lanes_alive -= 1
-
-    async def flush(self) -> None:
-        """Record the outcomes so far (taken first, so two lanes never record one twice)."""
-        outcomes, self.outcomes = self.outcomes, _Outcomes()
-        if not len(outcomes):
-            return
-        await self.dispatcher.record(outcomes, self.owner)
-        self.stats.sent += len(outcomes.sent)
-        self.stats.failed += len(outcomes.failed)

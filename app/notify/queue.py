@@ -5,6 +5,10 @@ dispatcher whose lease expired and was taken over records nothing, and a notific
 deleted meanwhile (its request deleted or marked sent by hand) changes no request. Writes
 touch `notification_requests` before `notifications`, the order the request services use,
 so PostgreSQL never sees the two lock orders that make a deadlock.
+
+A notification with `cancel_requested` (a mark or delete met it claimed) gets no new
+attempt: it is settled as marked by hand (`settle_withdrawn`), unless the attempt already
+in flight recorded a delivery first.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import (
     REPORTABLE_STATUSES,
@@ -25,6 +28,7 @@ from app.models import (
     Report,
     RequestStatus,
 )
+from app.storage import Transaction
 
 _QUEUE = Notification.__table__
 _REQUESTS = NotificationRequest.__table__
@@ -61,8 +65,8 @@ class Failure:
     retry_at: datetime | None
 
 
-async def claim(
-    session: AsyncSession,
+def claim(
+    tx: Transaction,
     *,
     owner: str,
     limit: int,
@@ -83,28 +87,28 @@ async def claim(
     )
     if skip_locked:
         due = due.with_for_update(skip_locked=True)
-    claimed = await session.execute(
+    claimed = tx.rows(
         update(_QUEUE)
         .where(_QUEUE.c.id.in_(due))
         .values(available_at=now + timedelta(seconds=lease_seconds), lease_owner=owner)
         .returning(_QUEUE.c.id)
     )
-    return sorted(claimed.scalars().all())
+    return sorted(id for (id,) in claimed)
 
 
-async def load(
-    session: AsyncSession, *, ids: Sequence[int]
-) -> tuple[list[Claimed], list[int]]:
+def load(tx: Transaction, *, ids: Sequence[int]) -> tuple[list[Claimed], list[int]]:
     """The claimed notifications to send, and the ids of those nothing should be sent for.
 
-    Nothing is sent when the request is gone or already sent.
+    Nothing is sent when the request is gone or already sent, or when a mark or delete
+    asked for the notification to be cancelled.
     """
-    rows = await session.execute(
+    rows = tx.rows(
         select(
             _QUEUE.c.id,
             _QUEUE.c.request_id,
             _QUEUE.c.round,
             _QUEUE.c.attempts,
+            _QUEUE.c.cancel_requested,
             _REQUESTS.c.status,
             _REQUESTS.c.email,
             _REQUESTS.c.contact_id,
@@ -126,7 +130,7 @@ async def load(
     sendable: list[Claimed] = []
     stale: list[int] = []
     for row in rows:
-        if row.status not in _WAITING or row.item_name is None:
+        if row.status not in _WAITING or row.item_name is None or row.cancel_requested:
             stale.append(row.id)
             continue
         sendable.append(
@@ -174,11 +178,11 @@ def _queued(column: Any) -> Any:
     return select(column).where(_QUEUE.c.request_id == _REQUESTS.c.id).scalar_subquery()
 
 
-async def record_sent(session: AsyncSession, *, owner: str, ids: Sequence[int]) -> int:
+def record_sent(tx: Transaction, *, owner: str, ids: Sequence[int]) -> int:
     """Mark the requests sent and drop their notifications; return how many were ours."""
     if not ids:
         return 0
-    updated = await session.execute(
+    updated = tx.execute(
         _finish(owner, _QUEUE.c.id.in_(ids)).values(
             status=RequestStatus.NOTIFICATION_SENT.value,
             open_request=None,
@@ -186,8 +190,30 @@ async def record_sent(session: AsyncSession, *, owner: str, ids: Sequence[int]) 
             last_delivery_error=_queued(_QUEUE.c.last_error),
         )
     )
-    await drop(session, owner=owner, ids=ids)
-    return updated.rowcount
+    drop(tx, owner=owner, ids=ids)
+    return updated
+
+
+def record_unconfirmed(
+    tx: Transaction, *, owner: str, outcomes: Sequence[Failure]
+) -> None:
+    """Settle handed-over messages whose final reply never came: sent, with the doubt.
+
+    The request becomes NOTIFICATION_SENT (`autoNotified = true`) with the doubt as its
+    last error; it is never sent again, since the server may well have delivered it.
+    """
+    if not outcomes:
+        return
+    tx.execute(
+        _finish(owner, _QUEUE.c.id == bindparam("b_notification")).values(
+            status=RequestStatus.NOTIFICATION_SENT.value,
+            open_request=None,
+            delivery_attempts=bindparam("b_attempts"),
+            last_delivery_error=bindparam("b_error"),
+        ),
+        [_failure_params(outcome) for outcome in outcomes],
+    )
+    drop(tx, owner=owner, ids=[outcome.notification_id for outcome in outcomes])
 
 
 def _failure_params(failure: Failure) -> dict[str, Any]:
@@ -199,18 +225,23 @@ def _failure_params(failure: Failure) -> dict[str, Any]:
     }
 
 
-async def record_failures(
-    session: AsyncSession, *, owner: str, failures: Sequence[Failure]
+def record_failures(
+    tx: Transaction, *, owner: str, failures: Sequence[Failure]
 ) -> None:
     """Count failed attempts: retry later, or mark the request FAILED when none are left.
 
     While it is retried the notification holds the attempts and the last error, which
     the request shows (see app.services.request_view).
     """
+    if not failures:
+        return
+    # A failed attempt of a notification whose cancel was asked for ends its round: the
+    # mark (or delete) that asked now holds.
+    settle_withdrawn(tx, owner=owner, ids=[f.notification_id for f in failures])
     retrying = [_failure_params(f) for f in failures if f.retry_at is not None]
     final = [_failure_params(f) for f in failures if f.retry_at is None]
     if final:
-        await session.execute(
+        tx.execute(
             _finish(owner, _QUEUE.c.id == bindparam("b_notification")).values(
                 status=RequestStatus.FAILED.value,
                 delivery_attempts=bindparam("b_attempts"),
@@ -218,9 +249,9 @@ async def record_failures(
             ),
             final,
         )
-        await drop(session, owner=owner, ids=[row["b_notification"] for row in final])
+        drop(tx, owner=owner, ids=[row["b_notification"] for row in final])
     if retrying:
-        await session.execute(
+        tx.execute(
             update(_QUEUE)
             .where(
                 _QUEUE.c.id == bindparam("b_notification"),
@@ -236,21 +267,74 @@ async def record_failures(
         )
 
 
-async def release(session: AsyncSession, *, owner: str, ids: Sequence[int]) -> None:
+def release(tx: Transaction, *, owner: str, ids: Sequence[int]) -> None:
     """Hand claimed notifications back untried, due now."""
     if not ids:
         return
-    await session.execute(
+    tx.execute(
         update(_QUEUE)
         .where(_QUEUE.c.id.in_(ids), _QUEUE.c.lease_owner == owner)
         .values(available_at=_QUEUE.c.created_date, lease_owner=None)
     )
 
 
-async def drop(session: AsyncSession, *, owner: str, ids: Sequence[int]) -> None:
+def drop(tx: Transaction, *, owner: str, ids: Sequence[int]) -> None:
     """Delete claimed notifications nothing will be sent for."""
     if not ids:
         return
-    await session.execute(
+    tx.execute(
         delete(_QUEUE).where(_QUEUE.c.id.in_(ids), _QUEUE.c.lease_owner == owner)
+    )
+
+
+def settle_withdrawn(tx: Transaction, *, owner: str, ids: Sequence[int]) -> None:
+    """Settle claimed notifications whose cancel was asked for as marked sent by hand.
+
+    The request becomes NOTIFICATION_SENT with `autoNotified = false` (what the mark
+    asked for; a delete removes it next) keeping the round's attempts and error, and the
+    notification is dropped unsent. Notifications among `ids` without the request are
+    left alone.
+    """
+    if not ids:
+        return
+    cancelled = _QUEUE.c.id.in_(ids) & _QUEUE.c.cancel_requested.is_(True)
+    tx.execute(
+        update(_REQUESTS)
+        .where(
+            _REQUESTS.c.id.in_(
+                select(_QUEUE.c.request_id).where(
+                    cancelled, _QUEUE.c.lease_owner == owner
+                )
+            ),
+            _REQUESTS.c.status != RequestStatus.NOTIFICATION_SENT.value,
+        )
+        .values(
+            status=RequestStatus.NOTIFICATION_SENT.value,
+            auto_notified=False,
+            open_request=None,
+            delivery_round=_queued(_QUEUE.c.round),
+            delivery_attempts=_queued(_QUEUE.c.attempts),
+            last_delivery_error=_queued(_QUEUE.c.last_error),
+        )
+    )
+    tx.execute(delete(_QUEUE).where(cancelled, _QUEUE.c.lease_owner == owner))
+
+
+def still_wanted(*, owner: str, ids: Sequence[int]) -> Any:
+    """SELECT the ids of `ids` still claimed by `owner` and not asked to be cancelled."""
+    return select(_QUEUE.c.id).where(
+        _QUEUE.c.id.in_(ids),
+        _QUEUE.c.lease_owner == owner,
+        _QUEUE.c.cancel_requested.is_(False),
+    )
+
+
+def renew(tx: Transaction, *, owner: str, ids: Sequence[int], until: datetime) -> int:
+    """Extend the lease of claimed notifications still being worked on."""
+    if not ids:
+        return 0
+    return tx.execute(
+        update(_QUEUE)
+        .where(_QUEUE.c.id.in_(ids), _QUEUE.c.lease_owner == owner)
+        .values(available_at=until)
     )

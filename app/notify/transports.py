@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import ssl
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
@@ -22,16 +24,34 @@ log = logging.getLogger("app.notify")
 
 
 class MessageRefused(Exception):
-    """This message was not delivered; the transport can go on with the next one."""
+    """This message was not delivered; the transport can go on with the next one.
+
+    `permanent` when the server refused it with a 5xx reply: trying again cannot help.
+    """
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
 
 
 class TransportUnavailable(MessageRefused):
     """The mail server cannot be reached: the messages after this one fail the same way."""
 
 
+class DeliveryUnconfirmed(Exception):
+    """The whole message was handed over but no final reply came: it may be delivered."""
+
+
+# Called once a message's last byte is handed over (its outcome is then unconfirmed until
+# the final reply).
+HandedOver = Callable[[], None]
+
+
 class Transport(Protocol):
-    async def send(self, message: OutgoingMessage) -> None:
-        """Deliver one message or raise `MessageRefused`."""
+    async def send(
+        self, message: OutgoingMessage, on_handed_over: HandedOver | None = None
+    ) -> None:
+        """Deliver one message or raise `MessageRefused` or `DeliveryUnconfirmed`."""
 
     async def close(self) -> None:
         """Let go of any connection (the next send opens a new one)."""
@@ -55,15 +75,34 @@ def _smtp_error(error: BaseException) -> str:
     return _clip(f"{type(error).__name__}: {error}")
 
 
+def _is_permanent(code: int) -> bool:
+    """RFC 5321 4.2.1: 5yz is a permanent negative reply, 4yz a transient one."""
+    return 500 <= code <= 599
+
+
+def _data_block(data: bytes) -> bytes:
+    """The message as DATA carries it: CRLF lines, dot-stuffed, ended by CRLF.CRLF."""
+    data = _LINE_ENDINGS.sub(b"\r\n", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return _LEADING_DOT.sub(b"..", data) + b".\r\n"
+
+
+_LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
 class SmtpTransport:
     """SMTP with one connection kept open across the messages of a batch.
 
     `smtp://` upgrades with STARTTLS when the server offers it; `smtps://` speaks TLS from
-    the start. Credentials come from the URL's userinfo. Connecting and each send are
-    bounded by `timeout` seconds.
+    the start. Credentials come from the URL's userinfo. Connecting, and each message up
+    to its last byte, are bounded by `timeout` seconds; the final reply to the end of
+    DATA by `final_reply_timeout` (RFC 5321 4.5.3.2.6): a message without it may have been
+    delivered, which `DeliveryUnconfirmed` says, so that it is not sent blindly again.
     """
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, final_reply_timeout: float) -> None:
         parts = urlsplit(url)
         self.use_tls = parts.scheme == "smtps"
         if not parts.hostname:
@@ -77,6 +116,7 @@ class SmtpTransport:
         self.username = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
         self.timeout = timeout
+        self.final_reply_timeout = final_reply_timeout
         self._client: aiosmtplib.SMTP | None = None
         self._tls_context = ssl.create_default_context()
 
@@ -106,6 +146,8 @@ class SmtpTransport:
         try:
             async with asyncio.timeout(self.timeout):
                 await client.connect()
+                if client.is_ehlo_or_helo_needed:
+                    await client.ehlo()
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             client.close()
             raise TransportUnavailable(
@@ -113,34 +155,102 @@ class SmtpTransport:
             ) from error
         return client
 
-    async def send(self, message: OutgoingMessage) -> None:
+    async def send(
+        self, message: OutgoingMessage, on_handed_over: HandedOver | None = None
+    ) -> None:
         if self._client is None or not self._client.is_connected:
             self._client = await self._connect()
         client = self._client
-        options = [] if (message.sender + message.recipient).isascii() else ["SMTPUTF8"]
         try:
             async with asyncio.timeout(self.timeout):
-                await client.sendmail(
-                    message.sender,
-                    [message.recipient],
-                    message.data,
-                    mail_options=options,
-                )
-        except (
-            aiosmtplib.SMTPRecipientsRefused,
-            aiosmtplib.SMTPResponseException,
-        ) as error:
-            # 421 means the server is closing the connection; anything else leaves it usable.
-            if (
-                isinstance(error, aiosmtplib.SMTPResponseException)
-                and error.code == 421
-            ):
-                await self.close()
-            raise MessageRefused(_smtp_error(error)) from error
-        except (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError) as error:
+                await self._hand_over(client, message)
+        except aiosmtplib.SMTPResponseException as error:
+            await self._reset_after(error)
+            raise MessageRefused(
+                _smtp_error(error), permanent=_is_permanent(error.code)
+            ) from error
+        except (aiosmtplib.SMTPNotSupported, ValueError) as error:
+            # An address this server cannot take (SMTPUTF8) or nobody can: sending it
+            # again cannot help. Nothing was sent, the connection is usable.
+            raise MessageRefused(_smtp_error(error), permanent=True) from error
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             # The connection is in an unknown state: the next message reconnects.
             await self.close()
             raise MessageRefused(_smtp_error(error)) from error
+        if on_handed_over is not None:
+            on_handed_over()
+        code, reply = await self._final_reply(client)
+        if not 200 <= code <= 299:
+            raise MessageRefused(
+                _clip(f"SMTP {code} {reply}"), permanent=_is_permanent(code)
+            )
+
+    async def _hand_over(
+        self, client: aiosmtplib.SMTP, message: OutgoingMessage
+    ) -> None:
+        """MAIL, RCPT and DATA, then every byte of the message; not its final reply.
+
+        aiosmtplib's `data()` waits for the DATA command's 354 and for the final reply
+        with one timeout and cannot say which one ran out; RFC 5321 sets them apart, so
+        the message goes through the connection's protocol object.
+        """
+        utf8 = not (message.sender + message.recipient).isascii()
+        encoding = "utf-8" if utf8 else "ascii"
+        if utf8 and not client.supports_extension("smtputf8"):
+            raise aiosmtplib.SMTPNotSupported("SMTPUTF8 is not supported by the server")
+        block = _data_block(message.data)
+        options = ["SMTPUTF8"] if utf8 else []
+        if client.supports_extension("size"):
+            options.insert(0, f"SIZE={len(block)}")
+        await client.mail(message.sender, options=options, encoding=encoding)
+        await client.rcpt(message.recipient, encoding=encoding)
+        started = await client.execute_command(b"DATA")
+        if started.code != aiosmtplib.SMTPStatus.start_input:
+            raise aiosmtplib.SMTPDataError(started.code, started.message)
+        if client.protocol is None:
+            raise aiosmtplib.SMTPServerDisconnected(
+                "connection lost before the message"
+            )
+        client.protocol.write(block)
+
+    async def _final_reply(self, client: aiosmtplib.SMTP) -> tuple[int, str]:
+        """The reply to the end of DATA; `DeliveryUnconfirmed` when none comes."""
+        protocol = client.protocol
+        try:
+            if protocol is None:
+                raise aiosmtplib.SMTPServerDisconnected("connection lost")
+            reply = await protocol.read_response(timeout=self.final_reply_timeout)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            client.close()
+            self._client = None
+            if isinstance(error, TimeoutError):
+                doubt = f"no reply to the end of the message within {self.final_reply_timeout:g} s"
+            else:
+                doubt = f"the connection ended before the reply to the end of the message ({_smtp_error(error)})"
+            raise DeliveryUnconfirmed(
+                _clip(
+                    f"unconfirmed: {doubt}; it may have been delivered, so it is not sent again"
+                )
+            ) from error
+        except BaseException:
+            # Cancelled while waiting (a stopping dispatcher): the reply would be read as
+            # the answer to the next command.
+            client.close()
+            self._client = None
+            raise
+        return reply.code, reply.message
+
+    async def _reset_after(self, error: aiosmtplib.SMTPResponseException) -> None:
+        """After a refusal, end the mail transaction so the connection can go on."""
+        # 421 means the server is closing the connection.
+        if error.code == 421 or not self._client or not self._client.is_connected:
+            await self.close()
+            return
+        try:
+            async with asyncio.timeout(min(self.timeout, 5)):
+                await self._client.rset()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            await self.close()
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -189,7 +299,10 @@ class FileTransport:
             partial.unlink(missing_ok=True)
             raise
 
-    async def send(self, message: OutgoingMessage) -> None:
+    async def send(
+        self, message: OutgoingMessage, on_handed_over: HandedOver | None = None
+    ) -> None:
+        # The file appears whole or not at all: there is no doubtful outcome to announce.
         try:
             await asyncio.to_thread(self._write, message)
         except OSError as error:
@@ -201,11 +314,13 @@ class FileTransport:
         return None
 
 
-def transport_from_url(url: str, *, timeout: float) -> SmtpTransport | FileTransport:
+def transport_from_url(
+    url: str, *, timeout: float, final_reply_timeout: float
+) -> SmtpTransport | FileTransport:
     """The transport `MAIL_URL` names; a URL it cannot use is a configuration error."""
     scheme = urlsplit(url).scheme.lower()
     if scheme in ("smtp", "smtps"):
-        return SmtpTransport(url, timeout)
+        return SmtpTransport(url, timeout, final_reply_timeout)
     if scheme == "file":
         parts = urlsplit(url)
         # file://./outbox and file://outbox are relative; file:///srv/outbox is absolute.

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import (
+    Clock,
     REPORTABLE_STATUSES,
     Notification,
     NotificationRequest,
@@ -29,6 +29,7 @@ from app.services.rules import (
     check_item_details,
     check_template_parameters,
 )
+from app.storage import Store, Transaction
 
 MAX_REQUEST_IDS = 1000
 
@@ -60,18 +61,18 @@ def _selection(
 
 
 async def report_items_back_in_stock(
-    session: AsyncSession,
+    store: Store,
     *,
     item: ItemDetails,
     catalog_reference: CatalogReference | None = None,
     request_ids: Sequence[str] | None = None,
     template_parameters: Any = None,
-    now: datetime | None = None,
+    clock: Clock = utc_now,
 ) -> int:
     """Queue one email per waiting (RECEIVED or FAILED) request named; return how many.
 
-    Two statements inside the caller's transaction, whatever the report's size: the report,
-    then its notifications. Repeating it queues nothing twice.
+    Two statements in one transaction, whatever the report's size: the report, then its
+    notifications. Repeating it queues nothing twice.
     """
     if catalog_reference is not None and request_ids is not None:
         raise BothSelectorsGiven(
@@ -85,23 +86,20 @@ async def report_items_back_in_stock(
     )
     violations.raise_if_any()
     assert selection is not None
+    report = {
+        "item_name": item.name,
+        "item_price": item.price,
+        "item_image": item.image,
+        "template_parameters": parameters,
+        "created_date": clock(),
+    }
+    return await store.write(lambda tx: _report(tx, report, selection))
 
-    now = now or utc_now()
-    report_id = await session.scalar(
-        insert(Report)
-        .values(
-            item_name=item.name,
-            item_price=item.price,
-            item_image=item.image,
-            template_parameters=parameters,
-            created_date=now,
-        )
-        .returning(Report.id)
-    )
-    queued = await session.execute(
-        _queue_waiting(session.bind.dialect.name, selection, report_id, now)
-    )
-    return queued.rowcount
+
+def _report(tx: Transaction, report: dict[str, Any], selection: Any) -> int:
+    report_id = tx.scalar(insert(Report).values(**report).returning(Report.id))
+    now = report["created_date"]
+    return tx.execute(_queue_waiting(tx.dialect, selection, report_id, now))
 
 
 _QUEUE_COLUMNS = [

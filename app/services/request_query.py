@@ -28,19 +28,20 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import Database
 from app.models import NotificationRequest, RequestStatus
 from app.services.request_filters import compile_filter
 from app.services.request_view import (
     COLUMNS,
     QUEUED,
     REQUEST_VIEW,
+    RequestRecord,
+    as_record,
     select_requests,
     status_in,
 )
 from app.services.rules import Violations
+from app.storage import Store
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
@@ -66,7 +67,7 @@ DEFAULT_SORT: tuple[tuple[str, str], ...] = (("CREATED_DATE", "DESC"),)
 
 @dataclass
 class Page:
-    rows: list[Any]  # rows read like NotificationRequest
+    rows: list[RequestRecord]
     cursors: list[str]
     has_next_page: bool
     has_previous_page: bool
@@ -345,10 +346,10 @@ def _page_statement(query: RequestQuery, dialect: str) -> Any:
     )
 
 
-async def query_requests(database: Database, query: RequestQuery) -> Page:
-    """One page: a single SELECT outside any session (see Database.rows)."""
-    statement = _page_statement(query, database.dialect)
-    rows = await database.rows(statement)
+async def query_requests(store: Store, query: RequestQuery) -> Page:
+    """One page: a single SELECT."""
+    statement = _page_statement(query, store.dialect)
+    rows = await store.rows(statement, into=as_record)
     page = rows[: query.first]
     cursors = [
         encode_cursor(query.fingerprint, _row_values(row, query.keys)) for row in page
@@ -361,8 +362,9 @@ async def query_requests(database: Database, query: RequestQuery) -> Page:
     )
 
 
-async def count_requests(session: AsyncSession, query: RequestQuery) -> int:
-    total = await session.scalar(
+async def count_requests(store: Store, query: RequestQuery) -> int:
+    """Every request the query's filter matches."""
+    total = await store.scalar(
         select(func.count()).select_from(REQUEST_VIEW).where(query.where)
     )
     return int(total or 0)

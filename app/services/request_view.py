@@ -10,8 +10,10 @@ drops the notification.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, String, and_, case, cast, false, or_, select
 
@@ -51,18 +53,58 @@ COLUMNS: dict[str, Any] = {
 }
 
 
-# What a read returns: ids as their canonical text, which is what every caller shows (and
-# SQLite stores): a page converted 200 ids to UUIDs and straight back to text.
+class RequestRecord(NamedTuple):
+    """A notification request as callers see it (what every request service returns).
+
+    Ids are their canonical text, which is what every caller shows (and SQLite stores): a
+    page converted 200 ids to UUIDs and straight back to text.
+    """
+
+    id: str
+    app_id: str
+    catalog_item_id: str
+    options: dict[str, Any] | None
+    catalog_reference_key: str
+    email: str
+    contact_id: str
+    status: str
+    open_request: bool | None
+    auto_notified: bool | None
+    created_date: datetime
+    item_url: str | None
+    item_name: str
+    item_price: str
+    item_image: str | None
+    delivery_round: int
+    delivery_attempts: int
+    last_delivery_error: str | None
+
+    @property
+    def uuid(self) -> uuid.UUID:
+        return uuid.UUID(self.id)
+
+
 _AS_TEXT = ("id", "contact_id")
 _READ_COLUMNS = [
-    cast(column, String).label(name) if name in _AS_TEXT else column
-    for name, column in COLUMNS.items()
+    cast(COLUMNS[name], String).label(name) if name in _AS_TEXT else COLUMNS[name]
+    for name in RequestRecord._fields
 ]
+# Rows of select_requests() and of record_columns(), made into records.
+as_record = RequestRecord._make
+
+
+def record_columns() -> list[Any]:
+    """The stored columns in a record's order (for RETURNING, where nothing is queued)."""
+    return [
+        cast(_REQUESTS.c[name], String).label(name)
+        if name in _AS_TEXT
+        else _REQUESTS.c[name]
+        for name in RequestRecord._fields
+    ]
 
 
 def select_requests() -> Any:
-    """SELECT requests as callers see them: rows read like a NotificationRequest whose
-    `id` and `contact_id` are text."""
+    """SELECT requests as callers see them; read them `into=as_record`."""
     return select(*_READ_COLUMNS).select_from(REQUEST_VIEW)
 
 

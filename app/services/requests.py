@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import Database, statement_rows
 from app.models import (
+    Clock,
     Notification,
     NotificationRequest,
     RequestStatus,
@@ -20,7 +22,12 @@ from app.models import (
     utc_now,
 )
 from app.services.errors import RequestCollectionDisabled, RequestNotFound
-from app.services.request_view import select_requests
+from app.services.request_view import (
+    RequestRecord,
+    as_record,
+    record_columns,
+    select_requests,
+)
 from app.services.rules import (
     CatalogReference,
     ItemDetails,
@@ -34,9 +41,13 @@ from app.services.rules import (
     contact_id_for,
     parse_id,
 )
-from app.services.settings import is_collecting_in
+from app.services.settings import is_collecting
+from app.storage import Store, Transaction
 
 MAX_COUNT_REFERENCES = 100
+# How long a mark or delete waits for an email of its request being sent (the server
+# passes Settings.in_flight_wait_seconds).
+IN_FLIGHT_WAIT_SECONDS = 40.0
 _REQUESTS = NotificationRequest.__table__
 _BY_ID = select_requests().where(
     _REQUESTS.c.id == bindparam("id", type_=_REQUESTS.c.id.type)
@@ -82,7 +93,7 @@ def _insert_unless_open(dialect: str) -> Any:
         .on_conflict_do_nothing(
             index_elements=["catalog_reference_key", "email", "open_request"]
         )
-        .returning(*_REQUESTS.c)
+        .returning(*record_columns())
     )
 
 
@@ -97,117 +108,167 @@ _OPEN_BY_REFERENCE_AND_EMAIL = select_requests().where(
 )
 
 
-def _create_in(
-    connection: Connection, values: dict[str, object], now: datetime | None
-) -> Any | None:
-    """(sync) The create transaction: the new or open request's row; None if not collecting.
+def _create(
+    tx: Transaction, values: dict[str, object], clock: Clock
+) -> RequestRecord | None:
+    """The create transaction: the new or open request; None if the app is not collecting.
 
     De-duplication rests on the partial unique index, so concurrent identical creates
     leave one row whatever their timing.
     """
-    if not is_collecting_in(connection, str(values["app_id"])):
+    if not is_collecting(tx, str(values["app_id"])):
         return None
-    insert = _INSERT_UNLESS_OPEN[connection.dialect.name]
+    insert = _INSERT_UNLESS_OPEN[tx.dialect]
     key = {
         "catalog_reference_key": values["catalog_reference_key"],
         "email": values["email"],
     }
     # The open request may be sent between our insert and our read; then insert again.
     for _ in range(3):
-        created = now or utc_now()
-        row = statement_rows(
-            connection,
+        created = clock()
+        row = tx.rows(
             insert,
             {**values, "id": time_ordered_id(created), "created_date": created},
+            into=as_record,
         )
         if row:
             return row[0]
-        existing = statement_rows(connection, _OPEN_BY_REFERENCE_AND_EMAIL, key)
+        existing = tx.rows(_OPEN_BY_REFERENCE_AND_EMAIL, key, into=as_record)
         if existing:
             return existing[0]
     raise RuntimeError("could not create or find the open request")
 
 
-def _created(row: Any | None, values: dict[str, object]) -> Any:
-    if row is None:
+async def create_request(
+    store: Store,
+    *,
+    request: NewRequest,
+    item: ItemDetails,
+    clock: Clock = utc_now,
+) -> RequestRecord:
+    """Store a new request, or return the shopper's open one for the same reference."""
+    values = _validated_request_values(request, item)
+    created = await store.write(lambda tx: _create(tx, values, clock))
+    if created is None:
         raise RequestCollectionDisabled(
             f"appId {values['app_id']!r} is not collecting back-in-stock requests"
         )
-    return row
+    return created
 
 
-async def create_request(
-    session: AsyncSession,
-    *,
-    request: NewRequest,
-    item: ItemDetails,
-    now: datetime | None = None,
-) -> Any:
-    """Store a new request, or return the shopper's open one for the same reference.
-
-    Returns the row (read like a NotificationRequest), in the session's transaction.
-    """
-    values = _validated_request_values(request, item)
-    row = await session.run_sync(
-        lambda sync: _create_in(sync.connection(), values, now)
-    )
-    return _created(row, values)
-
-
-async def create_request_in(
-    database: Database,
-    *,
-    request: NewRequest,
-    item: ItemDetails,
-    now: datetime | None = None,
-) -> Any:
-    """create_request in a transaction of its own: one hop on SQLite (Database.write)."""
-    values = _validated_request_values(request, item)
-    row = await database.write(lambda connection: _create_in(connection, values, now))
-    return _created(row, values)
-
-
-async def get_request(database: Database, *, id: str) -> Any | None:
-    """The request's row (read like a NotificationRequest), or None.
-
-    A read on the hot path: one Core statement outside any session (see Database.rows).
-    """
-    rows = await database.rows(_BY_ID, {"id": parse_id(id)})
+async def get_request(store: Store, *, id: str) -> RequestRecord | None:
+    """The request, or None (one reusable statement: the hot read path)."""
+    rows = await store.rows(_BY_ID, {"id": parse_id(id)}, into=as_record)
     return rows[0] if rows else None
 
 
 async def get_requests(
-    database: Database, *, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Any]:
+    store: Store, *, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, RequestRecord]:
     """Many requests in one query, by id (for entity resolution)."""
-    rows = await database.rows(select_requests().where(_REQUESTS.c.id.in_(ids)))
+    rows = await store.rows(
+        select_requests().where(_REQUESTS.c.id.in_(ids)), into=as_record
+    )
     return {uuid.UUID(row.id): row for row in rows}
 
 
-async def delete_request(session: AsyncSession, *, id: str) -> uuid.UUID:
-    request_id = parse_id(id)
-    deleted = await session.scalar(
-        delete(NotificationRequest)
-        .where(NotificationRequest.id == request_id)
-        .returning(NotificationRequest.id)
+def _not_found(id: str) -> RequestNotFound:
+    return RequestNotFound(f"no back-in-stock notification request with id {id}")
+
+
+# The request's notification, while a dispatcher's lease on it holds: an attempt may be
+# in flight (the dispatcher knows which; the database does not).
+_CLAIMED = (
+    Notification.request_id
+    == bindparam("b_request", type_=Notification.request_id.type),
+    Notification.lease_owner.is_not(None),
+    Notification.available_at
+    > bindparam("b_now", type_=Notification.available_at.type),
+)
+_STILL_CLAIMED = select(func.count()).select_from(Notification).where(*_CLAIMED)
+_ASK_TO_CANCEL = update(Notification).where(*_CLAIMED).values(cancel_requested=True)
+# Between two looks at an email in flight (doubling from the first).
+_FIRST_LOOK_SECONDS = 0.02
+_LAST_LOOK_SECONDS = 0.2
+
+
+def _cancel_if_claimed(tx: Transaction, request_id: uuid.UUID, now: datetime) -> bool:
+    """Ask the dispatcher holding the request's notification to start no attempt of it.
+
+    True when one holds it: an attempt may be in flight, and it records what happened.
+    """
+    return tx.execute(_ASK_TO_CANCEL, {"b_request": request_id, "b_now": now}) > 0
+
+
+async def _until_released(store: Store, request_id: uuid.UUID, deadline: float) -> None:
+    """Wait until no dispatcher holds the request's notification, or until `deadline`."""
+    pause = _FIRST_LOOK_SECONDS
+    while (left := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(min(pause, left))
+        # Leases are the dispatchers' clocks, not the injectable one of the services.
+        params = {"b_request": request_id, "b_now": utc_now()}
+        if not await store.scalar(_STILL_CLAIMED, params):
+            return
+        pause = min(pause * 2, _LAST_LOOK_SECONDS)
+
+
+def _delete(
+    tx: Transaction, request_id: uuid.UUID, now: datetime, wait: bool
+) -> bool | None:
+    """Delete the request and its notification; None when `wait` and one is claimed."""
+    if wait and _cancel_if_claimed(tx, request_id, now):
+        return None
+    deleted = tx.execute(
+        delete(NotificationRequest).where(NotificationRequest.id == request_id)
     )
-    if deleted is None:
-        raise RequestNotFound(f"no back-in-stock notification request with id {id}")
     # Cascades on PostgreSQL; said outright so it holds with any foreign-key setting.
-    await session.execute(
-        delete(Notification).where(Notification.request_id == request_id)
-    )
-    return deleted
+    tx.execute(delete(Notification).where(Notification.request_id == request_id))
+    return deleted > 0
 
 
-async def mark_as_notification_sent(session: AsyncSession, *, id: str) -> Any:
-    """Record an email sent outside the service; a sent request stays as it is.
+async def delete_request(
+    store: Store, *, id: str, in_flight_wait: float = IN_FLIGHT_WAIT_SECONDS
+) -> uuid.UUID:
+    """Delete a request (and its queued email); return its id.
 
-    Returns the row (read like a NotificationRequest).
+    An email of it being sent right now cannot be called back: the delete waits up to
+    `in_flight_wait` seconds for that attempt to end, then deletes (the email may still
+    arrive if the mail server has not answered by then). No new attempt starts meanwhile.
     """
     request_id = parse_id(id)
+    deadline = time.monotonic() + in_flight_wait
+    while True:
+        wait = time.monotonic() < deadline
+        now = utc_now()
+        deleted = await store.write(
+            partial(_delete, request_id=request_id, now=now, wait=wait)
+        )
+        if deleted is not None:
+            break
+        await _until_released(store, request_id, deadline)
+    if not deleted:
+        raise _not_found(id)
+    return request_id
+
+
+def _mark_as_sent(
+    tx: Transaction, request_id: uuid.UUID, now: datetime
+) -> tuple[RequestRecord, bool] | None:
+    """The mark transaction: the request, and whether an attempt may be in flight.
+
+    When a dispatcher holds the notification nothing is changed but the cancel asked
+    for; the attempt in flight records what happened, or the mark is settled then.
+    """
+    in_flight = _cancel_if_claimed(tx, request_id, now)
+    if not in_flight:
+        _mark_now(tx, request_id)
+    found = tx.rows(_BY_ID, {"id": request_id}, into=as_record)
+    return (found[0], in_flight) if found else None
+
+
+def _mark_now(tx: Transaction, request_id: uuid.UUID) -> None:
     # A round under way ends here: the request keeps its attempts and error.
-    await session.execute(
+    tx.execute(
         update(NotificationRequest)
         .where(
             NotificationRequest.id == Notification.request_id,
@@ -219,7 +280,7 @@ async def mark_as_notification_sent(session: AsyncSession, *, id: str) -> Any:
             last_delivery_error=Notification.last_error,
         )
     )
-    await session.execute(
+    tx.execute(
         update(NotificationRequest)
         .where(
             NotificationRequest.id == request_id,
@@ -232,32 +293,52 @@ async def mark_as_notification_sent(session: AsyncSession, *, id: str) -> Any:
         )
     )
     # A notification still queued for it would now be a second email.
-    await session.execute(
-        delete(Notification).where(Notification.request_id == request_id)
-    )
-    request = (await session.execute(_BY_ID, {"id": request_id})).first()
-    if request is None:
-        raise RequestNotFound(f"no back-in-stock notification request with id {id}")
-    return request
+    tx.execute(delete(Notification).where(Notification.request_id == request_id))
+
+
+async def mark_as_notification_sent(
+    store: Store, *, id: str, in_flight_wait: float = IN_FLIGHT_WAIT_SECONDS
+) -> RequestRecord:
+    """Record an email sent outside the service; a sent request stays as it is.
+
+    When the service's own email of the request is being sent right now, the mark waits
+    up to `in_flight_wait` seconds for that attempt and returns the request as it then
+    is: NOTIFICATION_SENT with `auto_notified` true if that email went out. If the mail
+    server still has not answered, the request is returned PROCESSING, and the mark takes
+    effect when the attempt ends without a delivery.
+    """
+    request_id = parse_id(id)
+    deadline = time.monotonic() + in_flight_wait
+    while True:
+        now = utc_now()
+        marked = await store.write(
+            partial(_mark_as_sent, request_id=request_id, now=now)
+        )
+        if marked is None:
+            raise _not_found(id)
+        record, in_flight = marked
+        if not in_flight or time.monotonic() >= deadline:
+            return record
+        await _until_released(store, request_id, deadline)
 
 
 async def count_by_catalog_references(
-    database: Database, *, references: Sequence[CatalogReference]
+    store: Store, *, references: Sequence[CatalogReference]
 ) -> list[tuple[CatalogReference, int]]:
     """Requests (any status) per reference, in the given order, zeros included."""
     violations = Violations()
     if not 1 <= len(references) <= MAX_COUNT_REFERENCES:
         violations.add(
-            "catalogReferences", f"must hold 1 to {MAX_COUNT_REFERENCES} references"
+            "catalog_references", f"must hold 1 to {MAX_COUNT_REFERENCES} references"
         )
     checked = [
-        check_catalog_reference(reference, f"catalogReferences[{index}]", violations)
+        check_catalog_reference(reference, f"catalog_references[{index}]", violations)
         for index, reference in enumerate(references)
     ]
     violations.raise_if_any()
     keys = [catalog_reference_key(reference) for reference in checked]
     key_column = NotificationRequest.catalog_reference_key
-    rows = await database.rows(
+    rows = await store.rows(
         select(key_column, func.count())
         .where(key_column.in_(set(keys)))
         .group_by(key_column)

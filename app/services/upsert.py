@@ -6,17 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
-
-
-def _insert_for(session: AsyncSession, model: Any) -> Any:
-    dialect = session.bind.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(model)
 
 
 def upsert(
-    session: AsyncSession,
+    dialect: str,
     model: Any,
     values: dict[str, Any],
     *,
@@ -24,7 +17,8 @@ def upsert(
     update: Sequence[str],
 ) -> Any:
     """Insert `values`, or update the `update` columns of the row with the same `key`."""
-    statement = _insert_for(session, model).values(**values)
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model).values(**values)
     return statement.on_conflict_do_update(
         index_elements=list(key),
         set_={column: statement.excluded[column] for column in update},

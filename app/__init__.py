@@ -1,0 +1,1 @@
+"""backinstock: a self-hostable back-in-stock notification service (a GraphQL API)."""

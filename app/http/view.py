@@ -1,0 +1,195 @@
+"""The GraphQL endpoint: Strawberry's ASGI view with the service's context and codec.
+
+On top of Strawberry's view, through its overridable hooks:
+- `application/graphql-response+json` is negotiated as GraphQL over HTTP says
+  (app.http.negotiation); `application/json` answers as it always did;
+- a mutation sent with GET is refused with 405 and `Allow: POST`;
+- every failure outside execution (a body that is not JSON, a database outage while the
+  API key is looked up) is a GraphQL JSON error with `extensions.code`, never plain text;
+- GraphiQL is served from files vendored into the package (app.http.graphiql).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from cross_web import HTTPException, StarletteRequestAdapter
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+
+from app.graphql.context import Context
+from app.http import graphiql
+from app.http.failures import RETRY_AFTER_SECONDS, classify
+from app.http.limits import BodyTooLarge
+from app.http.negotiation import (
+    GRAPHQL_RESPONSE_JSON,
+    JSON,
+    error_body,
+    is_request_error,
+    request_error_status,
+    response_media_type,
+)
+
+log = logging.getLogger("app.http")
+
+
+class GraphQLView(GraphQL):
+    """Serves /graphql; `state` is the app's state (store, settings, authenticator, clock)."""
+
+    def __init__(self, *args: Any, state: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            # WebSocket subscriptions, when routed here: Strawberry's own handling.
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await self._answer(request)
+        except ClientDisconnect:
+            return  # nobody is left to answer
+        await response(scope, receive, send)
+
+    async def _answer(self, request: Request) -> Response:
+        try:
+            # Before the context: the page needs no API key lookup, so it opens even while
+            # the database is down.
+            if self.should_render_graphql_ide(StarletteRequestAdapter(request)):
+                return await self.render_graphql_ide(request)
+            return await self.run(request)
+        except HTTPException as error:
+            return self.error_response(
+                request, error.status_code, "BAD_REQUEST", error.reason
+            )
+        except (BodyTooLarge, ClientDisconnect):
+            raise  # answered by the body limit; or nobody to answer
+        except Exception as error:  # noqa: BLE001 - anything before or around execution
+            status, code, message = classify(error)
+            response = self.error_response(request, status, code, message)
+            if status == 503:
+                response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
+
+    def error_response(
+        self, request: Request, status: int, code: str, message: str
+    ) -> Response:
+        """A GraphQL response with one coded error and no `data`: the request never ran."""
+        response = Response(
+            self.encode_json(error_body(message, code)),
+            status_code=status,
+            media_type=response_media_type(request.headers.get("accept")),
+        )
+        if status == 405:
+            allowed = "POST" if request.method == "GET" else "GET, POST"
+            response.headers["Allow"] = allowed
+        return response
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        state = self.state
+        principal = await state.authenticator.principal_for(
+            request.headers.get("authorization")
+        )
+        return Context(
+            store=state.store,
+            settings=state.settings,
+            principal=principal,
+            notify_queued=state.notify_queued,
+            clock=state.clock,
+        )
+
+    async def get_sub_response(self, request: Request) -> Response:
+        sub_response = await super().get_sub_response(request)
+        # Read back by create_response, which is not given the request.
+        sub_response.media_type = response_media_type(request.headers.get("accept"))
+        return sub_response
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        response = await super().process_result(request, result)
+        if response_media_type(
+            request.headers.get("accept")
+        ) == GRAPHQL_RESPONSE_JSON and is_request_error(response):
+            del response["data"]  # the spec: a request error has no data entry
+        return response
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        media_type = sub_response.media_type or JSON
+        status = 200
+        if isinstance(response_data, dict) and "data" not in response_data:
+            status = request_error_status(response_data)
+        response = Response(
+            self.encode_json(response_data), status_code=status, media_type=media_type
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        if sub_response.background:
+            response.background = sub_response.background
+        if sub_response.status_code:
+            response.status_code = sub_response.status_code
+        return response
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Response,
+        context: Context,
+        root_value: Any,
+        request_data: Any,
+    ) -> ExecutionResult:
+        try:
+            return await super().execute_single(
+                request=request,
+                request_adapter=request_adapter,
+                sub_response=sub_response,
+                context=context,
+                root_value=root_value,
+                request_data=request_data,
+            )
+        except HTTPException as error:
+            # GET is safe by HTTP's rules: the spec answers a mutation over GET with 405.
+            if isinstance(error.__cause__, InvalidOperationTypeError):
+                raise HTTPException(405, error.reason) from error.__cause__
+            raise
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql.page()
+
+    def decode_json(self, data: str | bytes) -> object:
+        decoded = orjson.loads(data)
+        # A bare string or number is valid JSON but never a GraphQL request.
+        if not isinstance(decoded, (dict, list)):
+            raise HTTPException(400, "The body must be a JSON object.")
+        return decoded
+
+    def encode_json(self, data: object) -> bytes:
+        try:
+            return orjson.dumps(data)
+        except orjson.JSONEncodeError:
+            # What the JSON scalar lets through is encodable (app.graphql.scalars); if
+            # anything ever is not, the client still gets a GraphQL answer, not plain text.
+            log.exception("response could not be encoded as JSON")
+            return orjson.dumps(
+                {
+                    "data": None,
+                    "errors": [
+                        {
+                            "message": "Internal server error.",
+                            "extensions": {"code": "INTERNAL"},
+                        }
+                    ],
+                }
+            )

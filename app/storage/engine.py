@@ -1,0 +1,129 @@
+"""A store on SQLAlchemy's async engine: PostgreSQL, and SQLite where no file is named.
+
+Reads take a pooled connection for one statement; a write runs its body through
+`AsyncConnection.run_sync` inside `engine.begin()`. On SQLite the transaction starts with
+`BEGIN IMMEDIATE` (two processes never deadlock upgrading a read lock) and this process's
+writes take turns on an asyncio lock, so they queue in memory instead of spinning on
+`busy_timeout`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Executable, event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app.config import Settings
+from app.storage.base import Params, RowMaker, Store, Transaction, made
+
+T = TypeVar("T")
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=30000",
+)
+
+
+def sqlite_engine(url: str, begin: str, pragmas: tuple[str, ...]) -> AsyncEngine:
+    """An aiosqlite engine whose connections run `pragmas` and start with `begin`."""
+    engine = create_async_engine(url, connect_args={"check_same_thread": False})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event, not the driver, open transactions.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in pragmas:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql(begin)
+
+    return engine
+
+
+def server_engine(settings: Settings) -> AsyncEngine:
+    """A pooled engine for a database server, with its statement timeout."""
+    connect_args: dict[str, Any] = {}
+    if settings.database_url.startswith("postgresql+asyncpg"):
+        connect_args["server_settings"] = {
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+            "application_name": "backinstock",
+        }
+    return create_async_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+
+
+class EngineStore(Store):
+    """Reads and writes through one async engine (two on SQLite: reads, writes)."""
+
+    def __init__(
+        self,
+        url: str,
+        engine: AsyncEngine,
+        write_engine: AsyncEngine | None = None,
+    ) -> None:
+        self.url = url
+        self.engine = engine
+        self.write_engine = write_engine or engine
+        self.dialect = engine.dialect.name
+        # SQLite has one writer at a time: this process's writes queue here.
+        self._write_turn = asyncio.Lock() if self.dialect == "sqlite" else None
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> EngineStore:
+        url = settings.database_url
+        if url.startswith("sqlite"):
+            return cls(
+                url,
+                sqlite_engine(url, "BEGIN", SQLITE_PRAGMAS),
+                sqlite_engine(url, "BEGIN IMMEDIATE", SQLITE_PRAGMAS),
+            )
+        return cls(url, server_engine(settings))
+
+    async def _read(
+        self, statement: Executable, params: Params | None, into: RowMaker[Any] | None
+    ) -> list[Any]:
+        async with self.engine.connect() as connection:
+            return made(await connection.execute(statement, params or {}), into)
+
+    async def write(self, work: Callable[[Transaction], T]) -> T:
+        turn = self._write_turn or contextlib.nullcontext()
+        async with turn, self.write_engine.begin() as connection:
+            return await connection.run_sync(lambda sync: work(Transaction(sync)))
+
+    async def can_start_write(self, table: str, timeout: float) -> None:
+        milliseconds = max(1, int(timeout * 1000))
+
+        def lock_as_writers_do(tx: Transaction) -> None:
+            if tx.dialect != "postgresql":
+                return  # SQLite without a file: no other writer
+            # ROW EXCLUSIVE is what every INSERT, UPDATE and DELETE takes: writers never
+            # block each other on it, but a LOCK TABLE, an ALTER TABLE or a VACUUM FULL does.
+            for statement in (
+                f"SET LOCAL lock_timeout = {milliseconds}",
+                f"SET LOCAL statement_timeout = {milliseconds}",
+                f'LOCK TABLE "{table}" IN ROW EXCLUSIVE MODE',
+            ):
+                tx.connection.exec_driver_sql(statement)
+
+        # The outer bound also covers waiting for a pooled connection.
+        await asyncio.wait_for(self.write(lock_as_writers_do), timeout + 2)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self.write_engine is not self.engine:
+            await self.write_engine.dispose()
