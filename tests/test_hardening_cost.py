@@ -113,6 +113,35 @@ async def test_a_cost_multiplied_beyond_64_bits_is_refused_and_reported(gql, adm
     assert result.errors[0]["extensions"]["cost"] == 2**53 - 1
 
 
+ITEM_PAGES = """
+query($representations: [_Any!]!) {
+  _entities(representations: $representations) {
+    ... on CatalogItem {
+      backInStockNotificationRequestsCount
+      backInStockNotificationRequests(first: 100) { totalCount nodes { id } }
+    }
+  }
+}
+"""
+
+
+def catalog_items(count: int) -> list[dict[str, str]]:
+    return [
+        {"__typename": "CatalogItem", "appId": "stores", "catalogItemId": f"item-{i}"}
+        for i in range(count)
+    ]
+
+
+async def test_nested_connections_cost_once_per_entity(gql, admin_key):
+    # Each entity: 1, its count 20, its page 100 and its totalCount 1,000.
+    three = await gql(ITEM_PAGES, {"representations": catalog_items(3)}, key=admin_key)
+    five = await gql(ITEM_PAGES, {"representations": catalog_items(5)}, key=admin_key)
+
+    assert three.errors == []
+    assert five.codes == ["QUERY_TOO_COMPLEX"]
+    assert five.errors[0]["extensions"]["cost"] == 5 * (1 + 20 + 100 + 1000)
+
+
 async def test_counts_by_reference_cost_per_reference(gql, admin_key):
     refs = [reference(item_id=f"item-{i}") for i in range(100)]
     twice = COUNT_BY_REFERENCES.replace(

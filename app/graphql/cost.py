@@ -2,9 +2,11 @@
 
 Each field that reads the database costs the rows it may read: a page its `first` (50 by
 default), `totalCount` TOTAL_COUNT_COST (it may scan every match), a count by catalog
-references COUNT_PER_REFERENCE per reference, an entity or a request by id one row. A
-field's cost is multiplied by the sizes of the lists it is inside (the rows of a page for
-what is selected on each row), aliases and fragment spreads count every time they appear.
+references COUNT_PER_REFERENCE per reference (as does a catalog item's count), an entity
+or a request by id one row. A field's cost is multiplied by the sizes of the lists it is
+inside (the rows of a page for what is selected on each row, the representations of
+`_entities` for each entity's pages and counts), aliases and fragment spreads count every
+time they appear.
 A document's cost is worked out once, as a sum of terms weight x sizes, where a size is a
 literal or a variable (read per request, so `first: $first` costs what the variables say).
 
@@ -98,6 +100,14 @@ FIELD_COSTS: dict[tuple[str, str], FieldCost] = {
     ("Query", "backInStockNotificationRequest"): FieldCost(1),
     ("Query", "node"): FieldCost(1),
     ("Query", "backInStockSettings"): FieldCost(1),
+    ("Query", "catalogItem"): FieldCost(0),  # reads nothing; its fields do
+    ("CatalogItem", "backInStockNotificationRequests"): FieldCost(
+        1, Size("first", default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE), page=True
+    ),
+    ("CatalogItem", "backInStockNotificationRequestsCount"): FieldCost(
+        COUNT_PER_REFERENCE
+    ),
+    ("CatalogItem", "backInStockCollectingRequests"): FieldCost(1),
     ("Mutation", "createBackInStockNotificationRequest"): FieldCost(1),
     ("Mutation", "deleteBackInStockNotificationRequest"): FieldCost(1),
     ("Mutation", "markAsNotificationSent"): FieldCost(1),

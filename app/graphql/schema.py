@@ -1,27 +1,42 @@
-"""The schema: domain Query and Mutation merged, federation, limits and caches."""
+"""The schema: domain Query and Mutation merged, federation, limits and caches.
+
+The printed schema depends on the configuration in one way: the fields visitors may not
+use carry `@requiresScopes` for a Router (app.graphql.permissions), so each schema is
+built for its ANONYMOUS_PERMISSIONS (and REQUIRES_SCOPES); schema.graphql is the default
+configuration's.
+"""
 
 from __future__ import annotations
 
-from functools import cached_property
+from collections.abc import Collection
 from typing import Any
 
+from graphql import GraphQLError
+from strawberry import Info
 from strawberry.federation import Schema
 from strawberry.federation.schema import FederationAny
-from strawberry.federation.schema_directives import Key
 from strawberry.scalars import JSON
-from strawberry.types import ExecutionContext, ExecutionResult, Info
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.field import StrawberryField
 
 from app import fast_paths
 from app.config import Settings
+from app.graphql.catalog_items import CatalogItemQuery
 from app.graphql.cost import QueryBudgets, QueryCostCheck
 from app.graphql.documents import DocumentCache
+from app.graphql.entities import check_representations
 from app.graphql.errors import coded_and_logged
 from app.graphql.limits import document_limits
 from app.graphql.mutations import Mutation
+from app.graphql.permissions import router_scoped, with_router_scopes
 from app.graphql.queries import Query
 from app.graphql.scalars import SafeJSON
-from app.services.errors import FieldViolation, InvalidArgument
-from graphql import GraphQLError
+from app.permissions import Permission
+
+# The root Query: each domain area's fields.
+RootQuery = merge_types("Query", (Query, CatalogItemQuery))
 
 DOCUMENT_CACHE_SIZE = 1024
 
@@ -29,51 +44,37 @@ DOCUMENT_CACHE_SIZE = 1024
 class BackInStockSchema(Schema):
     """The federation schema whose every error carries the contract's code."""
 
+    def __init__(
+        self, *args: Any, scoped_permissions: Collection[Permission], **kwargs: Any
+    ) -> None:
+        # The permissions whose fields this schema publishes with @requiresScopes.
+        self.scoped_permissions = frozenset(scoped_permissions)
+        super().__init__(*args, **kwargs)
+
+    def get_fields(
+        self, type_definition: StrawberryObjectDefinition
+    ) -> list[StrawberryField]:
+        # Strawberry's hook for a schema's own view of each type's fields.
+        return [
+            with_router_scopes(field, self.scoped_permissions)
+            for field in type_definition.fields
+        ]
+
+    def entities_resolver(
+        self, info: Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        """Federation's `_entities`, refusing malformed or too many representations."""
+        earlier = info.context.entity_representations
+        check_representations(representations, earlier)
+        info.context.entity_representations = earlier + len(representations)
+        return super().entities_resolver(info, representations)
+
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         # Here rather than in an extension: parse errors skip extension hooks.
         result = await super().execute(*args, **kwargs)
         if result.errors:
             result.errors = coded_and_logged(result.errors)
         return result
-
-    def entities_resolver(
-        self, info: Info, representations: list[FederationAny]
-    ) -> list[FederationAny]:
-        """Strawberry's, for the representations that name an entity by its key; any
-        other is that entity's INVALID_ARGUMENT (Strawberry's would fail on it)."""
-        results: list[Any] = []
-        for index, representation in enumerate(representations):
-            problem = self._representation_problem(representation)
-            if problem is None:
-                results.extend(super().entities_resolver(info, [representation]))
-            else:
-                field = f"representations[{index}]"
-                results.append(InvalidArgument([FieldViolation(field, problem)]))
-        return results
-
-    @cached_property
-    def _entity_keys(self) -> dict[str, frozenset[str]]:
-        """The key fields of each entity type, by type name (simple `@key`s only)."""
-        keys: dict[str, frozenset[str]] = {}
-        for name, type_ in self.schema_converter.type_map.items():
-            for directive in getattr(type_.definition, "directives", None) or ():
-                if isinstance(directive, Key):
-                    keys[name] = frozenset(str(directive.fields).split())
-        return keys
-
-    def _representation_problem(self, representation: object) -> str | None:
-        if not isinstance(representation, dict):
-            return "must be an object with __typename and the entity's key"
-        keys = self._entity_keys.get(representation.get("__typename"))  # type: ignore[arg-type]
-        if keys is None:
-            known = ", ".join(sorted(self._entity_keys))
-            return f"__typename must name an entity of this subgraph ({known})"
-        given = set(representation) - {"__typename"}
-        if given != keys or not all(isinstance(representation[k], str) for k in keys):
-            return (
-                f"must carry exactly the key fields {', '.join(sorted(keys))} as text"
-            )
-        return None
 
     def process_errors(
         self,
@@ -84,7 +85,8 @@ class BackInStockSchema(Schema):
 
 
 def build_schema(settings: Settings | None = None) -> BackInStockSchema:
-    """The schema; `settings` only sets limits, never the printed SDL."""
+    """The schema of a configuration: its limits, and its visitors' permissions, which
+    decide the fields that carry `@requiresScopes`."""
     settings = settings or Settings()
     budgets = QueryBudgets(
         keyed=settings.max_query_cost, anonymous=settings.max_anonymous_query_cost
@@ -102,8 +104,11 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
         fast_paths.execution_context_for() if settings.fast_paths else None
     )
     schema = BackInStockSchema(
-        query=Query,
+        query=RootQuery,
         mutation=Mutation,
+        scoped_permissions=router_scoped(
+            settings.anonymous_permission_set, requires_scopes=settings.requires_scopes
+        ),
         execution_context_class=execution_context,
         extensions=[documents.extension],
         scalar_overrides={JSON: SafeJSON},
@@ -116,6 +121,10 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
     return schema
 
 
-def schema_sdl() -> str:
-    """The text of schema.graphql."""
-    return build_schema().as_str() + "\n"
+def schema_sdl(settings: Settings | None = None) -> str:
+    """The printed schema of a configuration; by default that of the default
+    configuration, whatever the environment says: the text of schema.graphql."""
+    settings = settings or Settings(
+        _env_file=None, anonymous_permissions=None, requires_scopes=True
+    )
+    return build_schema(settings).as_str() + "\n"
