@@ -130,7 +130,11 @@ class TestShallowDepth:
         {"__typename": REQUEST_TYPE},
         {"__typename": REQUEST_TYPE, "id": 5},
         {"__typename": REQUEST_TYPE, "id": None},
-        {"__typename": REQUEST_TYPE, "id": "01a2349f-d634-778f-978f-b09c88f424f0", "x": 1},
+        {
+            "__typename": REQUEST_TYPE,
+            "id": "01a2349f-d634-778f-978f-b09c88f424f0",
+            "x": 1,
+        },
         {"__typename": "Nope", "id": "x"},
         {"id": "x"},
         5,

@@ -50,20 +50,23 @@ JSON_VALUES = st.recursive(
     max_leaves=40,
 )
 # Federation representations: well-formed ones, and the malformed kinds a router never sends.
+_KEY_TEXT = st.one_of(
+    st.uuids().map(nodes.String),
+    st.text(max_size=40).map(nodes.String),
+    st.integers().map(nodes.Int),
+)
 REPRESENTATIONS = st.one_of(
     JSON_VALUES,
     st.fixed_dictionaries(
         {
             "__typename": st.sampled_from(
-                ["BackInStockNotificationRequest", "Nope", "Query"]
+                ["BackInStockNotificationRequest", "CatalogItem", "Nope", "Query"]
             ).map(nodes.String),
         },
         optional={
-            "id": st.one_of(
-                st.uuids().map(nodes.String),
-                st.text(max_size=40).map(nodes.String),
-                st.integers().map(nodes.Int),
-            ),
+            "id": _KEY_TEXT,
+            "appId": _KEY_TEXT,
+            "catalogItemId": _KEY_TEXT,
             "extra": JSON_VALUES,
         },
     ).map(_object),
@@ -119,6 +122,10 @@ ENTITIES = """
 query($representations: [_Any!]!) {
   _entities(representations: $representations) {
     ... on BackInStockNotificationRequest { id status }
+    ... on CatalogItem {
+      backInStockNotificationRequestsCount
+      backInStockNotificationRequests(first: 5) { totalCount nodes { id } }
+    }
   }
 }
 """
