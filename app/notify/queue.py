@@ -23,7 +23,9 @@ from app.models import (
     NotificationRequest,
     Report,
     RequestStatus,
+    utc_now,
 )
+from app.services import demand
 from app.storage import Transaction
 
 _QUEUE = Notification.__table__
@@ -178,6 +180,7 @@ def record_sent(tx: Transaction, *, owner: str, ids: Sequence[int]) -> int:
     """Mark the requests sent and drop their notifications; return how many were ours."""
     if not ids:
         return 0
+    finishing = demand.lock_delivered(tx, owner=owner, notification_ids=ids)
     updated = tx.execute(
         _finish(owner, _QUEUE.c.id.in_(ids)).values(
             status=RequestStatus.NOTIFICATION_SENT.value,
@@ -187,6 +190,7 @@ def record_sent(tx: Transaction, *, owner: str, ids: Sequence[int]) -> int:
         )
     )
     drop(tx, owner=owner, ids=ids)
+    demand.record_change(tx, finishing, RequestStatus.NOTIFICATION_SENT.value, utc_now())
     return updated
 
 
@@ -210,6 +214,8 @@ def record_failures(
     retrying = [_failure_params(f) for f in failures if f.retry_at is not None]
     final = [_failure_params(f) for f in failures if f.retry_at is None]
     if final:
+        final_ids = [row["b_notification"] for row in final]
+        finishing = demand.lock_delivered(tx, owner=owner, notification_ids=final_ids)
         tx.execute(
             _finish(owner, _QUEUE.c.id == bindparam("b_notification")).values(
                 status=RequestStatus.FAILED.value,
@@ -218,7 +224,8 @@ def record_failures(
             ),
             final,
         )
-        drop(tx, owner=owner, ids=[row["b_notification"] for row in final])
+        drop(tx, owner=owner, ids=final_ids)
+        demand.record_change(tx, finishing, RequestStatus.FAILED.value, utc_now())
     if retrying:
         tx.execute(
             update(_QUEUE)

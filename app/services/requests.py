@@ -18,6 +18,7 @@ from app.models import (
     time_ordered_id,
     utc_now,
 )
+from app.services import demand
 from app.services.errors import RequestCollectionDisabled, RequestNotFound
 from app.services.request_view import (
     RequestRecord,
@@ -126,6 +127,7 @@ def _create(
             into=as_record,
         )
         if row:
+            demand.request_created(tx, row[0])
             return row[0]
         existing = tx.rows(_OPEN_BY_REFERENCE_AND_EMAIL, key, into=as_record)
         if existing:
@@ -171,11 +173,13 @@ def _not_found(id: str) -> RequestNotFound:
 
 
 def _delete(tx: Transaction, request_id: uuid.UUID) -> bool:
+    counted = demand.lock_request(tx, request_id)
     deleted = tx.execute(
         delete(NotificationRequest).where(NotificationRequest.id == request_id)
     )
     # Cascades on PostgreSQL; said outright so it holds with any foreign-key setting.
     tx.execute(delete(Notification).where(Notification.request_id == request_id))
+    demand.record_change(tx, counted, None)
     return deleted > 0
 
 
@@ -187,7 +191,10 @@ async def delete_request(store: Store, *, id: str) -> uuid.UUID:
     return request_id
 
 
-def _mark_as_sent(tx: Transaction, request_id: uuid.UUID) -> RequestRecord | None:
+def _mark_as_sent(
+    tx: Transaction, request_id: uuid.UUID, now: datetime
+) -> RequestRecord | None:
+    counted = demand.lock_request(tx, request_id)
     # A round under way ends here: the request keeps its attempts and error.
     tx.execute(
         update(NotificationRequest)
@@ -215,14 +222,18 @@ def _mark_as_sent(tx: Transaction, request_id: uuid.UUID) -> RequestRecord | Non
     )
     # A notification still queued for it would now be a second email.
     tx.execute(delete(Notification).where(Notification.request_id == request_id))
+    demand.record_change(tx, counted, RequestStatus.NOTIFICATION_SENT.value, now)
     found = tx.rows(_BY_ID, {"id": request_id}, into=as_record)
     return found[0] if found else None
 
 
-async def mark_as_notification_sent(store: Store, *, id: str) -> RequestRecord:
+async def mark_as_notification_sent(
+    store: Store, *, id: str, clock: Clock = utc_now
+) -> RequestRecord:
     """Record an email sent outside the service; a sent request stays as it is."""
     request_id = parse_id(id)
-    marked = await store.write(lambda tx: _mark_as_sent(tx, request_id))
+    now = clock()
+    marked = await store.write(lambda tx: _mark_as_sent(tx, request_id, now))
     if marked is None:
         raise _not_found(id)
     return marked
