@@ -6,17 +6,21 @@ from typing import Any
 
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.federation import Schema
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from app.config import Settings
 from app.graphql.documents import DocumentCache
 from app.graphql.errors import log_errors, with_codes
 from app.graphql.execution import ServiceExecutionContext, leaf_plans
+from app.graphql.demand import DemandQueries
 from app.graphql.mutations import Mutation
-from app.graphql.queries import Query
+from app.graphql.queries import Query as RequestQueries
 from graphql import GraphQLError
 
 DOCUMENT_CACHE_SIZE = 1024
+# The root query type: each domain's fields, in this order.
+Query = merge_types("Query", (RequestQueries, DemandQueries))
 
 
 class BackInStockSchema(Schema):
