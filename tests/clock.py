@@ -26,7 +26,9 @@ class TestClock:
         return now
 
 
-async def app_with_clock(settings: Settings, clock: TestClock) -> AsyncIterator[Starlette]:
+async def app_with_clock(
+    settings: Settings, clock: TestClock
+) -> AsyncIterator[Starlette]:
     """The app of the `app` fixture, reading the time from `clock`."""
     application = create_app(settings, clock=clock)
     async with application.router.lifespan_context(application):

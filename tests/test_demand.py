@@ -12,7 +12,7 @@ from app.config import Settings
 from app.permissions import Permission
 from tests.clock import TestClock, app_with_clock
 from tests.conftest import mint_key
-from tests.documents import DELETE_REQUEST, MARK_AS_SENT, REPORT, create, reference
+from tests.documents import DELETE_REQUEST, MARK_AS_SENT, REPORT, create
 
 DEMAND = """
 query Demand($appId: String, $first: Int, $after: String) {
@@ -65,7 +65,9 @@ def ranking(connection) -> list[tuple[str, int]]:
     ]
 
 
-async def create_many(gql, item_id: str, count: int, app_id: str = "stores") -> list[str]:
+async def create_many(
+    gql, item_id: str, count: int, app_id: str = "stores"
+) -> list[str]:
     return [
         (await create(gql, email=f"s{n}@example.com", item_id=item_id, app_id=app_id))[
             "id"
@@ -177,7 +179,7 @@ async def test_pages_follow_each_other_by_cursor(gql, admin_key, collecting):
 
 async def test_one_app_is_ranked_on_its_own(gql, admin_key, collecting):
     await gql(
-        "mutation { startCollectingRequests(appId: \"pos\") { __typename } }",
+        'mutation { startCollectingRequests(appId: "pos") { __typename } }',
         key=admin_key,
     )
     await create_many(gql, "store-item", 3)
@@ -257,7 +259,9 @@ async def test_requests_are_counted_on_the_day_they_were_created_and_sent(
     found = await stats(gql, admin_key, START, START + timedelta(days=4))
 
     # then
-    assert [(d["day"], d["createdCount"], d["notifiedCount"]) for d in found["days"]] == [
+    assert [
+        (d["day"], d["createdCount"], d["notifiedCount"]) for d in found["days"]
+    ] == [
         ("2026-03-01", 2, 0),
         ("2026-03-02", 0, 0),
         ("2026-03-03", 1, 0),
@@ -281,7 +285,7 @@ async def test_a_deleted_request_stays_counted_as_created(gql, admin_key, collec
 
 async def test_stats_for_one_app_leave_the_others_out(gql, admin_key, collecting):
     await gql(
-        "mutation { startCollectingRequests(appId: \"pos\") { __typename } }",
+        'mutation { startCollectingRequests(appId: "pos") { __typename } }',
         key=admin_key,
     )
     await create_many(gql, "a", 2)
@@ -327,7 +331,10 @@ async def test_a_range_over_366_days_or_backwards_is_invalid_argument(
 
 async def test_a_range_of_366_days_is_answered(gql, admin_key):
     found = await stats(
-        gql, admin_key, datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 12, 31, tzinfo=UTC)
+        gql,
+        admin_key,
+        datetime(2024, 1, 1, tzinfo=UTC),
+        datetime(2024, 12, 31, tzinfo=UTC),
     )
 
     assert len(found["days"]) == 366

@@ -1,6 +1,6 @@
-"""The demand counters always equal a recount of the requests, whatever happened to them:
-after random creates, reports, deliveries, marks and deletes, and after the migration that
-made them from the requests already there."""
+"""The demand counters always equal a recount of the requests: after random creates,
+reports, deliveries, marks and deletes, when such changes race, and after the migration
+that made them from the requests already there."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import random
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -22,8 +22,6 @@ from starlette.applications import Starlette
 from app.config import Settings
 from app.migrate import upgrade_database
 from app.models import (
-    CatalogItemDemand,
-    DailyRequestStats,
     Notification,
     NotificationRequest,
     Report,
@@ -33,27 +31,23 @@ from app.notify.dispatcher import Dispatcher
 from app.services.request_view import as_record, select_requests
 from app.services.requests import _validated_request_values
 from app.services.rules import CatalogReference, ItemDetails, NewRequest
-from app.storage import Store, open_store
-from tests.databases import PostgresDatabases
+from app.storage import open_store
 from tests.clock import TestClock, app_with_clock
+from tests.databases import PostgresDatabases
 from tests.documents import (
     DELETE_REQUEST,
     MARK_AS_SENT,
-    QUERY_REQUESTS,
     REPORT,
     create,
     reference,
     start_collecting,
 )
 from tests.mailbox import Mailbox
+from tests.recount import all_requests, day, recount, stored_demand, stored_stats
 
 ITEM = {"name": "Blue shoe", "price": "24.50"}
 ITEMS = [("stores", "shoe-1"), ("stores", "shoe-2"), ("pos", "shoe-1")]
 OPTIONS = [None, {"size": 42}]
-WAITING = {"RECEIVED", "PROCESSING", "FAILED"}
-LIST_ALL = QUERY_REQUESTS.replace(
-    "nodes { id }", "nodes { id status createdDate catalogReference { appId catalogItemId } }"
-)
 
 
 @pytest.fixture
@@ -80,74 +74,6 @@ def clock() -> TestClock:
 async def app(settings: Settings, clock: TestClock) -> AsyncIterator[Starlette]:
     async for application in app_with_clock(settings, clock):
         yield application
-
-
-def day(moment: datetime) -> date:
-    return moment.astimezone(UTC).date()
-
-
-async def all_requests(gql, key) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    after = None
-    while True:
-        result = await gql(LIST_ALL, {"first": 100, "after": after}, key=key)
-        assert result.errors == [], result.errors
-        page = result.data["backInStockNotificationRequests"]
-        found.update({node["id"]: node for node in page["nodes"]})
-        if not page["pageInfo"]["hasNextPage"]:
-            return found
-        after = page["pageInfo"]["endCursor"]
-
-
-def recount(requests: dict[str, dict[str, Any]]) -> dict[tuple[str, str], tuple]:
-    """catalog_item_demand as it should be, from the requests callers see."""
-    statuses: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    waiting_dates: dict[tuple[str, str], list[datetime]] = defaultdict(list)
-    for request in requests.values():
-        item = (
-            request["catalogReference"]["appId"],
-            request["catalogReference"]["catalogItemId"],
-        )
-        statuses[item][request["status"]] += 1
-        if request["status"] in WAITING:
-            waiting_dates[item].append(datetime.fromisoformat(request["createdDate"]))
-    expected = {}
-    for item, counted in statuses.items():
-        dates = waiting_dates[item]
-        expected[item] = (
-            counted["RECEIVED"],
-            counted["PROCESSING"],
-            counted["NOTIFICATION_SENT"],
-            counted["FAILED"],
-            sum(counted[s] for s in WAITING),
-            min(dates, default=None),
-            max(dates, default=None),
-        )
-    return expected
-
-
-async def stored_demand(store: Store) -> dict[tuple[str, str], tuple]:
-    table = CatalogItemDemand.__table__
-    rows = await store.rows(sa.select(table))
-    return {(row.app_id, row.catalog_item_id): tuple(row[2:]) for row in rows}
-
-
-async def stored_stats(store: Store) -> dict[tuple[date, str], tuple[int, int, int]]:
-    table = DailyRequestStats.__table__
-    rows = await store.rows(
-        sa.select(
-            table.c.day,
-            table.c.app_id,
-            sa.func.sum(table.c.created_count),
-            sa.func.sum(table.c.notified_count),
-            sa.func.sum(table.c.failed_count),
-        ).group_by(table.c.day, table.c.app_id)
-    )
-    return {
-        (day(row[0]), row[1]): (int(row[2]), int(row[3]), int(row[4]))
-        for row in rows
-        if any(row[2:])
-    }
 
 
 class Model:
@@ -274,7 +200,7 @@ async def test_counters_stay_exact_when_changes_race(
 
 
 async def _wait_until_blocked(connection: asyncpg.Connection, application: str) -> None:
-    """Until a statement of another connection waits for a lock (never a fixed sleep)."""
+    """Until a statement of the service waits for a lock (never a fixed sleep)."""
     while not await connection.fetchval(
         "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
         "AND datname = current_database() AND application_name = $1",
@@ -303,7 +229,8 @@ async def test_a_mark_waiting_for_a_report_counts_the_request_as_processing(
     )
     await report.execute(
         "INSERT INTO notifications (request_id, report_id, round, attempts, "
-        "available_at, created_date) SELECT $1, max(id), 1, 0, now(), now() FROM reports",
+        "available_at, created_date) "
+        "SELECT $1, max(id), 1, 0, now(), now() FROM reports",
         uuid.UUID(request_id),
     )
     await report.execute(
@@ -401,9 +328,7 @@ async def test_the_migration_counts_the_requests_already_there(empty_url: str):
             for row in await store.rows(select_requests(), into=as_record)
         }
         assert await stored_demand(store) == recount(requests)
-        created = Counter(
-            (day(row["created_date"]), row["app_id"]) for row in rows
-        )
+        created = Counter((day(row["created_date"]), row["app_id"]) for row in rows)
         assert await stored_stats(store) == {
             key: (count, 0, 0) for key, count in created.items()
         }

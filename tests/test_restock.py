@@ -99,9 +99,9 @@ async def test_notifications_per_unit_multiplies_the_quantity(gql, admin_key, wa
     )
 
     assert outcome == {"queuedCount": 3, "remainingCount": 2}
-    assert await statuses(gql, admin_key, waiting) == ["PROCESSING"] * 3 + [
-        "RECEIVED"
-    ] * 2
+    assert (
+        await statuses(gql, admin_key, waiting) == ["PROCESSING"] * 3 + ["RECEIVED"] * 2
+    )
 
 
 async def test_a_quantity_above_the_waiting_requests_queues_them_all(
@@ -204,8 +204,14 @@ async def test_equal_creation_dates_are_taken_in_id_order(
     [
         ({"availableQuantity": -1}, "options.availableQuantity"),
         ({"availableQuantity": 1_000_001}, "options.availableQuantity"),
-        ({"availableQuantity": 1, "notificationsPerUnit": 0}, "options.notificationsPerUnit"),
-        ({"availableQuantity": 1, "notificationsPerUnit": -3}, "options.notificationsPerUnit"),
+        (
+            {"availableQuantity": 1, "notificationsPerUnit": 0},
+            "options.notificationsPerUnit",
+        ),
+        (
+            {"availableQuantity": 1, "notificationsPerUnit": -3},
+            "options.notificationsPerUnit",
+        ),
         (
             {"availableQuantity": 1, "notificationsPerUnit": 1001},
             "options.notificationsPerUnit",

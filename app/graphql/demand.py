@@ -67,7 +67,9 @@ class BackInStockItemDemandConnection:
     def nodes(self) -> list[BackInStockItemDemand]:
         return [edge.node for edge in self.edges]
 
-    @strawberry.field(description="Items with waiting requests (counted only when asked).")
+    @strawberry.field(
+        description="Items with waiting requests (counted only when asked)."
+    )
     async def total_count(self, info: strawberry.Info) -> int:
         return await count_demand(info.context.store, self.query)
 

@@ -1,20 +1,20 @@
 """The demand a merchant sees, kept as counters in the transaction of every change.
 
-`catalog_item_demand`: per catalog item (appId and catalogItemId, every options together)
-its requests per status as callers see them, how many wait, and the creation dates of the
-oldest and newest waiting one. `daily_request_stats`: per UTC day and app, the requests
-created, notified (emailed by the dispatcher, or marked sent by hand) and failed (the
-dispatcher gave up) that day. app/services/demand_query.py reads them.
+`catalog_item_demand`: per catalog item (appId and catalogItemId, all options
+together) its requests per status as callers see them, how many wait, and the creation
+dates of the oldest and newest waiting one. `daily_request_stats`: per UTC day and app,
+the requests created, notified (emailed by the dispatcher, or marked sent by hand) and
+failed (the dispatcher gave up) that day. app/services/demand_query.py reads them.
 
-A request *waits* while it is open: RECEIVED, PROCESSING or FAILED. Its shopper has not been
-emailed, a new create for it returns it, and a FAILED one is retried by the next report,
-so it is demand as much as a RECEIVED one.
+A request *waits* while it is open: RECEIVED, PROCESSING or FAILED. Its shopper has not
+been emailed, a new create for it returns it, and a FAILED one is retried by the next
+report, so it is demand as much as a RECEIVED one.
 
 Each service that changes requests calls in here inside its own transaction: before the
-change, `lock_requests`/`lock_delivered` lock the request rows (PostgreSQL) and read their
-status as callers see it; after it, `record_*` writes the counters. Counters are written
-last, in key order, after the requests they count are locked, so two transactions never
-wait for each other's counters in opposite orders.
+change, `lock_request`/`lock_delivered` lock the request rows (PostgreSQL) and read
+their status as callers see it; after it, `record_*` writes the counters. Counters are
+written last, in key order, after the requests they count are locked, so two
+transactions never wait for each other's counters in opposite orders.
 """
 
 from __future__ import annotations
@@ -24,33 +24,22 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from sqlalchemy import (
-    and_,
-    bindparam,
-    case,
-    delete,
-    func,
-    literal_column,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, case, delete, func, or_, select
 
 from app.models import (
     CatalogItemDemand,
-    DailyRequestStats,
     Notification,
     NotificationRequest,
     RequestStatus,
 )
+from app.services import demand_statements as sql
+from app.services.demand_statements import STATUS_COUNTS
 from app.services.request_view import COLUMNS, REQUEST_VIEW, RequestRecord
 from app.storage import Transaction
 
 _DEMAND = CatalogItemDemand.__table__
-_STATS = DailyRequestStats.__table__
 _REQUESTS = NotificationRequest.__table__
 _QUEUE = Notification.__table__
 RECEIVED = RequestStatus.RECEIVED.value
@@ -58,15 +47,8 @@ PROCESSING = RequestStatus.PROCESSING.value
 SENT = RequestStatus.NOTIFICATION_SENT.value
 FAILED = RequestStatus.FAILED.value
 WAITING = frozenset({RECEIVED, PROCESSING, FAILED})
-# Each status's counter column.
-STATUS_COUNTS = {
-    RECEIVED: "received_count",
-    PROCESSING: "processing_count",
-    SENT: "notification_sent_count",
-    FAILED: "failed_count",
-}
-# Rows a day's counts are spread over: on PostgreSQL concurrent creates for one app would
-# otherwise queue for one row's lock until they commit. SQLite has one writer anyway.
+# Rows a day's counts are spread over: on PostgreSQL concurrent creates for one app
+# would otherwise queue for one row's lock until they commit. SQLite has one writer.
 STATS_SHARDS = {"postgresql": 8, "sqlite": 1}
 
 
@@ -82,7 +64,9 @@ class Counted(NamedTuple):
 
 @dataclass
 class _ItemChange:
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUS_COUNTS, 0))
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(STATUS_COUNTS, 0)
+    )
     # A waiting request stopped waiting: the oldest/newest dates are found again.
     left_waiting: bool = False
 
@@ -99,7 +83,7 @@ Items = dict[tuple[str, str], _ItemChange]
 
 
 def day_of(moment: datetime) -> datetime:
-    """The first instant of the UTC day of `moment` (how the stats table names a day)."""
+    """The first instant of the UTC day of `moment`: how the stats name a day."""
     moment = moment.astimezone(UTC)
     return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
 
@@ -108,159 +92,13 @@ def _shard(tx: Transaction, request_id: uuid.UUID | str) -> int:
     return uuid.UUID(str(request_id)).int % STATS_SHARDS.get(tx.dialect, 1)
 
 
-# ------------------------------------------------------------------------ statements
-
-
-def _insert(dialect: str) -> Any:
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-
-def _earlier(dialect: str, a: Any, b: Any, later: bool = False) -> Any:
-    """The earlier (or later) of two dates, either of which may be NULL."""
-    if dialect == "postgresql":  # LEAST and GREATEST skip NULLs
-        return func.greatest(a, b) if later else func.least(a, b)
-    # SQLite's two-argument min()/max() are NULL if either is.
-    both = func.max(a, b) if later else func.min(a, b)
-    return func.coalesce(both, a, b)
-
-
-def _created_upsert(dialect: str) -> Any:
-    """A new RECEIVED request counted (RETURNING: it runs as a reusable statement)."""
-    created = bindparam("b_created_date", type_=_DEMAND.c.oldest_waiting_date.type)
-    statement = _insert(dialect)(_DEMAND).values(
-        app_id=bindparam("b_app_id", type_=_DEMAND.c.app_id.type),
-        catalog_item_id=bindparam(
-            "b_catalog_item_id", type_=_DEMAND.c.catalog_item_id.type
-        ),
-        received_count=literal_column("1"),
-        processing_count=literal_column("0"),
-        notification_sent_count=literal_column("0"),
-        failed_count=literal_column("0"),
-        waiting_count=literal_column("1"),
-        oldest_waiting_date=created,
-        newest_waiting_date=created,
-    )
-    new, old = statement.excluded, _DEMAND.c
-    return statement.on_conflict_do_update(
-        index_elements=["app_id", "catalog_item_id"],
-        set_={
-            "received_count": old.received_count + 1,
-            "waiting_count": old.waiting_count + 1,
-            "oldest_waiting_date": _earlier(
-                dialect, old.oldest_waiting_date, new.oldest_waiting_date
-            ),
-            "newest_waiting_date": _earlier(
-                dialect, old.newest_waiting_date, new.newest_waiting_date, later=True
-            ),
-        },
-    ).returning(old.waiting_count)
-
-
-def _stats_upsert(dialect: str) -> Any:
-    statement = _insert(dialect)(_STATS).values(
-        day=bindparam("b_day", type_=_STATS.c.day.type),
-        app_id=bindparam("b_app_id", type_=_STATS.c.app_id.type),
-        shard=bindparam("b_shard"),
-        created_count=bindparam("b_created"),
-        notified_count=bindparam("b_notified"),
-        failed_count=bindparam("b_failed"),
-    )
-    new, old = statement.excluded, _STATS.c
-    return statement.on_conflict_do_update(
-        index_elements=["day", "app_id", "shard"],
-        set_={
-            name: old[name] + new[name]
-            for name in ("created_count", "notified_count", "failed_count")
-        },
-    ).returning(old.created_count)
-
-
-_THIS_ITEM = and_(
-    _DEMAND.c.app_id == bindparam("b_app_id"),
-    _DEMAND.c.catalog_item_id == bindparam("b_catalog_item_id"),
-)
-_COUNTS_UPDATE = (
-    update(_DEMAND)
-    .where(_THIS_ITEM)
-    .values(
-        {
-            column: _DEMAND.c[column] + bindparam(f"b_{column}")
-            for column in (*STATUS_COUNTS.values(), "waiting_count")
-        }
-    )
-)
-_FORGET_EMPTY = delete(_DEMAND).where(
-    _THIS_ITEM, sum(_DEMAND.c[column] for column in STATUS_COUNTS.values()) == 0
-)
-
-
-def _first_waiting(status: str, latest: bool) -> Any:
-    """Creation date of the item's first (or last) request stored in `status`: one step
-    of the (app_id, catalog_item_id, status, created_date) index."""
-    created = _REQUESTS.c.created_date
-    return (
-        select(created)
-        .where(
-            _REQUESTS.c.app_id == _DEMAND.c.app_id,
-            _REQUESTS.c.catalog_item_id == _DEMAND.c.catalog_item_id,
-            _REQUESTS.c.status == status,
-        )
-        .order_by(created.desc() if latest else created.asc())
-        .limit(1)
-        .scalar_subquery()
-    )
-
-
-def _dates_update(dialect: str) -> Any:
-    """The item's oldest and newest waiting dates found again from its requests (waiting
-    requests are stored RECEIVED or FAILED: PROCESSING is read from the queue)."""
-    return (
-        update(_DEMAND)
-        .where(_THIS_ITEM)
-        .values(
-            oldest_waiting_date=_earlier(
-                dialect, _first_waiting(RECEIVED, False), _first_waiting(FAILED, False)
-            ),
-            newest_waiting_date=_earlier(
-                dialect,
-                _first_waiting(RECEIVED, True),
-                _first_waiting(FAILED, True),
-                later=True,
-            ),
-        )
-    )
-
-
-_DIALECTS = ("sqlite", "postgresql")
-_CREATED_UPSERT = {name: _created_upsert(name) for name in _DIALECTS}
-_STATS_UPSERT = {name: _stats_upsert(name) for name in _DIALECTS}
-_DATES_UPDATE = {name: _dates_update(name) for name in _DIALECTS}
-_COUNTED_COLUMNS = (
-    _REQUESTS.c.id,
-    _REQUESTS.c.app_id,
-    _REQUESTS.c.catalog_item_id,
-    COLUMNS["status"],
-    _REQUESTS.c.created_date,
-)
-_COUNTED_BY_ID = (
-    select(*_COUNTED_COLUMNS)
-    .select_from(REQUEST_VIEW)
-    .where(_REQUESTS.c.id == bindparam("id", type_=_REQUESTS.c.id.type))
-)
-_LOCK_BY_ID = (
-    select(_REQUESTS.c.id)
-    .where(_REQUESTS.c.id == bindparam("id", type_=_REQUESTS.c.id.type))
-    .with_for_update()
-)
-
-
 # ------------------------------------------------------------------------ writes
 
 
 def request_created(tx: Transaction, request: RequestRecord) -> None:
     """Count a request just stored (RECEIVED): two upserts, each one row."""
     tx.rows(
-        _CREATED_UPSERT[tx.dialect],
+        sql.CREATED_UPSERT[tx.dialect],
         {
             "b_app_id": request.app_id,
             "b_catalog_item_id": request.catalog_item_id,
@@ -281,8 +119,8 @@ def lock_request(tx: Transaction, request_id: uuid.UUID) -> list[Counted]:
     committed before it began, and a report that queued the request meanwhile has now.
     """
     if tx.dialect == "postgresql":
-        tx.rows(_LOCK_BY_ID, {"id": request_id})
-    return tx.rows(_COUNTED_BY_ID, {"id": request_id}, into=Counted._make)
+        tx.rows(sql.LOCK_BY_ID, {"id": request_id})
+    return tx.rows(sql.COUNTED_BY_ID, {"id": request_id}, into=Counted._make)
 
 
 def lock_delivered(
@@ -368,12 +206,12 @@ def _count_items(tx: Transaction, items: Items, *, forget_empty: bool) -> None:
         values = {f"b_{STATUS_COUNTS[s]}": n for s, n in change.items()}
         values["b_waiting_count"] = sum(n for s, n in change.items() if s in WAITING)
         counts.append({**key, **values})
-    tx.execute(_COUNTS_UPDATE, counts)
+    tx.execute(sql.COUNTS_UPDATE, counts)
     left = [key for key, item in zip(keys, ordered) if items[item].left_waiting]
     if left:
-        tx.execute(_DATES_UPDATE[tx.dialect], left)
+        tx.execute(sql.DATES_UPDATE[tx.dialect], left)
     if forget_empty:
-        tx.execute(_FORGET_EMPTY, keys)
+        tx.execute(sql.FORGET_EMPTY, keys)
 
 
 def _count_stats(
@@ -383,7 +221,7 @@ def _count_stats(
 ) -> None:
     for (day, app_id), (created, notified, failed) in sorted(stats.items()):
         tx.rows(
-            _STATS_UPSERT[tx.dialect],
+            sql.STATS_UPSERT[tx.dialect],
             {
                 "b_day": day,
                 "b_app_id": app_id,
@@ -414,7 +252,11 @@ def rebuild_item_demand(tx: Transaction) -> int:
             _REQUESTS.c.app_id,
             _REQUESTS.c.catalog_item_id,
             *(value.label(column) for column, value in counts.items()),
-            (counts["received_count"] + counts["processing_count"] + counts["failed_count"]).label("waiting_count"),
+            (
+                counts["received_count"]
+                + counts["processing_count"]
+                + counts["failed_count"]
+            ).label("waiting_count"),
             func.min(waiting_date).label("oldest_waiting_date"),
             func.max(waiting_date).label("newest_waiting_date"),
         )

@@ -25,8 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.models import (
-    Clock,
     REPORTABLE_STATUSES,
+    Clock,
     Notification,
     NotificationRequest,
     Report,
@@ -55,8 +55,8 @@ MAX_REPORTED_NOTIFICATIONS = 1_000_000
 _SCALAR = (str, int, float, bool, type(None))
 _REQUESTS = NotificationRequest.__table__
 _QUEUE = Notification.__table__
-# PostgreSQL advisory locks (two-int form, a key space of its own) that make reports with
-# a quantity take turns per reference, or all together for those naming request ids.
+# PostgreSQL advisory locks (two-int form: a key space of its own) that make reports
+# with a quantity take turns per reference, or all together for those naming ids.
 _FAIR_REPORT_LOCK = 0x62_69_73_51
 _BY_IDS_LOCK = 0
 
@@ -71,7 +71,7 @@ class ReportOutcome:
 
 @dataclass(frozen=True)
 class _Selection:
-    """The requests a report is about: its WHERE, and its reference's item or its ids."""
+    """The requests a report is about: their WHERE, and the reference's item or ids."""
 
     where: ColumnElement[bool]
     reference_key: str | None = None
@@ -121,9 +121,7 @@ def _selection(
             item=(reference.app_id, reference.catalog_item_id),
         )
     if request_ids is None:
-        violations.add(
-            "options", "give options.catalogReference or options.requestIds"
-        )
+        violations.add("options", "give options.catalogReference or options.requestIds")
         return None
     if not 1 <= len(request_ids) <= MAX_REQUEST_IDS:
         violations.add("options.request_ids", f"must hold 1 to {MAX_REQUEST_IDS} ids")
@@ -255,7 +253,9 @@ def _taken(
                 queued_by_this,
             )
         )
-        return {selection.item: {demand.FAILED: failed, demand.RECEIVED: queued - failed}}
+        return {
+            selection.item: {demand.FAILED: failed, demand.RECEIVED: queued - failed}
+        }
     taken: dict[tuple[str, str], dict[str, int]] = {}
     for app_id, catalog_item_id, status, count in tx.rows(
         select(

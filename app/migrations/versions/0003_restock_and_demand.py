@@ -1,10 +1,12 @@
 """Fair partial restocks and the demand a merchant can see.
 
 - `ix_notification_requests_reference_waiting` (catalog_reference_key, open_request,
-  created_date, id): a report with a quantity takes a reference's oldest waiting requests.
+  created_date, id): a report with a quantity takes a reference's oldest waiting
+  requests.
 - `ix_notification_requests_app_item` (app_id, catalog_item_id) grows into
-  `ix_notification_requests_item_status` (app_id, catalog_item_id, status, created_date):
-  an item's oldest and newest waiting request, and its FAILED ones, in a few steps.
+  `ix_notification_requests_item_status` (app_id, catalog_item_id, status,
+  created_date): an item's oldest and newest waiting request, and its FAILED ones, in a
+  few steps.
 - `catalog_item_demand` and `daily_request_stats`, filled from the requests there are.
   The requests do not say when they were sent or failed, so `daily_request_stats` counts
   those from this migration on; `created_count` covers every request still stored.
@@ -28,7 +30,7 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# A request's status as callers see it: PROCESSING while a notification is queued for it.
+# A request's status as callers see it: PROCESSING while a notification is queued.
 _VISIBLE_STATUS = (
     "CASE WHEN n.request_id IS NOT NULL AND r.status <> 'NOTIFICATION_SENT' "
     "THEN 'PROCESSING' ELSE r.status END"
@@ -65,7 +67,9 @@ WHERE received + processing + sent + failed > 0
 # The UTC day of created_date, as its first instant in the form UTCDateTime stores.
 _DAY = {
     "sqlite": "date(created_date) || ' 00:00:00.000000'",
-    "postgresql": "date_trunc('day', created_date AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+    "postgresql": (
+        "date_trunc('day', created_date AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    ),
 }
 
 
