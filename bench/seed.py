@@ -32,7 +32,7 @@ from sqlmodel import SQLModel
 import app.models  # registers every table
 from app.auth import create_api_key
 from app.config import Settings
-from app.storage import open_store
+from app.storage import Transaction, open_store
 from app.models import (
     CollectionState,
     DailyRequestStats,
@@ -44,7 +44,6 @@ from app.models import (
 )
 from app.permissions import Permission
 from app.services.demand import day_of, rebuild_item_demand
-from app.storage import Transaction
 from app.services.rules import (
     CatalogReference,
     catalog_reference_key,
@@ -328,17 +327,18 @@ def _count_days(
 ) -> None:
     """Requests created, notified and failed per day and app.
 
-    A sent or failed request was so a few hours to two weeks after its creation (no
-    later than now): the delay comes from its id, so the rows drawn stay as they were.
+    A sent or failed request was so up to two weeks after its creation, and before now:
+    the delay comes from its id, so the rows drawn stay as they were.
     """
     now = datetime.now(UTC)
     for row in rows:
-        per_day[(day_of(row["created_date"]), row["app_id"])][0] += 1
+        created = row["created_date"]
+        per_day[(day_of(created), row["app_id"])][0] += 1
         status = row["status"]
         if status not in (RequestStatus.NOTIFICATION_SENT.value, RequestStatus.FAILED.value):
             continue
-        delay = timedelta(hours=2 + row["id"].int % (14 * 24))
-        event = day_of(min(row["created_date"] + delay, now))
+        hours = min(14 * 24, int((now - created).total_seconds() // 3600))
+        event = day_of(created + timedelta(hours=row["id"].int % max(hours, 1)))
         column = 1 if status == RequestStatus.NOTIFICATION_SENT.value else 2
         per_day[(event, row["app_id"])][column] += 1
 

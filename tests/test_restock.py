@@ -275,3 +275,13 @@ async def test_simultaneous_reports_never_queue_more_than_asked(
     assert queued[0] <= 1 and queued[1] <= 2 and queued[2] <= 1
     states = await statuses(gql, admin_key, waiting)
     assert states.count("PROCESSING") == sum(queued)
+
+
+async def test_the_error_message_names_the_field_as_the_api_does(gql, admin_key):
+    result = await gql(
+        REPORT,
+        {"options": {"catalogReference": reference(), "availableQuantity": -1}},
+        key=admin_key,
+    )
+
+    assert result.errors[0]["message"] == "Invalid argument: options.availableQuantity"

@@ -63,12 +63,16 @@ def coded(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, ServiceError):
         extensions: dict[str, object] = {"code": original.code}
+        message = original.message
         if isinstance(original, InvalidArgument):
+            fields = [graphql_path(v.field) for v in original.field_violations]
             extensions["fieldViolations"] = [
-                {"field": graphql_path(v.field), "description": v.description}
-                for v in original.field_violations
+                {"field": field, "description": v.description}
+                for field, v in zip(fields, original.field_violations)
             ]
-        return _with_code(error, original.message, extensions)
+            # The message names the fields as the API does, too.
+            message = f"Invalid argument: {', '.join(fields)}"
+        return _with_code(error, message, extensions)
     if original is None or error.path is None:
         return _with_code(error, error.message, {"code": _request_error_code(error)})
     masked = GraphQLError(
