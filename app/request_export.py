@@ -22,23 +22,26 @@ from app.services.request_view import RequestRecord
 from app.storage import Store
 
 FORMATS = ("csv", "jsonl")
-CSV_COLUMNS = [
-    "id",
-    "appId",
-    "catalogItemId",
-    "options",
-    "email",
-    "contactId",
-    "status",
-    "autoNotified",
-    "createdDate",
-    "itemUrl",
-    "itemName",
-    "itemPrice",
-    "itemImage",
-    "deliveryAttempts",
-    "lastDeliveryError",
-]
+# The CSV's columns: the API's field names, and the record field each is read from.
+_CSV = {
+    "id": "id",
+    "appId": "app_id",
+    "catalogItemId": "catalog_item_id",
+    "options": "options",
+    "email": "email",
+    "contactId": "contact_id",
+    "status": "status",
+    "autoNotified": "auto_notified",
+    "createdDate": "created_date",
+    "itemUrl": "item_url",
+    "itemName": "item_name",
+    "itemPrice": "item_price",
+    "itemImage": "item_image",
+    "deliveryAttempts": "delivery_attempts",
+    "lastDeliveryError": "last_delivery_error",
+}
+CSV_COLUMNS = list(_CSV)
+_CSV_FIELDS = [RequestRecord._fields.index(name) for name in _CSV.values()]
 
 
 def as_api_object(request: RequestRecord) -> dict[str, Any]:
@@ -66,27 +69,23 @@ def as_api_object(request: RequestRecord) -> dict[str, Any]:
     }
 
 
-def _csv_value(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    return value
+_OPTIONS, _AUTO_NOTIFIED, _CREATED_DATE = (
+    CSV_COLUMNS.index(name) for name in ("options", "autoNotified", "createdDate")
+)
 
 
 def as_csv_row(request: RequestRecord) -> list[Any]:
-    shown = as_api_object(request)
-    flat = {
-        **shown,
-        **shown.pop("catalogReference"),
-        **{
-            f"item{key.title()}": value
-            for key, value in shown.pop("itemDetails").items()
-        },
-    }
-    return [_csv_value(flat[column]) for column in CSV_COLUMNS]
+    """The request as one CSV row, each field spelt as the API's JSON spells it (the
+    csv module writes None as an empty field)."""
+    row = [request[index] for index in _CSV_FIELDS]
+    if row[_OPTIONS] is not None:
+        row[_OPTIONS] = orjson.dumps(
+            row[_OPTIONS], option=orjson.OPT_SORT_KEYS
+        ).decode()
+    if row[_AUTO_NOTIFIED] is not None:
+        row[_AUTO_NOTIFIED] = "true" if row[_AUTO_NOTIFIED] else "false"
+    row[_CREATED_DATE] = row[_CREATED_DATE].isoformat()
+    return row
 
 
 def _writer(output: TextIO, format: str) -> Callable[[RequestRecord], None]:
