@@ -228,7 +228,7 @@ def draw_chart(days: list[dict[str, Any]], requests: int, path: Path) -> None:
         f"backInStockRequestStats over the bench's seeded year ({requests:,} requests)"
     )
     axes.set_ylabel("requests per UTC day")
-    axes.legend(loc="upper left")
+    axes.legend(loc="center right")
     axes.grid(alpha=0.3)
     figure.autofmt_xdate()
     figure.tight_layout()
