@@ -24,6 +24,7 @@ from strawberry.types.field import StrawberryField
 from app import fast_paths
 from app.config import Settings
 from app.graphql.catalog_items import CatalogItemQuery
+from app.graphql.demand import DemandQueries
 from app.graphql.cost import QueryBudgets, QueryCostCheck
 from app.graphql.documents import DocumentCache
 from app.graphql.entities import check_representations
@@ -36,7 +37,7 @@ from app.graphql.scalars import SafeJSON
 from app.permissions import Permission
 
 # The root Query: each domain area's fields.
-RootQuery = merge_types("Query", (Query, CatalogItemQuery))
+RootQuery = merge_types("Query", (Query, DemandQueries, CatalogItemQuery))
 
 DOCUMENT_CACHE_SIZE = 1024
 

@@ -27,7 +27,9 @@ from app.models import (
     NotificationRequest,
     Report,
     RequestStatus,
+    utc_now,
 )
+from app.services import demand
 from app.storage import Transaction
 
 _QUEUE = Notification.__table__
@@ -182,6 +184,7 @@ def record_sent(tx: Transaction, *, owner: str, ids: Sequence[int]) -> int:
     """Mark the requests sent and drop their notifications; return how many were ours."""
     if not ids:
         return 0
+    finishing = demand.lock_delivered(tx, owner=owner, notification_ids=ids)
     updated = tx.execute(
         _finish(owner, _QUEUE.c.id.in_(ids)).values(
             status=RequestStatus.NOTIFICATION_SENT.value,
@@ -191,6 +194,9 @@ def record_sent(tx: Transaction, *, owner: str, ids: Sequence[int]) -> int:
         )
     )
     drop(tx, owner=owner, ids=ids)
+    demand.record_change(
+        tx, finishing, RequestStatus.NOTIFICATION_SENT.value, utc_now()
+    )
     return updated
 
 
@@ -204,6 +210,8 @@ def record_unconfirmed(
     """
     if not outcomes:
         return
+    ids = [outcome.notification_id for outcome in outcomes]
+    finishing = demand.lock_delivered(tx, owner=owner, notification_ids=ids)
     tx.execute(
         _finish(owner, _QUEUE.c.id == bindparam("b_notification")).values(
             status=RequestStatus.NOTIFICATION_SENT.value,
@@ -213,7 +221,10 @@ def record_unconfirmed(
         ),
         [_failure_params(outcome) for outcome in outcomes],
     )
-    drop(tx, owner=owner, ids=[outcome.notification_id for outcome in outcomes])
+    drop(tx, owner=owner, ids=ids)
+    demand.record_change(
+        tx, finishing, RequestStatus.NOTIFICATION_SENT.value, utc_now()
+    )
 
 
 def _failure_params(failure: Failure) -> dict[str, Any]:
@@ -241,6 +252,8 @@ def record_failures(
     retrying = [_failure_params(f) for f in failures if f.retry_at is not None]
     final = [_failure_params(f) for f in failures if f.retry_at is None]
     if final:
+        final_ids = [row["b_notification"] for row in final]
+        finishing = demand.lock_delivered(tx, owner=owner, notification_ids=final_ids)
         tx.execute(
             _finish(owner, _QUEUE.c.id == bindparam("b_notification")).values(
                 status=RequestStatus.FAILED.value,
@@ -249,7 +262,8 @@ def record_failures(
             ),
             final,
         )
-        drop(tx, owner=owner, ids=[row["b_notification"] for row in final])
+        drop(tx, owner=owner, ids=final_ids)
+        demand.record_change(tx, finishing, RequestStatus.FAILED.value, utc_now())
     if retrying:
         tx.execute(
             update(_QUEUE)
@@ -298,6 +312,15 @@ def settle_withdrawn(tx: Transaction, *, owner: str, ids: Sequence[int]) -> None
     if not ids:
         return
     cancelled = _QUEUE.c.id.in_(ids) & _QUEUE.c.cancel_requested.is_(True)
+    withdrawn = [
+        id
+        for (id,) in tx.rows(
+            select(_QUEUE.c.id).where(cancelled, _QUEUE.c.lease_owner == owner)
+        )
+    ]
+    if not withdrawn:
+        return
+    finishing = demand.lock_delivered(tx, owner=owner, notification_ids=withdrawn)
     tx.execute(
         update(_REQUESTS)
         .where(
@@ -318,6 +341,9 @@ def settle_withdrawn(tx: Transaction, *, owner: str, ids: Sequence[int]) -> None
         )
     )
     tx.execute(delete(_QUEUE).where(cancelled, _QUEUE.c.lease_owner == owner))
+    demand.record_change(
+        tx, finishing, RequestStatus.NOTIFICATION_SENT.value, utc_now()
+    )
 
 
 def still_wanted(*, owner: str, ids: Sequence[int]) -> Any:
