@@ -20,6 +20,7 @@ from app.http.view import GraphQLView
 from app.migrate import prepare_database
 from app.models import Clock, utc_now
 from app.notify.dispatcher import Dispatcher
+from app.services.limits import SignUpPolicy
 from app.storage import open_store
 
 
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         state.settings = settings
         state.clock = clock
         state.store = open_store(settings)
+        state.sign_up_policy = SignUpPolicy.from_settings(settings)
         await prepare_database(state.store, settings)
         await state.store.prepare()
         state.authenticator = Authenticator(

@@ -7,7 +7,7 @@ import re
 
 from strawberry.utils.str_converters import to_camel_case
 
-from app.services.errors import InvalidArgument, ServiceError
+from app.services.errors import InvalidArgument, RateLimited, ServiceError
 from graphql import GraphQLError
 
 log = logging.getLogger("app.graphql")
@@ -73,6 +73,9 @@ def coded(error: GraphQLError) -> GraphQLError:
                 {"field": graphql_path(v.field), "description": v.description}
                 for v in original.field_violations
             ]
+        if isinstance(original, RateLimited):
+            # The view repeats the longest of these as the HTTP Retry-After header.
+            extensions["retryAfterSeconds"] = original.retry_after_seconds
         return _with_code(error, original.message, extensions)
     if original is None or error.path is None:
         return _with_code(error, error.message, {"code": _request_error_code(error)})

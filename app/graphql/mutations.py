@@ -44,6 +44,7 @@ class Mutation:
             request=request.to_domain(),
             item=item_details.to_domain(),
             clock=info.context.clock,
+            sign_up=info.context.sign_up,
         )
         return BackInStockNotificationRequest.from_record(created)
 

@@ -6,7 +6,9 @@ On top of Strawberry's view, through its overridable hooks:
 - a mutation sent with GET is refused with 405 and `Allow: POST`;
 - every failure outside execution (a body that is not JSON, a database outage while the
   API key is looked up) is a GraphQL JSON error with `extensions.code`, never plain text;
-- GraphiQL is served from files vendored into the package (app.http.graphiql).
+- GraphiQL is served from files vendored into the package (app.http.graphiql);
+- a response with a RATE_LIMITED error carries `Retry-After`, and the context carries the
+  client's address (app.http.clients) for the limits on visitors' creates.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from strawberry.types import ExecutionResult
 
 from app.graphql.context import Context
 from app.http import graphiql
+from app.http.clients import client_address
 from app.http.failures import RETRY_AFTER_SECONDS, classify
 from app.http.limits import BodyTooLarge
 from app.http.negotiation import (
@@ -38,6 +41,21 @@ from app.http.negotiation import (
 )
 
 log = logging.getLogger("app.http")
+
+
+def _retry_after(
+    response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+) -> int | None:
+    """The longest `retryAfterSeconds` of the RATE_LIMITED errors, if any."""
+    responses = response_data if isinstance(response_data, list) else [response_data]
+    waits = [
+        extensions.get("retryAfterSeconds")
+        for response in responses
+        for error in response.get("errors") or ()
+        if (extensions := error.get("extensions") or {}).get("code") == "RATE_LIMITED"
+    ]
+    numbers = [wait for wait in waits if isinstance(wait, int)]
+    return max(numbers) if numbers else None
 
 
 class GraphQLView(GraphQL):
@@ -104,6 +122,10 @@ class GraphQLView(GraphQL):
             principal=principal,
             notify_queued=state.notify_queued,
             clock=state.clock,
+            client_address=client_address(
+                request.scope, state.settings.trusted_proxy_networks
+            ),
+            sign_up_policy=state.sign_up_policy,
         )
 
     async def get_sub_response(self, request: Request) -> Response:
@@ -135,6 +157,9 @@ class GraphQLView(GraphQL):
             self.encode_json(response_data), status_code=status, media_type=media_type
         )
         response.headers.raw.extend(sub_response.headers.raw)
+        retry_after = _retry_after(response_data)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
         if sub_response.background:
             response.background = sub_response.background
         if sub_response.status_code:
