@@ -1,10 +1,11 @@
 """python -m app serve | dispatch | create-api-key | list-api-keys | revoke-api-key |
-export-schema | migrate"""
+export-schema | migrate | export-email | erase-email"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 import uuid
@@ -123,6 +124,31 @@ def revoke_api_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _privacy_call(action: Callable[[Store], Awaitable[T]]) -> T:
+    from app.services.errors import InvalidArgument
+
+    try:
+        return asyncio.run(_with_store(action))
+    except InvalidArgument as error:
+        sys.exit("; ".join(f"{v.field} {v.description}" for v in error.field_violations))
+
+
+def export_email(args: argparse.Namespace) -> int:
+    from app.services.privacy import export_email as export
+
+    document = _privacy_call(lambda store: export(store, email=args.email))
+    print(json.dumps(document, indent=2, ensure_ascii=False))
+    return 0
+
+
+def erase_email(args: argparse.Namespace) -> int:
+    from app.services.privacy import erase_email as erase
+
+    removed = _privacy_call(lambda store: erase(store, email=args.email))
+    print(f"erased {removed} request(s) and everything else stored about the address")
+    return 0
+
+
 def export_schema(args: argparse.Namespace) -> int:
     from app.graphql.schema import schema_sdl
 
@@ -209,6 +235,18 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "migrate", help="bring the database schema up to date"
     ).set_defaults(run=migrate)
+
+    exporting = commands.add_parser(
+        "export-email", help="print everything stored about an email address (JSON)"
+    )
+    exporting.add_argument("email")
+    exporting.set_defaults(run=export_email)
+
+    erasing = commands.add_parser(
+        "erase-email", help="delete everything stored about an email address"
+    )
+    erasing.add_argument("email")
+    erasing.set_defaults(run=erase_email)
     return root
 
 

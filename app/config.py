@@ -13,7 +13,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.permissions import DEFAULT_ANONYMOUS_PERMISSIONS, Permission
 
-
 # Where links in emails point when PUBLIC_BASE_URL is unset and `serve` did not say.
 DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 
@@ -50,7 +49,10 @@ def parse_rate(raw: str | None, name: str) -> Rate | None:
     return Rate(int(match.group(1)), _UNIT_SECONDS[match.group(2).lower()])
 
 
-def parse_networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(raw: str) -> tuple[Network, ...]:
     """Comma-separated addresses or CIDR blocks (TRUSTED_PROXIES)."""
     networks = []
     for entry in _split_names(raw):
@@ -129,12 +131,12 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=5_000, ge=100)
 
-    # -- A public sign-up (README "Running it in front of a public storefront") ---------
+    # -- A public sign-up (README, "Running it in front of a public storefront") ---
     # Anonymous creates per client address and per email address, "N/minute" (second,
-    # hour, day) in a sliding window; empty turns one off. Keyed callers are not limited.
+    # hour, day) in a sliding window; empty turns one off. Keyed callers are exempt.
     rate_limit_per_client: str = "10/minute"
     rate_limit_per_email: str = "5/hour"
-    # Open (waiting) requests one email address may have through anonymous creates; 0 off.
+    # Open (waiting) requests an address may reach through visitors' creates; 0: off.
     max_open_requests_per_email: int = Field(default=50, ge=0)
     # Proxies whose X-Forwarded-For is believed (comma-separated addresses or CIDRs).
     trusted_proxies: str = ""
@@ -225,9 +227,7 @@ class Settings(BaseSettings):
         return parse_rate(self.rate_limit_per_email, "RATE_LIMIT_PER_EMAIL")
 
     @cached_property
-    def trusted_proxy_networks(
-        self,
-    ) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    def trusted_proxy_networks(self) -> tuple[Network, ...]:
         return parse_networks(self.trusted_proxies)
 
     @property

@@ -44,7 +44,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
             settings.api_key_cache_seconds,
         )
         dispatcher = (
-            Dispatcher(state.store, settings) if settings.dispatch_in_serve else None
+            Dispatcher(state.store, settings, clock=clock)
+            if settings.dispatch_in_serve
+            else None
         )
         state.notify_queued = dispatcher.wake if dispatcher else (lambda: None)
         try:

@@ -52,7 +52,10 @@ async def sign_up(
     """A visitor's create, as the raw HTTP response (its headers are asserted on)."""
     return await http.post(
         "/graphql",
-        json={"query": CREATE_REQUEST, "variables": new_request(email, item_id=item_id)},
+        json={
+            "query": CREATE_REQUEST,
+            "variables": new_request(email, item_id=item_id),
+        },
         headers=headers or {},
     )
 

@@ -33,9 +33,7 @@ def limits() -> dict[str, Any]:
 async def app(
     settings: Settings, clock: HandClock, limits: dict[str, Any]
 ) -> AsyncIterator[Starlette]:
-    async for application in running_app(
-        settings.model_copy(update=limits), clock
-    ):
+    async for application in running_app(settings.model_copy(update=limits), clock):
         yield application
 
 
@@ -80,14 +78,14 @@ async def test_a_create_fits_again_once_the_retry_time_has_passed(
     assert codes(await sign_up(visitor, "late@example.com")) == []
 
 
-async def test_keyed_create_is_not_limited(
-    visitor: httpx.AsyncClient, admin_key: str
-):
+async def test_keyed_create_is_not_limited(visitor: httpx.AsyncClient, admin_key: str):
     for index in range(3):
         await sign_up(visitor, f"shopper{index}@example.com")
     keyed = {"Authorization": f"Bearer {admin_key}"}
 
-    created = [await sign_up(visitor, f"k{i}@example.com", headers=keyed) for i in range(5)]
+    created = [
+        await sign_up(visitor, f"k{i}@example.com", headers=keyed) for i in range(5)
+    ]
 
     assert [codes(response) for response in created] == [[]] * 5
     assert "Retry-After" not in created[-1].headers
@@ -154,7 +152,10 @@ async def test_behind_trusted_proxies_the_forwarded_client_is_limited(
     chain = "203.0.113.{forged}, 198.51.100.7, 10.1.2.3"
     for index in range(3):
         forwarded = {"X-Forwarded-For": chain.format(forged=index)}
-        assert codes(await sign_up(visitor, f"s{index}@example.com", headers=forwarded)) == []
+        assert (
+            codes(await sign_up(visitor, f"s{index}@example.com", headers=forwarded))
+            == []
+        )
 
     same_client = await sign_up(
         visitor, "s3@example.com", headers={"X-Forwarded-For": chain.format(forged=9)}
@@ -210,7 +211,10 @@ async def test_open_requests_of_an_address_are_capped_for_visitors(
 
     capped = await sign_up(visitor, "ann@example.com", "shoe-3")
     keyed = await sign_up(
-        visitor, "ann@example.com", "shoe-3", headers={"Authorization": f"Bearer {admin_key}"}
+        visitor,
+        "ann@example.com",
+        "shoe-3",
+        headers={"Authorization": f"Bearer {admin_key}"},
     )
 
     assert codes(capped) == ["RATE_LIMITED"]
@@ -222,7 +226,9 @@ async def test_open_requests_of_an_address_are_capped_for_visitors(
     "limits", [{"rate_limit_per_client": "", "rate_limit_per_email": ""}]
 )
 async def test_empty_limits_turn_the_limits_off(visitor: httpx.AsyncClient):
-    responses = [await sign_up(visitor, "ann@example.com", f"shoe-{i}") for i in range(12)]
+    responses = [
+        await sign_up(visitor, "ann@example.com", f"shoe-{i}") for i in range(12)
+    ]
 
     assert [codes(response) for response in responses] == [[]] * 12
 
@@ -256,4 +262,6 @@ async def test_a_visitor_over_the_limit_still_reads_settings(
     result = await GraphQLClient(visitor)(SETTINGS)
 
     assert result.errors == []
-    assert result.data["backInStockSettings"]["collectionStates"][0]["appId"] == "stores"
+    assert (
+        result.data["backInStockSettings"]["collectionStates"][0]["appId"] == "stores"
+    )

@@ -17,7 +17,9 @@ ATTEMPTS = 10
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-async def test_two_servers_share_one_limit_per_client(database_url: str, tmp_path: Path):
+async def test_two_servers_share_one_limit_per_client(
+    database_url: str, tmp_path: Path
+):
     # given: two servers on one database, three creates a minute per client
     with contextlib.ExitStack() as stack:
         servers = [

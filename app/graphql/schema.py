@@ -29,11 +29,13 @@ from app.graphql.entities import check_representations
 from app.graphql.errors import log_errors, with_codes
 from app.graphql.mutations import Mutation
 from app.graphql.permissions import router_scoped, with_router_scopes
+from app.graphql.privacy import PrivacyMutation, PrivacyQuery
 from app.graphql.queries import Query
 from app.permissions import Permission
 
 # The root Query: each domain area's fields.
-RootQuery = merge_types("Query", (Query, CatalogItemQuery))
+RootQuery = merge_types("Query", (Query, CatalogItemQuery, PrivacyQuery))
+RootMutation = merge_types("Mutation", (Mutation, PrivacyMutation))
 
 DOCUMENT_CACHE_SIZE = 1024
 
@@ -99,7 +101,7 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
     )
     schema = BackInStockSchema(
         query=RootQuery,
-        mutation=Mutation,
+        mutation=RootMutation,
         scoped_permissions=router_scoped(
             settings.anonymous_permission_set, requires_scopes=settings.requires_scopes
         ),

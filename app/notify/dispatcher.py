@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.config import ConfigurationError, Settings
-from app.models import utc_now
-from app.notify import queue
+from app.models import Clock, utc_now
+from app.notify import maintenance, queue
 from app.notify.batch import BatchRun, DeliveryStats, Outcomes
 from app.notify.messages import OutgoingMessage, Sender, compose
 from app.notify.templates import Templates, placeholders
@@ -62,9 +62,15 @@ class ClaimedBatch:
 class Dispatcher:
     """Runs the delivery loop in the background of the current event loop."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, *, clock: Clock = utc_now
+    ) -> None:
         self.store = store
         self.settings = settings
+        # What retention reads the time from (leases read the host's own clock).
+        self.clock = clock
+        # time.monotonic() of the next purge (app.notify.maintenance): at the first loop.
+        self._next_purge = 0.0
         self._wakeup = asyncio.Event()
         self.stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -144,6 +150,7 @@ class Dispatcher:
         while not self.stopping:
             self._wakeup.clear()
             try:
+                await self._purge_when_due()
                 stats = await self.drain()
                 if stats.sent or stats.failed or stats.skipped:
                     log.info(
@@ -166,6 +173,25 @@ class Dispatcher:
                 await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
             except TimeoutError:
                 pass
+
+    async def _purge_when_due(self) -> None:
+        if time.monotonic() < self._next_purge:
+            return
+        self._next_purge = time.monotonic() + self.settings.purge_interval_seconds
+        purged = await self.purge()
+        if purged:
+            log.info(
+                "purged %d rate-limit counters, %d sent or failed requests, "
+                "%d unconfirmed requests",
+                purged.counters,
+                purged.settled_requests,
+                purged.unconfirmed_requests,
+            )
+
+    async def purge(self) -> maintenance.Purged:
+        """Delete what retention and the limits no longer keep (every
+        PURGE_INTERVAL_SECONDS in the loop; public for tests and tools)."""
+        return await maintenance.purge(self.store, self.settings, self.clock())
 
     # -- delivering --------------------------------------------------------------------
 

@@ -15,8 +15,9 @@ import hashlib
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.config import Rate, Settings
@@ -132,7 +133,7 @@ def _retry_after(rate: Rate, now: float, previous: int, current: int) -> int | N
 
 
 def _lock(tx: Transaction, keys: list[str]) -> None:
-    """Serialise creates that count on the same keys (PostgreSQL; SQLite has one writer).
+    """Serialise creates counting on the same keys (PostgreSQL; SQLite has one writer).
 
     Transaction-level advisory locks, taken in one order, so two creates never wait on
     each other crosswise; released at commit or rollback.
@@ -252,12 +253,14 @@ def counters_of_email(email: str) -> tuple[str, ...]:
     return (email_key(email),)
 
 
-COUNTERS_OF_KEYS = select(
-    _COUNTERS.c.window_seconds,
-    _COUNTERS.c.window_start,
-    _COUNTERS.c.hits,
-    _COUNTERS.c.expires_at,
-).where(_COUNTERS.c.key.in_(bindparam("keys", expanding=True)))
+def counters_of_email_rows(email: str) -> Select[Any]:
+    """SELECT the counters of an email address (window, hits, expiry)."""
+    return select(
+        _COUNTERS.c.window_seconds,
+        _COUNTERS.c.window_start,
+        _COUNTERS.c.hits,
+        _COUNTERS.c.expires_at,
+    ).where(_COUNTERS.c.key.in_(counters_of_email(email)))
 
 
 def forget_email(tx: Transaction, email: str) -> int:
@@ -268,13 +271,13 @@ def forget_email(tx: Transaction, email: str) -> int:
 
 
 __all__ = [
-    "COUNTERS_OF_KEYS",
     "Refusal",
     "SignUp",
     "SignUpPolicy",
     "admit",
     "client_key",
     "counters_of_email",
+    "counters_of_email_rows",
     "email_key",
     "forget_email",
     "purge_counters",

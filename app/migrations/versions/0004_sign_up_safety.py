@@ -69,9 +69,7 @@ def downgrade() -> None:
     )
     with op.batch_alter_table("notification_requests") as batch:
         batch.drop_column("confirmed")
-    op.drop_index(
-        "ix_email_confirmations_available", table_name="email_confirmations"
-    )
+    op.drop_index("ix_email_confirmations_available", table_name="email_confirmations")
     op.drop_table("email_confirmations")
     op.drop_index("ix_rate_limit_counters_expires", table_name="rate_limit_counters")
     op.drop_table("rate_limit_counters")
