@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from app.config import Settings
 from app.http.server import HEAD_TIMEOUT_SECONDS, KEEP_ALIVE_SECONDS
+from app.logmask import MaskingFormatter
 from app.permissions import Permission
 
 if TYPE_CHECKING:
@@ -251,8 +252,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    handler = logging.StreamHandler()
+    # Email addresses are masked in everything logged (app.logmask).
+    handler.setFormatter(
+        MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     args = parser().parse_args(argv)
     return int(args.run(args) or 0)

@@ -4,6 +4,7 @@ retention (RETENTION_DAYS)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 from starlette.applications import Starlette
 
 from app.config import Settings
+from app.logmask import MaskingFormatter
 from app.notify.dispatcher import Dispatcher
 from app.permissions import Permission
 from tests.conftest import GraphQLClient, mint_key
@@ -269,3 +271,45 @@ async def test_counters_of_past_windows_are_purged(
 
     assert (kept.counters, purged.counters) == (0, 1)
     assert (await export(gql, admin_key, "ann@example.com"))["rateLimitCounters"] == []
+
+
+async def test_a_refusal_quoting_the_address_is_logged_masked(
+    gql: GraphQLClient,
+    admin_key: str,
+    collecting: None,
+    app: Starlette,
+    dispatcher: Dispatcher,
+    mailbox: Mailbox,
+    caplog: pytest.LogCaptureFixture,
+):
+    await create(gql, email="ann.smith@example.com")
+    await report(gql, admin_key)
+    mailbox.refusal = "550 5.1.1 <ann.smith@example.com>: no such user"
+
+    with caplog.at_level(logging.INFO, logger="app.notify"):
+        await deliver_all(dispatcher, app)
+
+    assert "a***@example.com" in caplog.text
+    assert "ann.smith@example.com" not in caplog.text
+
+
+def test_the_log_format_masks_addresses_in_messages_and_tracebacks():
+    formatter = MaskingFormatter("%(levelname)s %(message)s")
+    try:
+        raise ValueError("duplicate key (email)=(bob@shop.example.co.uk)")
+    except ValueError:
+        record = logging.LogRecord(
+            "app",
+            logging.ERROR,
+            __file__,
+            1,
+            "failed for %s",
+            ("ann@example.com",),
+            sys.exc_info(),
+        )
+
+    text = formatter.format(record)
+
+    assert "failed for a***@example.com" in text
+    assert "(email)=(b***@shop.example.co.uk)" in text
+    assert "ann@" not in text and "bob@" not in text
