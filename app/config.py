@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     fast_paths: bool = True
 
     # Protections.
+    # Visitors (no API key) run only documents registered from a manifest
+    # (`python -m app trust-documents`), and cannot register any through APQ.
+    trusted_documents_only: bool = False
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_query_depth: int = Field(default=15, ge=1)
     max_aliases: int = Field(default=30, ge=1)

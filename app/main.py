@@ -16,11 +16,13 @@ from app.graphql.schema import build_schema
 from app.http import graphiql
 from app.http.health import healthz, readyz
 from app.http.limits import LimitRequestBody
+from app.http.persisted import PersistedDocuments
 from app.http.view import GraphQLView
 from app.migrate import prepare_database
 from app.models import Clock, utc_now
 from app.notify.dispatcher import Dispatcher
 from app.services.limits import SignUpPolicy
+from app.services.trusted_documents import TrustedDocuments
 from app.storage import open_store
 
 
@@ -42,6 +44,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
             state.store,
             settings.anonymous_permission_set,
             settings.api_key_cache_seconds,
+        )
+        state.persisted_documents = PersistedDocuments(
+            TrustedDocuments(state.store),
+            trusted_only=settings.trusted_documents_only,
+            clock=clock,
         )
         dispatcher = (
             Dispatcher(state.store, settings, clock=clock)

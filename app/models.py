@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
+    ForeignKey,
     Index,
     Integer,
     String,
@@ -260,6 +261,37 @@ class ApiKey(SQLModel, table=True):
     )
     revoked_date: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+
+
+class TrustedDocument(SQLModel, table=True):
+    """A GraphQL document a request may name by its sha256 instead of sending its text.
+
+    `source` says who registered it: "apq" (a client, through Apollo's automatic persisted
+    queries; never trusted by TRUSTED_DOCUMENTS_ONLY) or "manifest:<file name>" (the
+    operator, with `python -m app trust-documents`).
+    """
+
+    __tablename__ = "trusted_documents"
+
+    # The lower-case hex sha256 of the text's UTF-8 bytes.
+    sha256: str = Field(sa_column=Column(String(64), primary_key=True))
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    source: str = Field(sa_column=Column(String(200), nullable=False))
+    created_date: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class TrustedDocumentId(SQLModel, table=True):
+    """Another id of a trusted document: the one a Relay manifest gave it (md5 by
+    default), which Relay clients send as `documentId` (or `doc_id`)."""
+
+    __tablename__ = "trusted_document_ids"
+
+    document_id: str = Field(sa_column=Column(String(200), primary_key=True))
+    sha256: str = Field(
+        sa_column=Column(
+            String(64), ForeignKey("trusted_documents.sha256"), nullable=False
+        )
     )
 
 

@@ -6,6 +6,8 @@ On top of Strawberry's view, through its overridable hooks:
 - a mutation sent with GET is refused with 405 and `Allow: POST`;
 - every failure outside execution (a body that is not JSON, a database outage while the
   API key is looked up) is a GraphQL JSON error with `extensions.code`, never plain text;
+- a request may name its document instead of sending it (`documentId`, Apollo's APQ), and
+  TRUSTED_DOCUMENTS_ONLY keeps visitors to registered documents (app.http.persisted);
 - GraphiQL is served from files vendored into the package (app.http.graphiql);
 - a response with a RATE_LIMITED error carries `Retry-After`, and the context carries the
   client's address (app.http.clients) for the limits on visitors' creates.
@@ -39,6 +41,7 @@ from app.http.negotiation import (
     request_error_status,
     response_media_type,
 )
+from app.http.persisted import DOCUMENT_PARAMETERS, DocumentRefused
 
 log = logging.getLogger("app.http")
 
@@ -88,6 +91,13 @@ class GraphQLView(GraphQL):
             return self.error_response(
                 request, error.status_code, "BAD_REQUEST", error.reason
             )
+        except DocumentRefused as refusal:
+            media_type = response_media_type(request.headers.get("accept"))
+            response = self.error_response(
+                request, refusal.status_for(media_type), refusal.code, refusal.message
+            )
+            response.headers.update(refusal.headers)
+            return response
         except (BodyTooLarge, ClientDisconnect):
             raise  # answered by the body limit; or nobody to answer
         except Exception as error:  # noqa: BLE001 - anything before or around execution
@@ -110,6 +120,12 @@ class GraphQLView(GraphQL):
             allowed = "POST" if request.method == "GET" else "GET, POST"
             response.headers["Allow"] = allowed
         return response
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET naming its document (APQ, documentId) is a query, whatever it accepts.
+        return super().should_render_graphql_ide(request) and not any(
+            name in request.query_params for name in DOCUMENT_PARAMETERS
+        )
 
     async def get_context(self, request: Any, response: Any) -> Context:
         state = self.state
@@ -175,8 +191,10 @@ class GraphQLView(GraphQL):
         root_value: Any,
         request_data: Any,
     ) -> ExecutionResult:
+        persisted = self.state.persisted_documents
+        registration = await persisted.resolve(request, request_data, context.principal)
         try:
-            return await super().execute_single(
+            result = await super().execute_single(
                 request=request,
                 request_adapter=request_adapter,
                 sub_response=sub_response,
@@ -189,6 +207,9 @@ class GraphQLView(GraphQL):
             if isinstance(error.__cause__, InvalidOperationTypeError):
                 raise HTTPException(405, error.reason) from error.__cause__
             raise
+        if registration is not None:
+            await persisted.keep(registration, result)
+        return result
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql.page()
