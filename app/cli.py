@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from app.storage import Store
 
 T = TypeVar("T")
+log = logging.getLogger("app")
 
 
 def _settings() -> Settings:
@@ -43,7 +44,7 @@ def serve(args: argparse.Namespace) -> int:
     from app.http.server import uvicorn_options
     from app.main import create_app
 
-    settings = _settings()
+    settings = _with_own_address(_settings(), args.host, args.port)
     uvicorn.run(
         create_app(settings),
         host=args.host,
@@ -58,10 +59,34 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_own_address(settings: Settings, host: str, port: int) -> Settings:
+    """PUBLIC_BASE_URL, by default the address `serve` listens on."""
+    if settings.public_base_url is not None:
+        return settings
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"  # listening everywhere: this machine, at least, reaches it
+    if ":" in host:
+        host = f"[{host}]"
+    own = f"http://{host}:{port}"
+    log.warning(
+        "PUBLIC_BASE_URL is unset: links in emails (unsubscribe, confirm) point at %s; "
+        "set it to the https address shoppers reach this server at",
+        own,
+    )
+    return settings.model_copy(update={"public_base_url": own})
+
+
 def dispatch(_: argparse.Namespace) -> int:
     from app.notify.worker import run_worker
 
-    return asyncio.run(run_worker(_settings()))
+    settings = _settings()
+    if settings.public_base_url is None:
+        log.warning(
+            "PUBLIC_BASE_URL is unset: links in emails (unsubscribe, confirm) point at "
+            "%s; set it to the https address shoppers reach the servers at",
+            settings.links_base_url,
+        )
+    return asyncio.run(run_worker(settings))
 
 
 async def _with_store(action: Callable[[Store], Awaitable[T]]) -> T:

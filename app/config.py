@@ -201,10 +201,17 @@ class Settings(BaseSettings):
         if raw is None or not raw.strip():
             return None
         parts = urlsplit(raw.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or not raw.isascii()
+            or parts.query
+            or parts.fragment
+        ):
             raise ConfigurationError(
-                f"PUBLIC_BASE_URL {raw!r} is not an absolute http(s) URL such as "
-                "'https://shop.example.com/back-in-stock'"
+                f"PUBLIC_BASE_URL {raw!r} is not an absolute http(s) URL without query "
+                "such as 'https://shop.example.com/back-in-stock' (an international "
+                "domain name in its xn-- form)"
             )
         return raw.strip().rstrip("/")
 
@@ -214,7 +221,11 @@ class Settings(BaseSettings):
         if raw is None or not raw.strip():
             return None
         address = raw.strip().removeprefix("mailto:")
-        if "@" not in address or any(c in address for c in " <>,\r\n"):
+        if (
+            "@" not in address
+            or not address.isascii()
+            or any(c in address for c in " <>,?\r\n")
+        ):
             raise ConfigurationError(
                 f"UNSUBSCRIBE_MAILTO {raw!r} is not an address such as "
                 "'unsubscribe@shop.example'"

@@ -17,11 +17,13 @@ from app.http import graphiql
 from app.http.health import healthz, readyz
 from app.http.limits import LimitRequestBody
 from app.http.persisted import PersistedDocuments
+from app.http.unsubscribe import unsubscribe
 from app.http.view import GraphQLView
 from app.migrate import prepare_database
 from app.models import Clock, utc_now
 from app.notify.dispatcher import Dispatcher
 from app.services.limits import SignUpPolicy
+from app.services.links import UNSUBSCRIBE_PATH, load_links
 from app.services.trusted_documents import TrustedDocuments
 from app.storage import open_store
 
@@ -40,6 +42,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         state.sign_up_policy = SignUpPolicy.from_settings(settings)
         await prepare_database(state.store, settings)
         await state.store.prepare()
+        state.links = await load_links(state.store, settings, clock)
         state.authenticator = Authenticator(
             state.store,
             settings.anonymous_permission_set,
@@ -73,6 +76,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route(graphiql.STATIC_PATH, graphiql.static_file, methods=["GET"]),
+            Route(
+                UNSUBSCRIBE_PATH + "{token}", unsubscribe, methods=["GET", "POST"]
+            ),
         ],
         lifespan=lifespan,
     )

@@ -24,9 +24,10 @@ from app.config import ConfigurationError, Settings
 from app.models import Clock, utc_now
 from app.notify import maintenance, queue
 from app.notify.batch import BatchRun, DeliveryStats, Outcomes
-from app.notify.messages import OutgoingMessage, Sender, compose
+from app.notify.messages import OutgoingMessage, Sender, Unsubscribe, compose
 from app.notify.templates import Templates, placeholders
 from app.notify.transports import FileTransport, SmtpTransport, transport_from_url
+from app.services.links import Links, load_links
 from app.storage import Store, Transaction
 
 log = logging.getLogger("app.notify")
@@ -80,6 +81,8 @@ class Dispatcher:
         # One transport (one SMTP connection) per lane a batch is sent over.
         self.transports: list[SmtpTransport | FileTransport] = []
         self.sender: Sender | None = None
+        # Signs the unsubscribe and confirmation links in emails (loaded at the start).
+        self.links: Links | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -115,10 +118,17 @@ class Dispatcher:
         """Look at the queue now rather than at the next poll."""
         self._wakeup.set()
 
+    async def prepare_links(self) -> Links:
+        """The links emails carry, signed with the server keys (read once)."""
+        if self.links is None:
+            self.links = await load_links(self.store, self.settings, self.clock)
+        return self.links
+
     async def start(self) -> None:
         """Check the configuration (failing loudly), then deliver in the background."""
         if not self.transports:
             self.prepare()
+        await self.prepare_links()
         self.stopping = False
         self._task = asyncio.create_task(self._run(), name="notification-dispatcher")
         log.info(
@@ -258,6 +268,7 @@ class Dispatcher:
         """
         if not self.transports:
             self.prepare()
+        await self.prepare_links()
         run = BatchRun(self, batch)
         keeper = asyncio.create_task(run.keep(), name=f"keeper {batch.owner}")
         try:
@@ -285,6 +296,8 @@ class Dispatcher:
     def compose(self, claimed: queue.Claimed) -> OutgoingMessage:
         """The email of one claimed notification."""
         assert self.templates is not None and self.sender is not None
+        assert self.links is not None
+        unsubscribe_url = self.links.unsubscribe_url(claimed.contact_id)
         rendered = self.templates.render(
             placeholders(
                 item_name=claimed.item_name,
@@ -295,6 +308,7 @@ class Dispatcher:
                 contact_id=str(claimed.contact_id),
                 request_id=str(claimed.request_id),
                 parameters=claimed.template_parameters,
+                unsubscribe_url=unsubscribe_url,
             )
         )
         return compose(
@@ -304,6 +318,7 @@ class Dispatcher:
             request_id=claimed.request_id,
             round=claimed.round,
             date=utc_now(),
+            unsubscribe=Unsubscribe(unsubscribe_url, self.settings.unsubscribe_mailto),
         )
 
     def failure(

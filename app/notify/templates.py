@@ -38,6 +38,7 @@ _SAMPLE = {
     "item.price": "24.50",
     "item.image.url": "https://example.com/item.png?a=1&b=2",
     "itemUrl": "https://example.com/item?a=1&b=2",
+    "unsubscribeUrl": "https://example.com/unsubscribe/token?a=1&b=2",
 }
 
 
@@ -86,8 +87,10 @@ def placeholders(
     contact_id: str,
     request_id: str,
     parameters: Mapping[str, Any] | None = None,
+    unsubscribe_url: str | None = None,
 ) -> dict[str, Any]:
-    """The flat placeholder values of one email; `parameters` override same-named ones."""
+    """The flat placeholder values of one email; `parameters` override same-named ones,
+    except `unsubscribeUrl`, which always leads to the recipient's own unsubscribe page."""
     values: dict[str, Any] = {
         "item.name": item_name,
         "item.price": item_price,
@@ -98,6 +101,7 @@ def placeholders(
         "requestId": request_id,
     }
     values.update(parameters or {})
+    values["unsubscribeUrl"] = unsubscribe_url
     return values
 
 
