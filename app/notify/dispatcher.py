@@ -231,6 +231,7 @@ class Dispatcher:
         """
         if not self.transports:
             self.prepare()
+        await self.prepare_links()
         token = owner or f"{self._name}:{uuid.uuid4().hex[:16]}"
         limit = self.settings.delivery_batch_size
         lease_seconds = self.settings.delivery_lease_seconds
