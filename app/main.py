@@ -17,13 +17,14 @@ from app.http import graphiql
 from app.http.health import healthz, readyz
 from app.http.limits import LimitRequestBody
 from app.http.persisted import PersistedDocuments
+from app.http.confirmation import confirm
 from app.http.unsubscribe import unsubscribe
 from app.http.view import GraphQLView
 from app.migrate import prepare_database
 from app.models import Clock, utc_now
 from app.notify.dispatcher import Dispatcher
 from app.services.limits import SignUpPolicy
-from app.services.links import UNSUBSCRIBE_PATH, load_links
+from app.services.links import CONFIRM_PATH, UNSUBSCRIBE_PATH, load_links
 from app.services.trusted_documents import TrustedDocuments
 from app.storage import open_store
 
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
             Route(
                 UNSUBSCRIBE_PATH + "{token}", unsubscribe, methods=["GET", "POST"]
             ),
+            Route(CONFIRM_PATH + "{token}", confirm, methods=["GET", "POST"]),
         ],
         lifespan=lifespan,
     )

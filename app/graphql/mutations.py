@@ -46,6 +46,8 @@ class Mutation:
             clock=info.context.clock,
             sign_up=info.context.sign_up,
         )
+        if not created.confirmed:
+            info.context.notify_queued()  # its confirmation email may be due
         return BackInStockNotificationRequest.from_record(created)
 
     @field_requiring(MODIFY_REQUESTS, "Delete a request; returns its id.", mutation=True)

@@ -49,7 +49,9 @@ async def unsubscribe(request: Request) -> Response:
         )
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
-    log.info("unsubscribed contact %s: %d waiting requests removed", contact_id, removed)
+    log.info(
+        "unsubscribed contact %s: %d waiting requests removed", contact_id, removed
+    )
     return page(
         "Unsubscribed",
         "You will get no more back-in-stock emails from us. You can ask to be told "

@@ -25,7 +25,8 @@ from app.models import Clock, utc_now
 from app.notify import maintenance, queue
 from app.notify.batch import BatchRun, DeliveryStats, Outcomes
 from app.notify.messages import OutgoingMessage, Sender, Unsubscribe, compose
-from app.notify.templates import Templates, placeholders
+from app.notify.confirmations import deliver_confirmations
+from app.notify.templates import Templates, confirmation_templates, placeholders
 from app.notify.transports import FileTransport, SmtpTransport, transport_from_url
 from app.services.links import Links, load_links
 from app.storage import Store, Transaction
@@ -76,8 +77,10 @@ class Dispatcher:
         self.stopping = False
         self._task: asyncio.Task[None] | None = None
         self._rng = random.Random()
-        self._name = f"{socket.gethostname()[:24]}:{os.getpid()}"
+        self.name = f"{socket.gethostname()[:24]}:{os.getpid()}"
         self.templates: Templates | None = None
+        # The confirmation email's (double opt-in: app.notify.confirmations).
+        self.confirmation_templates: Templates | None = None
         # One transport (one SMTP connection) per lane a batch is sent over.
         self.transports: list[SmtpTransport | FileTransport] = []
         self.sender: Sender | None = None
@@ -105,6 +108,7 @@ class Dispatcher:
             )
         self.sender = Sender.parse(settings.mail_from)
         self.templates = Templates(settings.mail_template_dir)
+        self.confirmation_templates = confirmation_templates(settings.mail_template_dir)
         self.transports = [
             transport_from_url(
                 settings.mail_url,
@@ -132,7 +136,7 @@ class Dispatcher:
         self.stopping = False
         self._task = asyncio.create_task(self._run(), name="notification-dispatcher")
         log.info(
-            "dispatcher %s delivering to %s", self._name, self.transports[0].describe()
+            "dispatcher %s delivering to %s", self.name, self.transports[0].describe()
         )
 
     async def stop(self) -> None:
@@ -161,6 +165,7 @@ class Dispatcher:
             self._wakeup.clear()
             try:
                 await self._purge_when_due()
+                await self.send_confirmations()
                 stats = await self.drain()
                 if stats.sent or stats.failed or stats.skipped:
                     log.info(
@@ -198,6 +203,26 @@ class Dispatcher:
                 purged.unconfirmed_requests,
             )
 
+    async def send_confirmations(self) -> int:
+        """Send the confirmation emails due (double opt-in); how many went out."""
+        if not self.transports:
+            self.prepare()
+        await self.prepare_links()
+        assert self.confirmation_templates is not None
+        sent = 0
+        while not self.stopping:
+            batch = await deliver_confirmations(self, self.confirmation_templates)
+            if not batch:
+                break
+            sent += batch
+        if sent:
+            log.info("sent %d confirmation emails", sent)
+        return sent
+
+    def retry_delay(self, attempts: int) -> float:
+        """The wait before the next attempt after `attempts` failed ones."""
+        return retry_delay(attempts, self.settings.delivery_retry_base_seconds, self._rng)
+
     async def purge(self) -> maintenance.Purged:
         """Delete what retention and the limits no longer keep (every
         PURGE_INTERVAL_SECONDS in the loop; public for tests and tools)."""
@@ -232,7 +257,7 @@ class Dispatcher:
         if not self.transports:
             self.prepare()
         await self.prepare_links()
-        token = owner or f"{self._name}:{uuid.uuid4().hex[:16]}"
+        token = owner or f"{self.name}:{uuid.uuid4().hex[:16]}"
         limit = self.settings.delivery_batch_size
         lease_seconds = self.settings.delivery_lease_seconds
         skip_locked = self.store.dialect == "postgresql"

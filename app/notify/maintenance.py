@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.config import Settings
-from app.services import limits, privacy
+from app.services import confirmation, limits, privacy
 from app.storage import Store, Transaction
 
 
@@ -52,4 +52,10 @@ async def purge(store: Store, settings: Settings, now: datetime) -> Purged:
         purged.settled_requests = await _in_batches(
             store, lambda tx: privacy.purge_settled(tx, now, days), privacy.PURGE_BATCH
         )
+    unconfirmed_days = settings.unconfirmed_retention_days
+    purged.unconfirmed_requests = await _in_batches(
+        store,
+        lambda tx: confirmation.purge_unconfirmed(tx, now, unconfirmed_days),
+        privacy.PURGE_BATCH,
+    )
     return purged

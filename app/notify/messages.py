@@ -119,7 +119,49 @@ def compose(
     date: datetime,
     unsubscribe: Unsubscribe | None = None,
 ) -> OutgoingMessage:
-    identifier = message_id(request_id, round, sender.domain)
+    """The notification email of one report round to one request."""
+    return _message(
+        rendered,
+        sender=sender,
+        recipient=recipient,
+        identifier=message_id(request_id, round, sender.domain),
+        name=f"{request_id}.{round}",
+        date=date,
+        unsubscribe=unsubscribe,
+    )
+
+
+def compose_confirmation(
+    rendered: RenderedEmail,
+    *,
+    sender: Sender,
+    recipient: str,
+    contact_id: uuid.UUID,
+    round: int,
+    date: datetime,
+) -> OutgoingMessage:
+    """The confirmation email (double opt-in) of one contact: every resend of one round
+    is the same message."""
+    return _message(
+        rendered,
+        sender=sender,
+        recipient=recipient,
+        identifier=f"<confirm.{contact_id}.{round}@{sender.domain}>",
+        name=f"confirm.{contact_id}.{round}",
+        date=date,
+    )
+
+
+def _message(
+    rendered: RenderedEmail,
+    *,
+    sender: Sender,
+    recipient: str,
+    identifier: str,
+    name: str,
+    date: datetime,
+    unsubscribe: Unsubscribe | None = None,
+) -> OutgoingMessage:
     boundary = f"=_{uuid.uuid4().hex}"
     data = b"".join(
         (
@@ -144,6 +186,6 @@ def compose(
         sender=sender.address,
         recipient=recipient,
         message_id=identifier,
-        name=f"{request_id}.{round}",
+        name=name,
         data=data,
     )

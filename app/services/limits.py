@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, func, select
@@ -44,6 +44,10 @@ class SignUpPolicy:
     per_client: Rate | None
     per_email: Rate | None
     max_open_per_email: int | None
+    # Double opt-in: a visitor's request waits unconfirmed (app.services.confirmation),
+    # and its address gets at most one confirmation email per `confirmation_resend`.
+    require_confirmation: bool = False
+    confirmation_resend: timedelta = timedelta(minutes=10)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SignUpPolicy:
@@ -51,6 +55,10 @@ class SignUpPolicy:
             per_client=settings.client_rate,
             per_email=settings.email_rate,
             max_open_per_email=settings.max_open_requests_per_email or None,
+            require_confirmation=settings.require_email_confirmation,
+            confirmation_resend=timedelta(
+                minutes=settings.email_confirmation_resend_minutes
+            ),
         )
 
 

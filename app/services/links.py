@@ -9,6 +9,7 @@ never accepted for the other, and a changed one is refused.
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import uuid
 from datetime import UTC, datetime
@@ -50,7 +51,8 @@ class Links:
         return _contact(value) if value is not None else None
 
     def confirmation_url(self, contact_id: uuid.UUID, issued: datetime) -> str:
-        value = f"{contact_id.hex}.{int(issued.timestamp()):x}"
+        # Milliseconds, rounded up: a request made at the issue time is covered.
+        value = f"{contact_id.hex}.{math.ceil(issued.timestamp() * 1000):x}"
         token = self._confirm.sign(value).decode()
         return f"{self.base_url}{CONFIRM_PATH}{token}"
 
@@ -62,7 +64,7 @@ class Links:
         contact, _, issued = value.partition(".")
         contact_id = _contact(contact)
         try:
-            moment = datetime.fromtimestamp(int(issued, 16), UTC)
+            moment = datetime.fromtimestamp(int(issued, 16) / 1000, UTC)
         except (ValueError, OverflowError, OSError):
             return None
         return (contact_id, moment) if contact_id is not None else None

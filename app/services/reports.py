@@ -96,7 +96,8 @@ async def report_items_back_in_stock(
     template_parameters: Any = None,
     clock: Clock = utc_now,
 ) -> int:
-    """Queue one email per waiting (RECEIVED or FAILED) request named; return how many.
+    """Queue one email per waiting (RECEIVED or FAILED, and confirmed) request named;
+    return how many.
 
     Two statements in one transaction, whatever the report's size: the report, then its
     notifications. Repeating it queues nothing twice.
@@ -162,6 +163,8 @@ def _queue_waiting(
         .where(
             selection,
             NotificationRequest.status.in_([s.value for s in REPORTABLE_STATUSES]),
+            # A request whose address is not confirmed yet is never notified.
+            NotificationRequest.confirmed.is_(True),
         )
         .order_by(NotificationRequest.id)
         # PostgreSQL: a shared lock on each request read, so that a concurrent

@@ -21,7 +21,7 @@ from app.models import (
     time_ordered_id,
     utc_now,
 )
-from app.services import limits
+from app.services import confirmation, limits
 from app.services.errors import RequestCollectionDisabled, RequestNotFound
 from app.services.limits import Refusal, SignUp
 from app.services.request_view import (
@@ -140,6 +140,7 @@ def _create(
         "catalog_reference_key": values["catalog_reference_key"],
         "email": values["email"],
     }
+    confirmed = not _opting_in(sign_up)
     # The open request may be sent between our insert and our read; then insert again.
     for _ in range(3):
         created = clock()
@@ -149,16 +150,37 @@ def _create(
                 **values,
                 "id": time_ordered_id(created),
                 "created_date": created,
-                "confirmed": True,
+                "confirmed": confirmed,
             },
             into=as_record,
         )
         if row:
-            return row[0]
+            return _with_confirmation_asked(tx, row[0], sign_up, clock)
         existing = tx.rows(_OPEN_BY_REFERENCE_AND_EMAIL, key, into=as_record)
         if existing:
-            return existing[0]
+            return _with_confirmation_asked(tx, existing[0], sign_up, clock)
     raise RuntimeError("could not create or find the open request")
+
+
+def _opting_in(sign_up: SignUp | None) -> bool:
+    """Whether a create waits for its address to be confirmed (double opt-in)."""
+    return sign_up is not None and sign_up.policy.require_confirmation
+
+
+def _with_confirmation_asked(
+    tx: Transaction, record: RequestRecord, sign_up: SignUp | None, clock: Clock
+) -> RequestRecord:
+    """The request; a visitor's unconfirmed one queues its confirmation email too (the
+    resend throttle decides whether another is sent)."""
+    if sign_up is not None and _opting_in(sign_up) and not record.confirmed:
+        confirmation.ask(
+            tx,
+            contact_id=uuid.UUID(record.contact_id),
+            email=record.email,
+            now=clock(),
+            resend_after=sign_up.policy.confirmation_resend,
+        )
+    return record
 
 
 async def create_request(
