@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.permissions import DEFAULT_ANONYMOUS_PERMISSIONS, Permission
@@ -26,9 +26,9 @@ def _split_names(raw: str | None) -> list[str]:
 
 
 class Rate(NamedTuple):
-    """A rate limit: at most `count` in any `seconds` (a sliding window)."""
+    """A rate limit: at most `limit` in any `seconds` (a sliding window)."""
 
-    count: int
+    limit: int
     seconds: int
 
 
@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     # measured to pay (app/fast_paths.py); false runs on public APIs only.
     fast_paths: bool = True
 
+    # Keys that sign cursors (app/keys.py), comma-separated: the first signs, all verify.
+    # Unset: a key generated on first start and kept in the database.
+    secret_keys: SecretStr | None = None
+
     # Protections.
     # Visitors (no API key) run only documents registered from a manifest
     # (`python -m app trust-documents`), and cannot register any through APQ.
@@ -174,7 +178,9 @@ class Settings(BaseSettings):
     @field_validator("anonymous_permissions")
     @classmethod
     def _known_permissions(cls, raw: str | None) -> str | None:
-        unknown = [name for name in _split_names(raw) if name not in Permission.__members__]
+        unknown = [
+            name for name in _split_names(raw) if name not in Permission.__members__
+        ]
         if unknown:
             known = ", ".join(Permission.__members__)
             raise ConfigurationError(
@@ -182,6 +188,25 @@ class Settings(BaseSettings):
                 f"known: {known}"
             )
         return raw
+
+    @field_validator("secret_keys")
+    @classmethod
+    def _long_enough(cls, raw: SecretStr | None) -> SecretStr | None:
+        short = [
+            key for key in _split_names(raw and raw.get_secret_value()) if len(key) < 32
+        ]
+        if short:
+            raise ConfigurationError(
+                "SECRET_KEYS: each key must be at least 32 characters "
+                "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return raw
+
+    @cached_property
+    def secret_key_list(self) -> list[str]:
+        """SECRET_KEYS, newest (the one that signs) first; empty when unset."""
+        raw = self.secret_keys.get_secret_value() if self.secret_keys else None
+        return _split_names(raw)
 
     @field_validator("rate_limit_per_client", "rate_limit_per_email")
     @classmethod
@@ -253,7 +278,9 @@ class Settings(BaseSettings):
     def anonymous_permission_set(self) -> frozenset[Permission]:
         if self.anonymous_permissions is None:
             return DEFAULT_ANONYMOUS_PERMISSIONS
-        return frozenset(Permission[name] for name in _split_names(self.anonymous_permissions))
+        return frozenset(
+            Permission[name] for name in _split_names(self.anonymous_permissions)
+        )
 
     @property
     def in_flight_wait_seconds(self) -> float:

@@ -12,27 +12,37 @@ from starlette.routing import Route
 from app.auth import Authenticator
 from app.config import Settings
 from app.gc_tuning import tune_garbage_collector
-from app.graphql.schema import build_schema
+from app.graphql.schema import BackInStockSchema, build_schema
 from app.http import graphiql
+from app.http.confirmation import confirm
 from app.http.health import healthz, readyz
 from app.http.limits import LimitRequestBody
 from app.http.persisted import PersistedDocuments
-from app.http.confirmation import confirm
 from app.http.unsubscribe import unsubscribe
 from app.http.view import GraphQLView
+from app.keys import load_server_keys
 from app.migrate import prepare_database
 from app.models import Clock, utc_now
 from app.notify.dispatcher import Dispatcher
 from app.services.limits import SignUpPolicy
-from app.services.links import CONFIRM_PATH, UNSUBSCRIBE_PATH, load_links
+from app.services.links import CONFIRM_PATH, UNSUBSCRIBE_PATH, Links
 from app.services.trusted_documents import TrustedDocuments
 from app.storage import open_store
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> Starlette:
-    """The application; `clock` is what every service reads the time from."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = utc_now,
+    schema: BackInStockSchema | None = None,
+) -> Starlette:
+    """The application; `clock` is what every service reads the time from.
+
+    `schema` is `build_schema(settings)` unless given (tests share one among apps of the
+    same settings).
+    """
     settings = settings or Settings()
-    schema = build_schema(settings)
+    schema = schema or build_schema(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -43,7 +53,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         state.sign_up_policy = SignUpPolicy.from_settings(settings)
         await prepare_database(state.store, settings)
         await state.store.prepare()
-        state.links = await load_links(state.store, settings, clock)
+        state.keys = await load_server_keys(state.store, settings, clock)
+        state.links = Links(state.keys, settings.links_base_url)
         state.authenticator = Authenticator(
             state.store,
             settings.anonymous_permission_set,

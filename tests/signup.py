@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from starlette.applications import Starlette
 
-from app.config import Settings
-from app.main import create_app
 from tests.documents import CREATE_REQUEST, QUERY_REQUESTS, new_request
 
 # The start of a day: every window (minute, hour, day) starts here too.
 MIDNIGHT = datetime(2026, 3, 2, tzinfo=UTC)
-
-
-class HandClock:
-    """A clock that stands still until a test moves it."""
-
-    def __init__(self, now: datetime = MIDNIGHT) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def move(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-async def running_app(settings: Settings, clock: HandClock) -> AsyncIterator[Starlette]:
-    application = create_app(settings, clock=clock)
-    async with application.router.lifespan_context(application):
-        yield application
 
 
 def asgi_client(app: Starlette, client: tuple[str, int] = ("127.0.0.1", 123)) -> Any:

@@ -6,21 +6,21 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 
 from app.config import Settings
+from app.main import create_app
 from app.models import utc_now
 from app.notify import confirmations
 from app.notify.dispatcher import Dispatcher
-from tests.conftest import GraphQLClient, mint_key
+from tests.conftest import GraphQLClient, ManualClock, mint_key
 from tests.delivery import MAIL_FROM, deliver_all, delivery_settings, report
 from tests.documents import new_request, start_collecting
 from tests.mailbox import Mailbox, Received
-from tests.signup import HandClock, asgi_client, running_app
+from tests.signup import MIDNIGHT, asgi_client
 
 BASE = "http://127.0.0.1"
 HOUR = 3600
@@ -37,8 +37,8 @@ EXPORT = "query Export($email: String!) { exportBackInStockDataByEmail(email: $e
 
 
 @pytest.fixture
-def clock() -> HandClock:
-    return HandClock()
+def clock() -> ManualClock:
+    return ManualClock(MIDNIGHT)
 
 
 @pytest.fixture
@@ -49,13 +49,7 @@ def settings(settings: Settings, mailbox: Mailbox) -> Settings:
 
 
 @pytest.fixture
-async def app(settings: Settings, clock: HandClock) -> AsyncIterator[Starlette]:
-    async for application in running_app(settings, clock):
-        yield application
-
-
-@pytest.fixture
-def dispatcher(app: Starlette, settings: Settings, clock: HandClock) -> Dispatcher:
+def dispatcher(app: Starlette, settings: Settings, clock: ManualClock) -> Dispatcher:
     return Dispatcher(app.state.store, settings, clock=clock)
 
 
@@ -168,15 +162,15 @@ async def test_another_email_is_sent_only_after_the_resend_throttle(
     collecting: None,
     dispatcher: Dispatcher,
     mailbox: Mailbox,
-    clock: HandClock,
+    clock: ManualClock,
 ):
     await sign_up(gql, "ann@example.com", "shoe-1")
     await dispatcher.send_confirmations()
 
-    clock.move(9 * 60)
+    clock.advance(seconds=9 * 60)
     await sign_up(gql, "ann@example.com", "shoe-2")
     throttled = await dispatcher.send_confirmations()
-    clock.move(60)
+    clock.advance(seconds=60)
     await sign_up(gql, "ann@example.com", "shoe-3")
     resent = await dispatcher.send_confirmations()
 
@@ -193,11 +187,11 @@ async def test_a_link_confirms_only_requests_made_before_it_was_sent(
     http: httpx.AsyncClient,
     dispatcher: Dispatcher,
     mailbox: Mailbox,
-    clock: HandClock,
+    clock: ManualClock,
 ):
     before = await sign_up(gql, "ann@example.com", "shoe-1")
     await dispatcher.send_confirmations()
-    clock.move(60)
+    clock.advance(seconds=60)
     after = await sign_up(gql, "ann@example.com", "shoe-2")
 
     await http.post(confirm_url(mailbox.received[0]))
@@ -213,13 +207,13 @@ async def test_an_expired_link_confirms_nothing(
     http: httpx.AsyncClient,
     dispatcher: Dispatcher,
     mailbox: Mailbox,
-    clock: HandClock,
+    clock: ManualClock,
 ):
     request = await sign_up(gql, "ann@example.com")
     await dispatcher.send_confirmations()
     url = confirm_url(mailbox.received[0])
 
-    clock.move(48 * HOUR + 1)
+    clock.advance(seconds=48 * HOUR + 1)
     shown = await http.get(url)
     posted = await http.post(url)
 
@@ -260,16 +254,16 @@ async def test_unconfirmed_requests_are_purged_after_their_retention(
     admin_key: str,
     collecting: None,
     dispatcher: Dispatcher,
-    clock: HandClock,
+    clock: ManualClock,
 ):
     # given: an unconfirmed request, its email sent, and a keyed (confirmed) one
     await sign_up(gql, "ann@example.com")
     kept = await sign_up(gql, "bob@example.com", key=admin_key)
     await dispatcher.send_confirmations()
     # when
-    clock.move(7 * 24 * HOUR - 1)
+    clock.advance(seconds=7 * 24 * HOUR - 1)
     early = await dispatcher.purge()
-    clock.move(2)
+    clock.advance(seconds=2)
     purged = await dispatcher.purge()
     # then
     assert (early.unconfirmed_requests, purged.unconfirmed_requests) == (0, 1)
@@ -284,7 +278,7 @@ async def test_export_shows_the_confirmation_state(
     admin_key: str,
     collecting: None,
     dispatcher: Dispatcher,
-    clock: HandClock,
+    clock: ManualClock,
 ):
     await sign_up(gql, "ann@example.com")
     await dispatcher.send_confirmations()
@@ -321,10 +315,11 @@ async def test_a_confirmation_claimed_by_a_dispatcher_that_died_is_sent_later(
 
 
 async def test_without_confirmation_a_visitors_request_is_confirmed_at_once(
-    settings: Settings, clock: HandClock
+    settings: Settings, clock: ManualClock
 ):
     off = settings.model_copy(update={"require_email_confirmation": False})
-    async for application in running_app(off, clock):
+    application = create_app(off, clock=clock)
+    async with application.router.lifespan_context(application):
         key = await mint_key(application)
         async with asgi_client(application) as http:
             gql = GraphQLClient(http)

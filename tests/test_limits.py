@@ -13,14 +13,14 @@ import pytest
 from starlette.applications import Starlette
 
 from app.config import Settings
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, ManualClock
 from tests.documents import SETTINGS
-from tests.signup import HandClock, all_emails, asgi_client, codes, running_app, sign_up
+from tests.signup import MIDNIGHT, all_emails, asgi_client, codes, sign_up
 
 
 @pytest.fixture
-def clock() -> HandClock:
-    return HandClock()
+def clock() -> ManualClock:
+    return ManualClock(MIDNIGHT)
 
 
 @pytest.fixture
@@ -30,15 +30,15 @@ def limits() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def app(
-    settings: Settings, clock: HandClock, limits: dict[str, Any]
-) -> AsyncIterator[Starlette]:
-    async for application in running_app(settings.model_copy(update=limits), clock):
-        yield application
+def settings(settings: Settings, limits: dict[str, Any]) -> Settings:
+    return settings.model_copy(update=limits)
 
 
 @pytest.fixture
-async def visitor(app: Starlette, collecting: None) -> AsyncIterator[httpx.AsyncClient]:
+async def visitor(
+    app: Starlette, collecting: None, clock: ManualClock
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A visitor's HTTP client; the app runs on `clock` (windows start at MIDNIGHT)."""
     async with asgi_client(app) as client:
         yield client
 
@@ -65,16 +65,16 @@ async def test_fourth_create_of_a_client_in_a_minute_is_rate_limited(
 
 
 async def test_a_create_fits_again_once_the_retry_time_has_passed(
-    visitor: httpx.AsyncClient, clock: HandClock
+    visitor: httpx.AsyncClient, clock: ManualClock
 ):
     # given
     for index in range(3):
         await sign_up(visitor, f"shopper{index}@example.com")
     wait = retry_after(await sign_up(visitor, "late@example.com"))
     # when / then
-    clock.move(wait - 1)
+    clock.advance(seconds=wait - 1)
     assert codes(await sign_up(visitor, "late@example.com")) == ["RATE_LIMITED"]
-    clock.move(1)
+    clock.advance(seconds=1)
     assert codes(await sign_up(visitor, "late@example.com")) == []
 
 

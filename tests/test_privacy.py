@@ -8,7 +8,6 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,11 +17,11 @@ from app.config import Settings
 from app.logmask import MaskingFormatter
 from app.notify.dispatcher import Dispatcher
 from app.permissions import Permission
-from tests.conftest import GraphQLClient, mint_key
+from tests.conftest import GraphQLClient, ManualClock, mint_key
 from tests.delivery import deliver_all, delivery_settings, queued, report
 from tests.documents import MARK_AS_SENT, create, reference
 from tests.mailbox import Mailbox
-from tests.signup import HandClock, all_emails, running_app
+from tests.signup import MIDNIGHT, all_emails
 
 ERASE = "mutation Erase($email: String!) { eraseBackInStockDataByEmail(email: $email) }"
 EXPORT = "query Export($email: String!) { exportBackInStockDataByEmail(email: $email) }"
@@ -30,8 +29,8 @@ DAY = 86400
 
 
 @pytest.fixture
-def clock() -> HandClock:
-    return HandClock()
+def clock() -> ManualClock:
+    return ManualClock(MIDNIGHT)
 
 
 @pytest.fixture
@@ -40,13 +39,7 @@ def settings(settings: Settings, mailbox: Mailbox) -> Settings:
 
 
 @pytest.fixture
-async def app(settings: Settings, clock: HandClock) -> AsyncIterator[Starlette]:
-    async for application in running_app(settings, clock):
-        yield application
-
-
-@pytest.fixture
-def dispatcher(app: Starlette, settings: Settings, clock: HandClock) -> Dispatcher:
+def dispatcher(app: Starlette, settings: Settings, clock: ManualClock) -> Dispatcher:
     return Dispatcher(app.state.store, settings, clock=clock)
 
 
@@ -209,7 +202,7 @@ async def test_retention_purges_sent_and_failed_requests_past_it(
     app: Starlette,
     dispatcher: Dispatcher,
     mailbox: Mailbox,
-    clock: HandClock,
+    clock: ManualClock,
 ):
     # given: 31 days ago one request was sent, one failed, one was marked sent by hand
     # and one still waits; 29 days ago one was marked sent
@@ -224,11 +217,11 @@ async def test_retention_purges_sent_and_failed_requests_past_it(
     marked = await create(gql, email="marked@example.com", item_id="shoe-3")
     await gql(MARK_AS_SENT, {"id": marked["id"]}, key=admin_key)
     await create(gql, email="waits@example.com", item_id="shoe-4")
-    clock.move(2 * DAY)
+    clock.advance(seconds=2 * DAY)
     recent = await create(gql, email="recent@example.com", item_id="shoe-5")
     await gql(MARK_AS_SENT, {"id": recent["id"]}, key=admin_key)
     # when
-    clock.move(29 * DAY + 1)
+    clock.advance(seconds=29 * DAY + 1)
     purged = await dispatcher.purge()
     # then
     assert purged.settled_requests == 3
@@ -243,12 +236,12 @@ async def test_without_retention_days_nothing_is_purged(
     admin_key: str,
     collecting: None,
     dispatcher: Dispatcher,
-    clock: HandClock,
+    clock: ManualClock,
 ):
     marked = await create(gql, email="marked@example.com")
     await gql(MARK_AS_SENT, {"id": marked["id"]}, key=admin_key)
 
-    clock.move(3650 * DAY)
+    clock.advance(seconds=3650 * DAY)
     purged = await dispatcher.purge()
 
     assert purged.settled_requests == 0
@@ -260,13 +253,13 @@ async def test_counters_of_past_windows_are_purged(
     admin_key: str,
     collecting: None,
     dispatcher: Dispatcher,
-    clock: HandClock,
+    clock: ManualClock,
 ):
     await create(gql, email="ann@example.com")
 
-    clock.move(3600)
+    clock.advance(seconds=3600)
     kept = await dispatcher.purge()
-    clock.move(3600 + 1)
+    clock.advance(seconds=3600 + 1)
     purged = await dispatcher.purge()
 
     assert (kept.counters, purged.counters) == (0, 1)
@@ -312,4 +305,5 @@ def test_the_log_format_masks_addresses_in_messages_and_tracebacks():
 
     assert "failed for a***@example.com" in text
     assert "(email)=(b***@shop.example.co.uk)" in text
-    assert "ann@" not in text and "bob@" not in text
+    assert "ann@" not in text
+    assert "bob@" not in text

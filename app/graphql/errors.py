@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import re
 
+from graphql import GraphQLError
 from strawberry.utils.str_converters import to_camel_case
 
 from app.services.errors import InvalidArgument, RateLimited, ServiceError
-from graphql import GraphQLError
 
 log = logging.getLogger("app.graphql")
 
@@ -68,15 +68,19 @@ def coded(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, ServiceError):
         extensions: dict[str, object] = {"code": original.code}
+        message = original.message
         if isinstance(original, InvalidArgument):
+            fields = [graphql_path(v.field) for v in original.field_violations]
             extensions["fieldViolations"] = [
-                {"field": graphql_path(v.field), "description": v.description}
-                for v in original.field_violations
+                {"field": field, "description": v.description}
+                for field, v in zip(fields, original.field_violations)
             ]
+            # The message names the fields as the API does, like fieldViolations.
+            message = f"Invalid argument: {', '.join(fields)}"
         if isinstance(original, RateLimited):
             # The view repeats the longest of these as the HTTP Retry-After header.
             extensions["retryAfterSeconds"] = original.retry_after_seconds
-        return _with_code(error, original.message, extensions)
+        return _with_code(error, message, extensions)
     if original is None or error.path is None:
         return _with_code(error, error.message, {"code": _request_error_code(error)})
     masked = GraphQLError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import strawberry
 from strawberry.scalars import JSON
 
@@ -25,7 +27,8 @@ class PrivacyQuery:
     async def export_back_in_stock_data_by_email(
         self, info: strawberry.Info, email: str
     ) -> JSON:
-        return await privacy.export_email(info.context.store, email=email)
+        document = await privacy.export_email(info.context.store, email=email)
+        return cast(JSON, document)
 
 
 @strawberry.type

@@ -51,14 +51,18 @@ def _retry_after(
 ) -> int | None:
     """The longest `retryAfterSeconds` of the RATE_LIMITED errors, if any."""
     responses = response_data if isinstance(response_data, list) else [response_data]
-    waits = [
-        extensions.get("retryAfterSeconds")
-        for response in responses
-        for error in response.get("errors") or ()
-        if (extensions := error.get("extensions") or {}).get("code") == "RATE_LIMITED"
-    ]
-    numbers = [wait for wait in waits if isinstance(wait, int)]
-    return max(numbers) if numbers else None
+    waits = []
+    for response in responses:
+        for error in response.get("errors") or ():
+            extensions = error.get("extensions") if isinstance(error, dict) else None
+            if (
+                isinstance(extensions, dict)
+                and extensions.get("code") == "RATE_LIMITED"
+            ):
+                wait = extensions.get("retryAfterSeconds")
+                if isinstance(wait, int):
+                    waits.append(wait)
+    return max(waits) if waits else None
 
 
 class GraphQLView(GraphQL):
@@ -136,6 +140,7 @@ class GraphQLView(GraphQL):
             store=state.store,
             settings=state.settings,
             principal=principal,
+            keys=state.keys,
             notify_queued=state.notify_queued,
             clock=state.clock,
             client_address=client_address(

@@ -20,9 +20,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 
 from app.logmask import mask_emails
 from app.models import EmailConfirmation, NotificationRequest, utc_now
@@ -123,7 +124,7 @@ def _waiting_items(
     return items
 
 
-def _mine(owner: str, contact_id: uuid.UUID) -> list[object]:
+def _mine(owner: str, contact_id: uuid.UUID) -> list[ColumnElement[bool]]:
     return [
         _CONFIRMATIONS.c.contact_id == contact_id,
         _CONFIRMATIONS.c.lease_owner == owner,
@@ -223,7 +224,7 @@ class _Run:
             started = time.monotonic()
             until = utc_now() + timedelta(seconds=lease)
             await self.dispatcher.store.write(
-                lambda tx: renew(tx, owner=self.owner, ids=ids, until=until)
+                partial(renew, owner=self.owner, ids=ids, until=until)
             )
             self.deadline = started + lease - self.dispatcher.lease_margin()
 
@@ -231,7 +232,8 @@ class _Run:
 def _compose(
     dispatcher: Dispatcher, templates: Templates, claimed: ClaimedConfirmation
 ) -> OutgoingMessage:
-    assert dispatcher.sender is not None and dispatcher.links is not None
+    assert dispatcher.sender is not None
+    assert dispatcher.links is not None
     settings = dispatcher.settings
     issued = dispatcher.clock()
     rendered = templates.render(
@@ -300,7 +302,7 @@ async def _send(
     error: str | None = None
     try:
         message = _compose(dispatcher, templates, claimed)
-    except Exception as problem:  # noqa: BLE001 - a bad template fails this email
+    except Exception as problem:  # a bad template fails this email, not the batch
         refused = MessageRefused(f"rendering failed: {problem}", permanent=True)
         return await _failed(dispatcher, run, claimed, refused)
     try:

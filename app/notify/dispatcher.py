@@ -24,8 +24,8 @@ from app.config import ConfigurationError, Settings
 from app.models import Clock, utc_now
 from app.notify import maintenance, queue
 from app.notify.batch import BatchRun, DeliveryStats, Outcomes
-from app.notify.messages import OutgoingMessage, Sender, Unsubscribe, compose
 from app.notify.confirmations import deliver_confirmations
+from app.notify.messages import OutgoingMessage, Sender, Unsubscribe, compose
 from app.notify.templates import Templates, confirmation_templates, placeholders
 from app.notify.transports import FileTransport, SmtpTransport, transport_from_url
 from app.services.links import Links, load_links

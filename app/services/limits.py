@@ -125,7 +125,7 @@ def _retry_after(rate: Rate, now: float, previous: int, current: int) -> int | N
     The estimate is `previous * (1 - elapsed) + current`, `elapsed` the part of the
     current window gone by; one more hit fits while the estimate is at most count - 1.
     """
-    limit, seconds = rate.count, rate.seconds
+    limit, seconds = rate.limit, rate.seconds
     start = _window_start(now, seconds)
     elapsed = (now - start) / seconds
     room = limit - 1

@@ -8,9 +8,7 @@ never accepted for the other, and a changed one is refused.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import secrets
 import uuid
 from datetime import UTC, datetime
 from typing import Protocol
@@ -18,6 +16,7 @@ from typing import Protocol
 from itsdangerous import BadSignature, Signer
 
 from app.config import Settings
+from app.keys import load_server_keys
 from app.models import Clock, utc_now
 from app.storage import Store
 
@@ -84,24 +83,8 @@ def _contact(value: str) -> uuid.UUID | None:
         return None
 
 
-class _ProcessKeys:
-    """Stand-in for app.keys until it lands on this branch: a key of this process only.
-
-    TODO(keys): replace with app.keys.load_server_keys (see `load_links`).
-    """
-
-    _secret = secrets.token_bytes(32)
-
-    def signer(self, purpose: str) -> Signer:
-        return Signer(
-            self._secret,
-            salt=purpose,
-            digest_method=hashlib.sha256,
-            key_derivation="hmac",
-        )
-
-
 async def load_links(store: Store, settings: Settings, clock: Clock = utc_now) -> Links:
     """The deployment's links: signed with the server keys, under PUBLIC_BASE_URL."""
-    keys: SigningKeys = _ProcessKeys()  # TODO(keys): await load_server_keys(...)
-    return Links(keys, settings.links_base_url)
+    return Links(
+        await load_server_keys(store, settings, clock), settings.links_base_url
+    )

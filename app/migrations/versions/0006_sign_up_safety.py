@@ -4,8 +4,8 @@
 - `email_confirmations`: the confirmation email of an address (double opt-in), queued.
 - `notification_requests.confirmed`: true for every existing request.
 
-Revision ID: 0005_sign_up_safety
-Revises: 0004_trusted_documents
+Revision ID: 0006_sign_up_safety
+Revises: 0005_server_keys
 Create Date: 2026-11-25
 """
 
@@ -18,8 +18,8 @@ from alembic import op
 
 from app.sqltypes import GUID, UTCDateTime, code_point_string
 
-revision: str = "0005_sign_up_safety"
-down_revision: str | None = "0004_trusted_documents"
+revision: str = "0006_sign_up_safety"
+down_revision: str | None = "0005_server_keys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
