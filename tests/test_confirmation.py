@@ -18,7 +18,7 @@ from app.notify import confirmations
 from app.notify.dispatcher import Dispatcher
 from tests.conftest import GraphQLClient, ManualClock, mint_key
 from tests.delivery import MAIL_FROM, deliver_all, delivery_settings, report
-from tests.documents import new_request, start_collecting
+from tests.documents import QUERY_REQUESTS, new_request, start_collecting
 from tests.mailbox import Mailbox, Received
 from tests.signup import MIDNIGHT, asgi_client
 
@@ -33,6 +33,7 @@ mutation Create($request: BackInStockNotificationRequestInput!,
 }
 """
 GET = "query Get($id: ID!) { backInStockNotificationRequest(id: $id) { confirmed } }"
+LIST = "backInStockNotificationRequests"
 EXPORT = "query Export($email: String!) { exportBackInStockDataByEmail(email: $email) }"
 
 
@@ -328,3 +329,20 @@ async def test_without_confirmation_a_visitors_request_is_confirmed_at_once(
 
     assert request["confirmed"] is True
     assert Settings(_env_file=None).require_email_confirmation is False
+
+
+async def test_requests_are_filtered_by_confirmed(
+    gql: GraphQLClient, admin_key: str, collecting: None
+):
+    waiting = await sign_up(gql, "ann@example.com")
+    confirmed = await sign_up(gql, "bob@example.com", key=admin_key)
+
+    found = {
+        value: await gql(
+            QUERY_REQUESTS, {"filter": {"confirmed": {"eq": value}}}, key=admin_key
+        )
+        for value in (True, False)
+    }
+
+    assert [n["id"] for n in found[False].data[LIST]["nodes"]] == [waiting["id"]]
+    assert [n["id"] for n in found[True].data[LIST]["nodes"]] == [confirmed["id"]]
