@@ -107,18 +107,6 @@ def _at(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-_HITS = select(_COUNTERS.c.window_start, _COUNTERS.c.hits).where(
-    _COUNTERS.c.key == bindparam("key"),
-    _COUNTERS.c.window_seconds == bindparam("window_seconds"),
-    _COUNTERS.c.window_start.in_(
-        [
-            bindparam("previous", type_=_COUNTERS.c.window_start.type),
-            bindparam("current", type_=_COUNTERS.c.window_start.type),
-        ]
-    ),
-)
-
-
 def _retry_after(rate: Rate, now: float, previous: int, current: int) -> int | None:
     """None if one more hit fits at `now`, else the seconds until one does.
 
@@ -140,6 +128,9 @@ def _retry_after(rate: Rate, now: float, previous: int, current: int) -> int | N
     return max(1, math.ceil(fits_at - now))
 
 
+_ADVISORY_LOCK = select(func.pg_advisory_xact_lock(bindparam("lock_id")))
+
+
 def _lock(tx: Transaction, keys: list[str]) -> None:
     """Serialise creates counting on the same keys (PostgreSQL; SQLite has one writer).
 
@@ -149,44 +140,93 @@ def _lock(tx: Transaction, keys: list[str]) -> None:
     if tx.dialect != "postgresql":
         return
     for lock_id in sorted({_lock_id(key) for key in keys}):
-        tx.scalar(select(func.pg_advisory_xact_lock(lock_id)))
+        tx.rows(_ADVISORY_LOCK, {"lock_id": lock_id})
 
 
 def _lock_id(key: str) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
 
 
-def _hits(tx: Transaction, key: str, rate: Rate, now: float) -> tuple[int, int]:
-    current = _window_start(now, rate.seconds)
-    rows = tx.rows(
-        _HITS,
+def _hits_of(count: int) -> Any:
+    """SELECT the windows of `count` keys (key0, key1...) starting at `since` or later."""
+    return select(
+        _COUNTERS.c.key,
+        _COUNTERS.c.window_seconds,
+        _COUNTERS.c.window_start,
+        _COUNTERS.c.hits,
+    ).where(
+        _COUNTERS.c.key.in_([bindparam(f"key{i}") for i in range(count)]),
+        _COUNTERS.c.window_start
+        >= bindparam("since", type_=_COUNTERS.c.window_start.type),
+    )
+
+
+def _upsert(dialect: str, count: int) -> Any:
+    """INSERT one hit into the current window of `count` keys, or add it."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    rows = [
         {
-            "key": key,
-            "window_seconds": rate.seconds,
-            "previous": _at(current - rate.seconds),
-            "current": _at(current),
-        },
-    )
-    by_start = {_epoch(start): hits for start, hits in rows}
-    return by_start.get(current - rate.seconds, 0), by_start.get(current, 0)
-
-
-def _count(tx: Transaction, key: str, rate: Rate, now: float) -> None:
-    insert = postgresql.insert if tx.dialect == "postgresql" else sqlite.insert
-    start = _window_start(now, rate.seconds)
-    statement = insert(_COUNTERS).values(
-        key=key,
-        window_seconds=rate.seconds,
-        window_start=_at(start),
-        hits=1,
-        expires_at=_at(start + 2 * rate.seconds),
-    )
-    tx.execute(
-        statement.on_conflict_do_update(
+            "key": bindparam(f"key{i}"),
+            "window_seconds": bindparam(f"window_seconds{i}"),
+            "window_start": bindparam(f"window_start{i}"),
+            "hits": 1,
+            "expires_at": bindparam(f"expires_at{i}"),
+        }
+        for i in range(count)
+    ]
+    return (
+        insert(_COUNTERS)
+        .values(rows)
+        .on_conflict_do_update(
             index_elements=["key", "window_seconds", "window_start"],
             set_={"hits": _COUNTERS.c.hits + 1},
         )
+        .returning(_COUNTERS.c.hits)
     )
+
+
+# Built once per number of keys (the values come as parameters): each create reuses the
+# compiled SQL, and reads or counts all its keys in one statement.
+_HITS = {count: _hits_of(count) for count in (1, 2)}
+_COUNT = {
+    (dialect, count): _upsert(dialect, count)
+    for dialect in ("sqlite", "postgresql")
+    for count in (1, 2)
+}
+
+
+def _windows(
+    tx: Transaction, limits: list[tuple[str, Rate]], now: float
+) -> list[tuple[int, int]]:
+    """(previous, current) hits of each key's windows at `now`, in `limits`' order."""
+    since = min(_window_start(now, rate.seconds) - rate.seconds for _, rate in limits)
+    params: dict[str, Any] = {f"key{i}": key for i, (key, _) in enumerate(limits)}
+    params["since"] = _at(since)
+    found = {
+        (key, seconds, _epoch(start)): hits
+        for key, seconds, start, hits in tx.rows(_HITS[len(limits)], params)
+    }
+    windows = []
+    for key, rate in limits:
+        current = _window_start(now, rate.seconds)
+        windows.append(
+            (
+                found.get((key, rate.seconds, current - rate.seconds), 0),
+                found.get((key, rate.seconds, current), 0),
+            )
+        )
+    return windows
+
+
+def _count(tx: Transaction, limits: list[tuple[str, Rate]], now: float) -> None:
+    params: dict[str, Any] = {}
+    for i, (key, rate) in enumerate(limits):
+        start = _window_start(now, rate.seconds)
+        params[f"key{i}"] = key
+        params[f"window_seconds{i}"] = rate.seconds
+        params[f"window_start{i}"] = _at(start)
+        params[f"expires_at{i}"] = _at(start + 2 * rate.seconds)
+    tx.rows(_COUNT[tx.dialect, len(limits)], params)
 
 
 _OPEN_OF_EMAIL = (
@@ -220,17 +260,19 @@ def admit(
     moment = _epoch(now)
     waits = [
         wait
-        for key, rate in limits
-        if (wait := _retry_after(rate, moment, *_hits(tx, key, rate, moment)))
+        for (_, rate), (previous, current) in zip(
+            limits, _windows(tx, limits, moment) if limits else [], strict=True
+        )
+        if (wait := _retry_after(rate, moment, previous, current))
     ]
     if waits:
         return Refusal(max(waits))
     cap = policy.max_open_per_email
-    if cap is not None and tx.scalar(_OPEN_OF_EMAIL, {"email": email}) >= cap:
+    if cap is not None and tx.rows(_OPEN_OF_EMAIL, {"email": email})[0][0] >= cap:
         per_email = policy.per_email
         return Refusal(per_email.seconds if per_email else OPEN_CAP_RETRY_SECONDS)
-    for key, rate in limits:
-        _count(tx, key, rate, moment)
+    if limits:
+        _count(tx, limits, moment)
     return None
 
 
