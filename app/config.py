@@ -137,6 +137,13 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=15, ge=1)
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=5_000, ge=100)
+    # Documents over this many bytes (UTF-8) are refused before they are parsed.
+    max_document_bytes: int = Field(default=128 * 1024, ge=1024)
+    # What the parsed-document cache may hold, by its own estimate (app.graphql.documents).
+    document_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
+    # Rows a request may touch (app.graphql.cost): with an API key, and without.
+    max_query_cost: int = Field(default=5_000, ge=1)
+    max_anonymous_query_cost: int = Field(default=2_000, ge=1)
 
     # -- A public sign-up (README, "Running it in front of a public storefront") ---
     # Anonymous creates per client address and per email address, "N/minute" (second,

@@ -227,4 +227,20 @@ class GraphQLView(GraphQL):
         return decoded
 
     def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+        try:
+            return orjson.dumps(data)
+        except orjson.JSONEncodeError:
+            # What the JSON scalar lets through is encodable (app.graphql.scalars); if
+            # anything ever is not, the client still gets a GraphQL answer, not plain text.
+            log.exception("response could not be encoded as JSON")
+            return orjson.dumps(
+                {
+                    "data": None,
+                    "errors": [
+                        {
+                            "message": "Internal server error.",
+                            "extensions": {"code": "INTERNAL"},
+                        }
+                    ],
+                }
+            )
