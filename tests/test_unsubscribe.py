@@ -13,9 +13,17 @@ from starlette.applications import Starlette
 from app.config import Settings
 from app.notify.dispatcher import Dispatcher
 from tests.conftest import GraphQLClient
-from tests.delivery import deliver_all, delivery_settings, queued, report
-from tests.documents import create, reference
+from tests.delivery import (
+    MAIL_FROM,
+    deliver_all,
+    delivery_settings,
+    eventually,
+    queued,
+    report,
+)
+from tests.documents import create, reference, start_collecting
 from tests.mailbox import Mailbox, Received
+from tests.servers import running_server
 from tests.signup import all_emails
 
 BASE = "http://127.0.0.1"
@@ -266,3 +274,32 @@ async def test_report_parameters_cannot_replace_the_unsubscribe_link(
     (message,) = mailbox.received
     assert "evil.example" not in message.part("plain")
     assert f"Stop these emails: {unsubscribe_url(message)}" in message.part("plain")
+
+
+async def test_a_served_email_links_back_to_its_server_by_default(
+    database_url: str, tmp_path: Path, mailbox: Mailbox
+):
+    # given: `serve` with its own dispatcher, no PUBLIC_BASE_URL
+    with running_server(
+        database_url,
+        tmp_path,
+        MAIL_URL=mailbox.url,
+        MAIL_FROM=MAIL_FROM,
+        DISPATCH_IN_SERVE="true",
+    ) as server:
+        key = server.mint_key()
+        async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
+            gql = GraphQLClient(http)
+            await start_collecting(gql, key)
+            await create(gql, email="ann@example.com", item_id="shoe-1")
+            await create(gql, email="ann@example.com", item_id="shoe-2")
+            await report(gql, key, catalogReference=reference("shoe-1"))
+            await eventually(lambda: len(mailbox.received) == 1)
+            url = unsubscribe_url(mailbox.received[0])
+            # when
+            shown = await http.get(url)
+            posted = await http.post(url, content=b"List-Unsubscribe=One-Click")
+            # then
+            assert url.startswith(f"{server.base}/unsubscribe/")
+            assert (shown.status_code, posted.status_code) == (200, 200)
+            assert await report(gql, key, catalogReference=reference("shoe-2")) == 0
