@@ -62,18 +62,32 @@ def serve(args: argparse.Namespace) -> int:
 def _with_own_address(settings: Settings, host: str, port: int) -> Settings:
     """PUBLIC_BASE_URL, by default the address `serve` listens on."""
     if settings.public_base_url is not None:
+        _warn_unless_https(settings.public_base_url)
         return settings
     if host in ("", "0.0.0.0", "::"):
         host = "127.0.0.1"  # listening everywhere: this machine, at least, reaches it
     if ":" in host:
         host = f"[{host}]"
     own = f"http://{host}:{port}"
+    _warn_unset(own)
+    return settings.model_copy(update={"public_base_url": own})
+
+
+def _warn_unset(used: str) -> None:
     log.warning(
         "PUBLIC_BASE_URL is unset: links in emails (unsubscribe, confirm) point at %s; "
-        "set it to the https address shoppers reach this server at",
-        own,
+        "set it to the https address shoppers reach the servers at",
+        used,
     )
-    return settings.model_copy(update={"public_base_url": own})
+
+
+def _warn_unless_https(base: str) -> None:
+    if not base.startswith("https://"):
+        log.warning(
+            "PUBLIC_BASE_URL %s is not https: mailbox providers offer one-click "
+            "unsubscribe (RFC 8058) only for https links",
+            base,
+        )
 
 
 def dispatch(_: argparse.Namespace) -> int:
@@ -81,11 +95,9 @@ def dispatch(_: argparse.Namespace) -> int:
 
     settings = _settings()
     if settings.public_base_url is None:
-        log.warning(
-            "PUBLIC_BASE_URL is unset: links in emails (unsubscribe, confirm) point at "
-            "%s; set it to the https address shoppers reach the servers at",
-            settings.links_base_url,
-        )
+        _warn_unset(settings.links_base_url)
+    else:
+        _warn_unless_https(settings.public_base_url)
     return asyncio.run(run_worker(settings))
 
 
