@@ -32,12 +32,14 @@ from app.graphql.errors import coded_and_logged
 from app.graphql.limits import document_limits
 from app.graphql.mutations import Mutation
 from app.graphql.permissions import router_scoped, with_router_scopes
+from app.graphql.privacy import PrivacyMutation, PrivacyQuery
 from app.graphql.queries import Query
 from app.graphql.scalars import SafeJSON
 from app.permissions import Permission
 
 # The root Query: each domain area's fields.
-RootQuery = merge_types("Query", (Query, DemandQueries, CatalogItemQuery))
+RootQuery = merge_types("Query", (Query, DemandQueries, CatalogItemQuery, PrivacyQuery))
+RootMutation = merge_types("Mutation", (Mutation, PrivacyMutation))
 
 DOCUMENT_CACHE_SIZE = 1024
 
@@ -106,7 +108,7 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
     )
     schema = BackInStockSchema(
         query=RootQuery,
-        mutation=Mutation,
+        mutation=RootMutation,
         scoped_permissions=router_scoped(
             settings.anonymous_permission_set, requires_scopes=settings.requires_scopes
         ),

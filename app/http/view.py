@@ -8,7 +8,9 @@ On top of Strawberry's view, through its overridable hooks:
   API key is looked up) is a GraphQL JSON error with `extensions.code`, never plain text;
 - a request may name its document instead of sending it (`documentId`, Apollo's APQ), and
   TRUSTED_DOCUMENTS_ONLY keeps visitors to registered documents (app.http.persisted);
-- GraphiQL is served from files vendored into the package (app.http.graphiql).
+- GraphiQL is served from files vendored into the package (app.http.graphiql);
+- a response with a RATE_LIMITED error carries `Retry-After`, and the context carries the
+  client's address (app.http.clients) for the limits on visitors' creates.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from strawberry.types import ExecutionResult
 
 from app.graphql.context import Context
 from app.http import graphiql
+from app.http.clients import client_address
 from app.http.failures import RETRY_AFTER_SECONDS, classify
 from app.http.limits import BodyTooLarge
 from app.http.negotiation import (
@@ -41,6 +44,25 @@ from app.http.negotiation import (
 from app.http.persisted import DOCUMENT_PARAMETERS, DocumentRefused
 
 log = logging.getLogger("app.http")
+
+
+def _retry_after(
+    response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+) -> int | None:
+    """The longest `retryAfterSeconds` of the RATE_LIMITED errors, if any."""
+    responses = response_data if isinstance(response_data, list) else [response_data]
+    waits = []
+    for response in responses:
+        for error in response.get("errors") or ():
+            extensions = error.get("extensions") if isinstance(error, dict) else None
+            if (
+                isinstance(extensions, dict)
+                and extensions.get("code") == "RATE_LIMITED"
+            ):
+                wait = extensions.get("retryAfterSeconds")
+                if isinstance(wait, int):
+                    waits.append(wait)
+    return max(waits) if waits else None
 
 
 class GraphQLView(GraphQL):
@@ -121,6 +143,10 @@ class GraphQLView(GraphQL):
             keys=state.keys,
             notify_queued=state.notify_queued,
             clock=state.clock,
+            client_address=client_address(
+                request.scope, state.settings.trusted_proxy_networks
+            ),
+            sign_up_policy=state.sign_up_policy,
         )
 
     async def get_sub_response(self, request: Request) -> Response:
@@ -152,6 +178,9 @@ class GraphQLView(GraphQL):
             self.encode_json(response_data), status_code=status, media_type=media_type
         )
         response.headers.raw.extend(sub_response.headers.raw)
+        retry_after = _retry_after(response_data)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
         if sub_response.background:
             response.background = sub_response.background
         if sub_response.status_code:
