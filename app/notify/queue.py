@@ -21,12 +21,14 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
 
+from app.events import outbox as events
 from app.models import (
     REPORTABLE_STATUSES,
     Notification,
     NotificationRequest,
     Report,
     RequestStatus,
+    utc_now,
 )
 from app.storage import Transaction
 
@@ -178,10 +180,18 @@ def _queued(column: Any) -> Any:
     return select(column).where(_QUEUE.c.request_id == _REQUESTS.c.id).scalar_subquery()
 
 
+def _finishing(owner: str, notification: Any) -> Any:
+    """The requests `_finish` changes (for their events): the same WHERE."""
+    return _REQUESTS.c.id.in_(
+        select(_QUEUE.c.request_id).where(notification, _QUEUE.c.lease_owner == owner)
+    ) & (_REQUESTS.c.status != RequestStatus.NOTIFICATION_SENT.value)
+
+
 def record_sent(tx: Transaction, *, owner: str, ids: Sequence[int]) -> int:
     """Mark the requests sent and drop their notifications; return how many were ours."""
     if not ids:
         return 0
+    changing = events.lock_changing(tx, _finishing(owner, _QUEUE.c.id.in_(ids)))
     updated = tx.execute(
         _finish(owner, _QUEUE.c.id.in_(ids)).values(
             status=RequestStatus.NOTIFICATION_SENT.value,
@@ -191,6 +201,7 @@ def record_sent(tx: Transaction, *, owner: str, ids: Sequence[int]) -> int:
         )
     )
     drop(tx, owner=owner, ids=ids)
+    events.emit_updated(tx, changing, utc_now())
     return updated
 
 
@@ -204,6 +215,8 @@ def record_unconfirmed(
     """
     if not outcomes:
         return
+    ids = [outcome.notification_id for outcome in outcomes]
+    changing = events.lock_changing(tx, _finishing(owner, _QUEUE.c.id.in_(ids)))
     tx.execute(
         _finish(owner, _QUEUE.c.id == bindparam("b_notification")).values(
             status=RequestStatus.NOTIFICATION_SENT.value,
@@ -213,7 +226,8 @@ def record_unconfirmed(
         ),
         [_failure_params(outcome) for outcome in outcomes],
     )
-    drop(tx, owner=owner, ids=[outcome.notification_id for outcome in outcomes])
+    drop(tx, owner=owner, ids=ids)
+    events.emit_updated(tx, changing, utc_now())
 
 
 def _failure_params(failure: Failure) -> dict[str, Any]:
@@ -241,6 +255,10 @@ def record_failures(
     retrying = [_failure_params(f) for f in failures if f.retry_at is not None]
     final = [_failure_params(f) for f in failures if f.retry_at is None]
     if final:
+        final_ids = [row["b_notification"] for row in final]
+        changing = events.lock_changing(
+            tx, _finishing(owner, _QUEUE.c.id.in_(final_ids))
+        )
         tx.execute(
             _finish(owner, _QUEUE.c.id == bindparam("b_notification")).values(
                 status=RequestStatus.FAILED.value,
@@ -249,7 +267,8 @@ def record_failures(
             ),
             final,
         )
-        drop(tx, owner=owner, ids=[row["b_notification"] for row in final])
+        drop(tx, owner=owner, ids=final_ids)
+        events.emit_updated(tx, changing, utc_now())
     if retrying:
         tx.execute(
             update(_QUEUE)
@@ -298,6 +317,7 @@ def settle_withdrawn(tx: Transaction, *, owner: str, ids: Sequence[int]) -> None
     if not ids:
         return
     cancelled = _QUEUE.c.id.in_(ids) & _QUEUE.c.cancel_requested.is_(True)
+    changing = events.lock_changing(tx, _finishing(owner, cancelled))
     tx.execute(
         update(_REQUESTS)
         .where(
@@ -318,6 +338,7 @@ def settle_withdrawn(tx: Transaction, *, owner: str, ids: Sequence[int]) -> None
         )
     )
     tx.execute(delete(_QUEUE).where(cancelled, _QUEUE.c.lease_owner == owner))
+    events.emit_updated(tx, changing, utc_now())
 
 
 def still_wanted(*, owner: str, ids: Sequence[int]) -> Any:

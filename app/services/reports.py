@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from app.events import outbox as events
 from app.models import (
     Clock,
     REPORTABLE_STATUSES,
@@ -124,7 +125,10 @@ async def report_items_back_in_stock(
 def _report(tx: Transaction, report: dict[str, Any], selection: Any) -> int:
     report_id = tx.scalar(insert(Report).values(**report).returning(Report.id))
     now = report["created_date"]
-    return tx.execute(_queue_waiting(tx.dialect, selection, report_id, now))
+    queued = tx.execute(_queue_waiting(tx.dialect, selection, report_id, now))
+    if queued:
+        events.emit_reported(tx, selection, report_id, now)
+    return queued
 
 
 _QUEUE_COLUMNS = [

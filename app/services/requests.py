@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from app.events import outbox as events
 from app.models import (
     Clock,
     Notification,
@@ -132,6 +133,7 @@ def _create(
             into=as_record,
         )
         if row:
+            events.emit_created(tx, row[0].id, created)
             return row[0]
         existing = tx.rows(_OPEN_BY_REFERENCE_AND_EMAIL, key, into=as_record)
         if existing:
@@ -218,6 +220,7 @@ def _delete(
     """Delete the request and its notification; None when `wait` and one is claimed."""
     if wait and _cancel_if_claimed(tx, request_id, now):
         return None
+    events.emit_deleted(tx, NotificationRequest.id == request_id, now)
     deleted = tx.execute(
         delete(NotificationRequest).where(NotificationRequest.id == request_id)
     )
@@ -260,13 +263,14 @@ def _mark_as_sent(
     for; the attempt in flight records what happened, or the mark is settled then.
     """
     in_flight = _cancel_if_claimed(tx, request_id, now)
-    if not in_flight:
-        _mark_now(tx, request_id)
+    if not in_flight and _mark_now(tx, request_id):
+        events.emit_updated(tx, [request_id], now)
     found = tx.rows(_BY_ID, {"id": request_id}, into=as_record)
     return (found[0], in_flight) if found else None
 
 
-def _mark_now(tx: Transaction, request_id: uuid.UUID) -> None:
+def _mark_now(tx: Transaction, request_id: uuid.UUID) -> bool:
+    """Mark the request sent now; False when it already was."""
     # A round under way ends here: the request keeps its attempts and error.
     tx.execute(
         update(NotificationRequest)
@@ -280,7 +284,7 @@ def _mark_now(tx: Transaction, request_id: uuid.UUID) -> None:
             last_delivery_error=Notification.last_error,
         )
     )
-    tx.execute(
+    changed = tx.execute(
         update(NotificationRequest)
         .where(
             NotificationRequest.id == request_id,
@@ -294,6 +298,7 @@ def _mark_now(tx: Transaction, request_id: uuid.UUID) -> None:
     )
     # A notification still queued for it would now be a second email.
     tx.execute(delete(Notification).where(Notification.request_id == request_id))
+    return changed > 0
 
 
 async def mark_as_notification_sent(
