@@ -6,6 +6,7 @@ from typing import Any
 
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.federation import Schema
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from app.config import Settings
@@ -14,9 +15,13 @@ from app.graphql.errors import log_errors, with_codes
 from app import fast_paths
 from app.graphql.mutations import Mutation
 from app.graphql.queries import Query
+from app.graphql.webhooks import WebhookMutation, WebhookQuery
 from graphql import GraphQLError
 
 DOCUMENT_CACHE_SIZE = 1024
+# Each area's root fields, merged into the schema's Query and Mutation.
+ROOT_QUERY = merge_types("Query", (Query, WebhookQuery))
+ROOT_MUTATION = merge_types("Mutation", (Mutation, WebhookMutation))
 
 
 class BackInStockSchema(Schema):
@@ -53,8 +58,8 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
         fast_paths.execution_context_for() if settings.fast_paths else None
     )
     schema = BackInStockSchema(
-        query=Query,
-        mutation=Mutation,
+        query=ROOT_QUERY,
+        mutation=ROOT_MUTATION,
         execution_context_class=execution_context,
         extensions=[documents.extension],
     )

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.config import ConfigurationError, Settings
+from app.events.webhooks import WebhookDispatcher
 from app.models import utc_now
 from app.notify import queue
 from app.notify.batch import BatchRun, DeliveryStats, Outcomes
@@ -74,6 +75,8 @@ class Dispatcher:
         # One transport (one SMTP connection) per lane a batch is sent over.
         self.transports: list[SmtpTransport | FileTransport] = []
         self.sender: Sender | None = None
+        # Webhooks: delivered beside mail, by a loop and connections of their own.
+        self.webhooks = WebhookDispatcher(store, settings)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -94,6 +97,7 @@ class Dispatcher:
                 f"({settings.mail_final_reply_timeout_seconds:g}) must be at least "
                 f"MAIL_TIMEOUT_SECONDS ({settings.mail_timeout_seconds:g})"
             )
+        self.webhooks.check()
         self.sender = Sender.parse(settings.mail_from)
         self.templates = Templates(settings.mail_template_dir)
         self.transports = [
@@ -115,6 +119,7 @@ class Dispatcher:
             self.prepare()
         self.stopping = False
         self._task = asyncio.create_task(self._run(), name="notification-dispatcher")
+        await self.webhooks.start()
         log.info(
             "dispatcher %s delivering to %s", self._name, self.transports[0].describe()
         )
@@ -123,6 +128,7 @@ class Dispatcher:
         """Finish the messages in flight, record outcomes, hand back the rest of the batch."""
         self.stopping = True
         self._wakeup.set()
+        webhooks_stopped = asyncio.ensure_future(self.webhooks.stop())
         task, self._task = self._task, None
         if task is not None:
             try:
@@ -133,6 +139,7 @@ class Dispatcher:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         await self.close()
+        await webhooks_stopped
 
     async def close(self) -> None:
         """Close the transports' connections (the next send opens new ones)."""

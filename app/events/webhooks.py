@@ -1,0 +1,386 @@
+"""The webhook dispatcher: fans events out to endpoints, POSTs them, records outcomes.
+
+It runs beside the mail dispatcher in the same processes (`serve`, `dispatch`) as a task
+of its own with its own HTTP connections, so webhooks never hold up an email. Like mail,
+deliveries are claimed under leases (several dispatchers share the work, one that dies
+lets go within a lease) and outcomes are recorded in batches, guarded by the claim's
+token; a crash resends at most the unrecorded ones, with the same `webhook-id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import httpx
+
+from app.config import ConfigurationError, Settings
+from app.events import deliveries, payloads
+from app.events.targets import Target, TargetRefused, resolve
+from app.events.wakeups import wake_on
+from app.models import WebhookEndpoint, utc_now
+from app.storage import Store, Transaction
+
+log = logging.getLogger("app.events")
+
+FAN_OUT_BATCH = 1000
+RECORD_EVERY_OUTCOMES = 100
+RECORD_EVERY_SECONDS = 1.0
+PURGE_EVERY_SECONDS = 60.0
+PURGE_BATCH = 5000
+# The most of a receiver's answer read (then the connection is dropped, not reused).
+MAX_ANSWER_BYTES = 64 * 1024
+USER_AGENT = "backinstock-webhooks/1"
+GONE = 410
+
+
+def retry_delay(attempts: int, base: float, ceiling: float, rng: random.Random) -> float:
+    """Exponential backoff with "equal jitter": half to all of base * 2^(n-1)."""
+    top = min(base * 2 ** min(max(attempts - 1, 0), 40), ceiling)
+    return top / 2 + rng.uniform(0, top / 2)
+
+
+@dataclass
+class WebhookStats:
+    delivered: int = 0
+    failed: int = 0
+
+    def add(self, other: WebhookStats) -> None:
+        self.delivered += other.delivered
+        self.failed += other.failed
+
+
+@dataclass(frozen=True)
+class WebhookBatch:
+    owner: str
+    deliveries: list[deliveries.Claimed]
+    claimed_at: float
+
+
+@dataclass
+class _Outcomes:
+    delivered: list[int] = field(default_factory=list)
+    answered: set[uuid.UUID] = field(default_factory=set)
+    failed: list[deliveries.Failure] = field(default_factory=list)
+    gone: set[uuid.UUID] = field(default_factory=set)
+    since: float = field(default_factory=time.monotonic)
+
+    def __len__(self) -> int:
+        return len(self.delivered) + len(self.failed) + len(self.gone)
+
+    def write(self, tx: Transaction, owner: str, now: datetime, disable_after: float) -> None:
+        deliveries.finish(tx, owner=owner, ids=self.delivered, now=now)
+        deliveries.record_successes(tx, endpoint_ids=self.answered, now=now)
+        deliveries.record_failures(tx, owner=owner, failures=self.failed, now=now)
+        endpoints = WebhookEndpoint.__table__
+        if self.gone:
+            deliveries.disable(
+                tx,
+                where=endpoints.c.id.in_(self.gone),
+                reason="the endpoint answered 410 Gone",
+            )
+        if self.failed:
+            limit = timedelta(seconds=disable_after)
+            deliveries.disable(
+                tx,
+                where=deliveries.failing_since_before(now - limit),
+                reason=f"failing for more than {limit} (WEBHOOK_DISABLE_AFTER_SECONDS)",
+            )
+
+
+class WebhookDispatcher:
+    """Delivers webhooks in the background of the current event loop."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.stopping = False
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stop_listening: Callable[[], None] | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._rng = random.Random()
+        self._name = f"{socket.gethostname()[:24]}:{os.getpid()}"
+        self._next_purge = 0.0
+
+    def check(self) -> None:
+        """Refuse settings under which a claim could expire before its POST ends."""
+        needed = self.settings.webhook_timeout_seconds + self.lease_margin()
+        if self.settings.delivery_lease_seconds < needed:
+            raise ConfigurationError(
+                f"DELIVERY_LEASE_SECONDS ({self.settings.delivery_lease_seconds:g}) must "
+                f"be at least WEBHOOK_TIMEOUT_SECONDS plus {self.lease_margin():g}"
+            )
+
+    def lease_margin(self) -> float:
+        return min(5.0, self.settings.delivery_lease_seconds * 0.1)
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def start(self) -> None:
+        self.check()
+        self.stopping = False
+        self._stop_listening = wake_on(asyncio.get_running_loop(), self._wakeup)
+        self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
+
+    async def stop(self) -> None:
+        """Finish the POSTs in flight, record them, hand back the rest."""
+        self.stopping = True
+        self._wakeup.set()
+        if self._stop_listening is not None:
+            self._stop_listening()
+        task, self._task = self._task, None
+        if task is not None:
+            try:
+                await asyncio.wait_for(
+                    asyncio.shield(task), self.settings.webhook_timeout_seconds + 5
+                )
+            except TimeoutError:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        await self.close()
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def _run(self) -> None:
+        pause = 1.0
+        while not self.stopping:
+            self._wakeup.clear()
+            try:
+                stats = await self.drain()
+                if stats.delivered or stats.failed:
+                    log.info(
+                        "webhooks: delivered %d, failed %d", stats.delivered, stats.failed
+                    )
+                await self.purge_if_due()
+                pause, timeout = 1.0, self.settings.delivery_poll_seconds
+            except Exception:
+                log.exception("webhook delivery failed; trying again in %.0f s", pause)
+                timeout, pause = pause, min(pause * 2, 60.0)
+            if self.stopping:
+                break
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
+            except TimeoutError:
+                pass
+
+    # -- the work ----------------------------------------------------------------------
+
+    async def drain(self) -> WebhookStats:
+        """Fan out and deliver until nothing is due (or the dispatcher stops)."""
+        total = WebhookStats()
+        while not self.stopping:
+            fanned = await self.fan_out()
+            batch = await self.claim_batch()
+            if batch is not None:
+                total.add(await self.deliver(batch))
+            elif not fanned:
+                break
+        return total
+
+    async def fan_out(self) -> int:
+        now = utc_now()
+        return await self.store.write(
+            lambda tx: deliveries.fan_out(tx, now=now, limit=FAN_OUT_BATCH)
+        )
+
+    async def purge_if_due(self) -> int:
+        """Delete events past retention, now and then."""
+        if time.monotonic() < self._next_purge:
+            return 0
+        self._next_purge = time.monotonic() + PURGE_EVERY_SECONDS
+        before = utc_now() - timedelta(seconds=self.settings.event_retention_seconds)
+        purged = 0
+        while not self.stopping:
+            count = await self.store.write(
+                lambda tx: deliveries.purge(tx, before=before, limit=PURGE_BATCH)
+            )
+            purged += count
+            if count < PURGE_BATCH:
+                break
+        return purged
+
+    async def claim_batch(self, owner: str | None = None) -> WebhookBatch | None:
+        """Claim up to WEBHOOK_BATCH_SIZE due deliveries under a lease."""
+        token = owner or f"{self._name}:{uuid.uuid4().hex[:16]}"
+        settings = self.settings
+        skip_locked = self.store.dialect == "postgresql"
+        claimed_at, now = time.monotonic(), utc_now()
+
+        def claim(tx: Transaction) -> WebhookBatch | None:
+            ids = deliveries.claim(
+                tx,
+                owner=token,
+                limit=settings.webhook_batch_size,
+                now=now,
+                lease_seconds=settings.delivery_lease_seconds,
+                skip_locked=skip_locked,
+            )
+            if not ids:
+                return None
+            return WebhookBatch(token, deliveries.load(tx, ids=ids, now=now), claimed_at)
+
+        return await self.store.write(claim)
+
+    async def deliver(self, batch: WebhookBatch) -> WebhookStats:
+        """POST a claimed batch over several connections at once; record every outcome."""
+        run = _BatchRun(self, batch)
+        try:
+            async with asyncio.TaskGroup() as lanes:
+                for _ in range(min(self.settings.webhook_connections, len(run.work))):
+                    lanes.create_task(run.lane())
+        finally:
+            await run.flush()
+            untried = [claimed.id for claimed in run.work]
+            if untried:
+                now = utc_now()
+                await self.store.write(
+                    lambda tx: deliveries.release(
+                        tx, owner=batch.owner, ids=untried, now=now
+                    )
+                )
+        return run.stats
+
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            timeout = self.settings.webhook_timeout_seconds
+            connections = self.settings.webhook_connections
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(timeout),
+                follow_redirects=False,
+                # Never through a proxy from the environment: the address is pinned.
+                trust_env=False,
+                limits=httpx.Limits(
+                    max_connections=connections, max_keepalive_connections=connections
+                ),
+            )
+        return self._client
+
+    def failure(
+        self, claimed: deliveries.Claimed, error: str, now: datetime
+    ) -> deliveries.Failure:
+        """A failed attempt: retried after a backoff, or given up past the retry window."""
+        settings = self.settings
+        attempts = claimed.attempts + 1
+        delay = retry_delay(
+            attempts,
+            settings.webhook_retry_base_seconds,
+            settings.webhook_retry_max_delay_seconds,
+            self._rng,
+        )
+        retry_at: datetime | None = now + timedelta(seconds=delay)
+        window = timedelta(seconds=settings.webhook_retry_for_seconds)
+        if retry_at is not None and retry_at > claimed.created_date + window:
+            retry_at = None
+        return deliveries.Failure(claimed.id, claimed.endpoint_id, attempts, error, retry_at)
+
+
+class _BatchRun:
+    """One claimed batch being posted: lanes share the work list; outcomes are written
+    every RECORD_EVERY_OUTCOMES outcomes or RECORD_EVERY_SECONDS."""
+
+    def __init__(self, dispatcher: WebhookDispatcher, batch: WebhookBatch) -> None:
+        self.dispatcher = dispatcher
+        self.owner = batch.owner
+        self.work = collections.deque(batch.deliveries)
+        self.outcomes = _Outcomes()
+        self.stats = WebhookStats()
+        settings = dispatcher.settings
+        self.timeout = settings.webhook_timeout_seconds
+        self.deadline = (
+            batch.claimed_at + settings.delivery_lease_seconds - dispatcher.lease_margin()
+        )
+        self.allow_private = settings.webhook_allow_private_targets
+        # One resolution (and check) per URL per batch.
+        self.targets: dict[str, asyncio.Future[Target]] = {}
+
+    async def lane(self) -> None:
+        while (
+            self.work
+            and not self.dispatcher.stopping
+            and time.monotonic() + self.timeout <= self.deadline
+        ):
+            claimed = self.work.popleft()
+            await self._post(claimed)
+            outcomes = self.outcomes
+            if len(outcomes) >= RECORD_EVERY_OUTCOMES or (
+                time.monotonic() - outcomes.since >= RECORD_EVERY_SECONDS
+            ):
+                await self.flush()
+
+    async def _target(self, url: str) -> Target:
+        if url not in self.targets:
+            self.targets[url] = asyncio.ensure_future(
+                resolve(url, allow_private=self.allow_private)
+            )
+        return await asyncio.shield(self.targets[url])
+
+    async def _post(self, claimed: deliveries.Claimed) -> None:
+        try:
+            target = await self._target(claimed.url)
+            status = await self._send(claimed, target)
+        except TargetRefused as error:
+            self._failed(claimed, f"refused: {error}")
+            return
+        except (httpx.TimeoutException, TimeoutError):
+            self._failed(claimed, f"no answer within {self.timeout:g} s")
+            return
+        except httpx.HTTPError as error:
+            self._failed(claimed, f"cannot connect: {error!r}")
+            return
+        if 200 <= status < 300:
+            self.outcomes.delivered.append(claimed.id)
+            self.outcomes.answered.add(claimed.endpoint_id)
+        elif status == GONE:
+            self.outcomes.gone.add(claimed.endpoint_id)
+        else:
+            self._failed(claimed, f"HTTP {status}")
+
+    async def _send(self, claimed: deliveries.Claimed, target: Target) -> int:
+        content = payloads.body(claimed.event)
+        headers = payloads.headers(claimed.secrets, claimed.event, int(time.time()), content)
+        headers.update({"host": target.host_header, "user-agent": USER_AGENT})
+        client = self.dispatcher.client()
+        async with asyncio.timeout(self.timeout):
+            async with client.stream(
+                "POST",
+                target.pinned_url,
+                content=content,
+                headers=headers,
+                extensions={"sni_hostname": target.host},
+            ) as response:
+                read = 0
+                async for chunk in response.aiter_raw():
+                    read += len(chunk)
+                    if read > MAX_ANSWER_BYTES:
+                        break
+                return response.status_code
+
+    def _failed(self, claimed: deliveries.Claimed, error: str) -> None:
+        log.info("webhook %s to %s failed: %s", claimed.id, claimed.url, error)
+        self.outcomes.failed.append(self.dispatcher.failure(claimed, error, utc_now()))
+
+    async def flush(self) -> None:
+        outcomes, self.outcomes = self.outcomes, _Outcomes()
+        if not len(outcomes):
+            return
+        owner, now = self.owner, utc_now()
+        disable_after = self.dispatcher.settings.webhook_disable_after_seconds
+        await self.dispatcher.store.write(
+            lambda tx: outcomes.write(tx, owner, now, disable_after)
+        )
+        self.stats.delivered += len(outcomes.delivered)
+        self.stats.failed += len(outcomes.failed)
