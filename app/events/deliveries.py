@@ -5,7 +5,8 @@ Events are fanned out in id order, a batch at a time and one dispatcher at a tim
 reach an endpoint in order: a delivery waits (`available_at` NULL) while an earlier one of
 the same request and endpoint is pending, and is released when that one is delivered or
 given up. Claims and records work like the mail queue's (app/notify/queue.py): leases,
-guarded by the claim's token, `SKIP LOCKED` on PostgreSQL.
+guarded by the claim's token, `SKIP LOCKED` on PostgreSQL. Every transaction writes
+endpoints before deliveries, so PostgreSQL never sees two lock orders (a deadlock).
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ _EVENTS = RequestEvent.__table__
 _ENDPOINTS = WebhookEndpoint.__table__
 _DELIVERIES = WebhookDelivery.__table__
 _EARLIER = _DELIVERIES.alias("earlier")
-# PostgreSQL advisory lock (two-int form) held by the one dispatcher fanning out.
+# PostgreSQL advisory lock (two-int form): held alone while deliveries are added (so a
+# new delivery never waits on one whose release it cannot see) and shared while
+# deliveries finish and release their successors.
 _FAN_OUT_LOCK = (0x62_69_73_45, 1)
 
 
@@ -158,6 +161,8 @@ def redeliver(
 ) -> int:
     """Owe the endpoint again every kept event since `since` it wants (those still
     pending stay as they are); how many were added."""
+    if tx.dialect == "postgresql":
+        tx.scalar(select(func.pg_advisory_xact_lock(*_FAN_OUT_LOCK)))
     rows = _deliveries_of(
         _EVENTS.c.event_time >= since, _ENDPOINTS.c.id == endpoint_id, now
     )
@@ -282,6 +287,8 @@ def finish(tx: Transaction, *, owner: str, ids: Sequence[int], now: datetime) ->
     """Drop deliveries that are done (delivered or given up), releasing the next."""
     if not ids:
         return
+    if tx.dialect == "postgresql":
+        tx.scalar(select(func.pg_advisory_xact_lock_shared(*_FAN_OUT_LOCK)))
     _release_next(tx, owner, ids, now)
     tx.execute(
         delete(_DELIVERIES).where(
@@ -301,12 +308,27 @@ def record_successes(
         )
 
 
-def record_failures(
-    tx: Transaction, *, owner: str, failures: Sequence[Failure], now: datetime
-) -> None:
-    """Retry later, or give up; note the last error on each endpoint."""
+def note_failures(tx: Transaction, *, failures: Sequence[Failure], now: datetime) -> None:
+    """Note the last error on each endpoint that failed."""
     if not failures:
         return
+    last_error = {f.endpoint_id: f.error for f in failures}
+    tx.execute(
+        update(_ENDPOINTS)
+        .where(_ENDPOINTS.c.id == bindparam("b_endpoint"))
+        .values(
+            last_failure_date=now,
+            last_error=bindparam("b_error"),
+            failing_since=func.coalesce(_ENDPOINTS.c.failing_since, now),
+        ),
+        [{"b_endpoint": id, "b_error": error} for id, error in last_error.items()],
+    )
+
+
+def retry_or_give_up(
+    tx: Transaction, *, owner: str, failures: Sequence[Failure], now: datetime
+) -> None:
+    """Failed deliveries: due again after their backoff, or given up."""
     retrying = [f for f in failures if f.retry_at is not None]
     if retrying:
         tx.execute(
@@ -318,7 +340,9 @@ def record_failures(
             .values(
                 attempts=bindparam("b_attempts"),
                 last_error=bindparam("b_error"),
-                available_at=bindparam("b_retry_at", type_=_DELIVERIES.c.available_at.type),
+                available_at=bindparam(
+                    "b_retry_at", type_=_DELIVERIES.c.available_at.type
+                ),
                 lease_owner=None,
             ),
             [
@@ -333,24 +357,11 @@ def record_failures(
         )
     given_up = [f.delivery_id for f in failures if f.retry_at is None]
     finish(tx, owner=owner, ids=given_up, now=now)
-    last_error = {f.endpoint_id: f.error for f in failures}
-    tx.execute(
-        update(_ENDPOINTS)
-        .where(_ENDPOINTS.c.id == bindparam("b_endpoint"))
-        .values(
-            last_failure_date=now,
-            last_error=bindparam("b_error"),
-            failing_since=func.coalesce(_ENDPOINTS.c.failing_since, now),
-        ),
-        [{"b_endpoint": id, "b_error": error} for id, error in last_error.items()],
-    )
 
 
-def disable(
-    tx: Transaction, *, where: Any, reason: str
-) -> list[uuid.UUID]:
-    """Disable the enabled endpoints `where` picks and drop what they are owed."""
-    disabled = [
+def disable(tx: Transaction, *, where: Any, reason: str) -> list[uuid.UUID]:
+    """Disable the enabled endpoints `where` picks; their ids (for `drop_owed`)."""
+    return [
         id
         for (id,) in tx.rows(
             update(_ENDPOINTS)
@@ -359,9 +370,14 @@ def disable(
             .returning(_ENDPOINTS.c.id)
         )
     ]
-    if disabled:
-        tx.execute(delete(_DELIVERIES).where(_DELIVERIES.c.endpoint_id.in_(disabled)))
-    return disabled
+
+
+def drop_owed(tx: Transaction, *, endpoint_ids: Sequence[uuid.UUID]) -> None:
+    """Drop every delivery owed to these (disabled) endpoints."""
+    if endpoint_ids:
+        tx.execute(
+            delete(_DELIVERIES).where(_DELIVERIES.c.endpoint_id.in_(endpoint_ids))
+        )
 
 
 def failing_since_before(moment: datetime) -> Any:

@@ -183,8 +183,10 @@ async def delete_endpoint(store: Store, *, id: str) -> uuid.UUID:
     endpoint_id = parse_id(id)
 
     def remove(tx: Transaction) -> int:
+        # The endpoint first: every transaction locks endpoints before deliveries.
+        removed = tx.execute(delete(_ENDPOINTS).where(_ENDPOINTS.c.id == endpoint_id))
         tx.execute(delete(_DELIVERIES).where(_DELIVERIES.c.endpoint_id == endpoint_id))
-        return tx.execute(delete(_ENDPOINTS).where(_ENDPOINTS.c.id == endpoint_id))
+        return removed
 
     if not await store.write(remove):
         raise _not_found(id)

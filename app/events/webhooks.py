@@ -78,23 +78,27 @@ class _Outcomes:
         return len(self.delivered) + len(self.failed) + len(self.gone)
 
     def write(self, tx: Transaction, owner: str, now: datetime, disable_after: float) -> None:
-        deliveries.finish(tx, owner=owner, ids=self.delivered, now=now)
-        deliveries.record_successes(tx, endpoint_ids=self.answered, now=now)
-        deliveries.record_failures(tx, owner=owner, failures=self.failed, now=now)
+        # Every endpoint first, then deliveries: the order of every transaction here.
         endpoints = WebhookEndpoint.__table__
+        disabled = []
         if self.gone:
-            deliveries.disable(
+            disabled += deliveries.disable(
                 tx,
                 where=endpoints.c.id.in_(self.gone),
                 reason="the endpoint answered 410 Gone",
             )
+        deliveries.record_successes(tx, endpoint_ids=self.answered, now=now)
+        deliveries.note_failures(tx, failures=self.failed, now=now)
         if self.failed:
             limit = timedelta(seconds=disable_after)
-            deliveries.disable(
+            disabled += deliveries.disable(
                 tx,
                 where=deliveries.failing_since_before(now - limit),
                 reason=f"failing for more than {limit} (WEBHOOK_DISABLE_AFTER_SECONDS)",
             )
+        deliveries.retry_or_give_up(tx, owner=owner, failures=self.failed, now=now)
+        deliveries.finish(tx, owner=owner, ids=self.delivered, now=now)
+        deliveries.drop_owed(tx, endpoint_ids=disabled)
 
 
 class WebhookDispatcher:
