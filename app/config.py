@@ -39,6 +39,10 @@ class Settings(BaseSettings):
 
     # Comma-separated permission names; unset means the Wix visitor defaults, empty none.
     anonymous_permissions: str | None = None
+    # Fields visitors may not use carry @requiresScopes, so an Apollo Router with JWT
+    # scopes refuses them at the edge; false for @apollo/gateway, which refuses every
+    # supergraph that uses it.
+    requires_scopes: bool = True
     # Comma-separated allow-list of app ids that may be started; empty allows any.
     supported_app_ids: str = ""
     # Seconds a verified API key is trusted before it is looked up again.

@@ -45,7 +45,12 @@ def graphql_path(field: str) -> str:
     """A violation's field path in the API's names: `request.catalog_reference.app_id`
     becomes `request.catalogReference.appId`, `filter.status.in_[0]` `filter.status.in[0]`.
     """
-    return _SEGMENT.sub(lambda name: to_camel_case(name.group().rstrip("_")), field)
+    return _SEGMENT.sub(lambda name: _api_name(name.group()), field)
+
+
+def _api_name(name: str) -> str:
+    # GraphQL's own names (`__typename`) are the same in both spellings.
+    return name if name.startswith("__") else to_camel_case(name.rstrip("_"))
 
 
 def _request_error_code(error: GraphQLError) -> str:

@@ -1,31 +1,72 @@
-"""The schema: domain Query and Mutation merged, federation, limits and caches."""
+"""The schema: domain Query and Mutation merged, federation, limits and caches.
+
+The printed schema depends on the configuration in one way: the fields visitors may not
+use carry `@requiresScopes` for a Router (app.graphql.permissions), so each schema is
+built for its ANONYMOUS_PERMISSIONS (and REQUIRES_SCOPES); schema.graphql is the default
+configuration's.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
+from graphql import GraphQLError
+from strawberry import Info
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.federation import Schema
+from strawberry.federation.schema import FederationAny
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.field import StrawberryField
 
-from app.config import Settings
-from app.graphql.documents import DocumentCache
-from app.graphql.errors import log_errors, with_codes
 from app import fast_paths
+from app.config import Settings
+from app.graphql.catalog_items import CatalogItemQuery
+from app.graphql.documents import DocumentCache
+from app.graphql.entities import check_representations
+from app.graphql.errors import log_errors, with_codes
 from app.graphql.mutations import Mutation
+from app.graphql.permissions import router_scoped, with_router_scopes
 from app.graphql.queries import Query
 from app.graphql.webhooks import WebhookMutation, WebhookQuery
-from graphql import GraphQLError
+from app.permissions import Permission
+
+# The root types: each domain area's fields.
+RootQuery = merge_types("Query", (Query, CatalogItemQuery, WebhookQuery))
+RootMutation = merge_types("Mutation", (Mutation, WebhookMutation))
 
 DOCUMENT_CACHE_SIZE = 1024
-# Each area's root fields, merged into the schema's Query and Mutation.
-ROOT_QUERY = merge_types("Query", (Query, WebhookQuery))
-ROOT_MUTATION = merge_types("Mutation", (Mutation, WebhookMutation))
 
 
 class BackInStockSchema(Schema):
     """The federation schema whose every error carries the contract's code."""
+
+    def __init__(
+        self, *args: Any, scoped_permissions: Collection[Permission], **kwargs: Any
+    ) -> None:
+        # The permissions whose fields this schema publishes with @requiresScopes.
+        self.scoped_permissions = frozenset(scoped_permissions)
+        super().__init__(*args, **kwargs)
+
+    def get_fields(
+        self, type_definition: StrawberryObjectDefinition
+    ) -> list[StrawberryField]:
+        # Strawberry's hook for a schema's own view of each type's fields.
+        return [
+            with_router_scopes(field, self.scoped_permissions)
+            for field in type_definition.fields
+        ]
+
+    def entities_resolver(
+        self, info: Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        """Federation's `_entities`, refusing malformed or too many representations."""
+        earlier = info.context.entity_representations
+        check_representations(representations, earlier)
+        info.context.entity_representations = earlier + len(representations)
+        return super().entities_resolver(info, representations)
 
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         # Here rather than in an extension: parse errors skip extension hooks.
@@ -43,7 +84,8 @@ class BackInStockSchema(Schema):
 
 
 def build_schema(settings: Settings | None = None) -> BackInStockSchema:
-    """The schema; `settings` only sets limits, never the printed SDL."""
+    """The schema of a configuration: its limits, and its visitors' permissions, which
+    decide the fields that carry `@requiresScopes`."""
     settings = settings or Settings()
     documents = DocumentCache(
         max_tokens=settings.max_tokens,
@@ -58,8 +100,11 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
         fast_paths.execution_context_for() if settings.fast_paths else None
     )
     schema = BackInStockSchema(
-        query=ROOT_QUERY,
-        mutation=ROOT_MUTATION,
+        query=RootQuery,
+        mutation=RootMutation,
+        scoped_permissions=router_scoped(
+            settings.anonymous_permission_set, requires_scopes=settings.requires_scopes
+        ),
         execution_context_class=execution_context,
         extensions=[documents.extension],
     )
@@ -70,6 +115,10 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
     return schema
 
 
-def schema_sdl() -> str:
-    """The text of schema.graphql."""
-    return build_schema().as_str() + "\n"
+def schema_sdl(settings: Settings | None = None) -> str:
+    """The printed schema of a configuration; by default that of the default
+    configuration, whatever the environment says: the text of schema.graphql."""
+    settings = settings or Settings(
+        _env_file=None, anonymous_permissions=None, requires_scopes=True
+    )
+    return build_schema(settings).as_str() + "\n"
