@@ -286,6 +286,9 @@ class RequestEvent(SQLModel, table=True):
             sqlite_where=text("webhooks_pending"),
             postgresql_where=text("webhooks_pending"),
         ),
+        # SQLite: ids are never reused, even after the newest events were purged, so a
+        # reader's "events after id N" never misses one.
+        {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(

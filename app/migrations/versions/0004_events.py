@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("entity", PortableJSON, nullable=True),
         sa.Column("webhooks_pending", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
+        sqlite_autoincrement=True,
     )
     op.create_index(
         "uq_request_events_sequence",
