@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     and_,
     bindparam,
     case,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     null,
     or_,
     select,
@@ -42,6 +44,9 @@ _EVENTS = RequestEvent.__table__
 _ENDPOINTS = WebhookEndpoint.__table__
 _DELIVERIES = WebhookDelivery.__table__
 _EARLIER = _DELIVERIES.alias("earlier")
+# Written as the partial index's own predicate: SQLite uses the index only for that
+# (SQLAlchemy would write `webhooks_pending = 1`).
+_PENDING = literal_column("request_events.webhooks_pending", Boolean)
 # PostgreSQL advisory lock (two-int form): held alone while deliveries are added (so a
 # new delivery never waits on one whose release it cannot see) and shared while
 # deliveries finish and release their successors.
@@ -141,7 +146,7 @@ def fan_out(tx: Transaction, *, now: datetime, limit: int) -> int:
         id
         for (id,) in tx.rows(
             select(_EVENTS.c.id)
-            .where(_EVENTS.c.webhooks_pending == true())
+            .where(_PENDING)
             .order_by(_EVENTS.c.id)
             .limit(limit)
         )
