@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
+
     and_,
     bindparam,
     case,
@@ -27,7 +27,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
-    literal_column,
+    text,
     null,
     or_,
     select,
@@ -46,7 +46,7 @@ _DELIVERIES = WebhookDelivery.__table__
 _EARLIER = _DELIVERIES.alias("earlier")
 # Written as the partial index's own predicate: SQLite uses the index only for that
 # (SQLAlchemy would write `webhooks_pending = 1`).
-_PENDING = literal_column("request_events.webhooks_pending", Boolean)
+_PENDING = text("request_events.webhooks_pending")
 # PostgreSQL advisory lock (two-int form): held alone while deliveries are added (so a
 # new delivery never waits on one whose release it cannot see) and shared while
 # deliveries finish and release their successors.
