@@ -8,7 +8,8 @@ configuration's.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
+from contextlib import aclosing
 from typing import Any
 
 from graphql import GraphQLError
@@ -30,6 +31,7 @@ from app.graphql.errors import log_errors, with_codes
 from app.graphql.mutations import Mutation
 from app.graphql.permissions import router_scoped, with_router_scopes
 from app.graphql.queries import Query
+from app.graphql.subscriptions import Subscription
 from app.graphql.webhooks import WebhookMutation, WebhookQuery
 from app.permissions import Permission
 
@@ -75,12 +77,24 @@ class BackInStockSchema(Schema):
             result.errors = with_codes(result.errors)
         return result
 
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
+        # Subscriptions' results (and their errors) come this way, not through execute.
+        return _with_coded_errors(await super().stream(*args, **kwargs))
+
     def process_errors(
         self,
         errors: list[GraphQLError],
         execution_context: ExecutionContext | None = None,
     ) -> None:
         log_errors(errors)
+
+
+async def _with_coded_errors(results: Any) -> AsyncIterator[Any]:
+    async with aclosing(results):
+        async for result in results:
+            if isinstance(result, ExecutionResult) and result.errors:
+                result.errors = with_codes(result.errors)
+            yield result
 
 
 def build_schema(settings: Settings | None = None) -> BackInStockSchema:
@@ -102,6 +116,7 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
     schema = BackInStockSchema(
         query=RootQuery,
         mutation=RootMutation,
+        subscription=Subscription,
         scoped_permissions=router_scoped(
             settings.anonymous_permission_set, requires_scopes=settings.requires_scopes
         ),

@@ -6,7 +6,9 @@ On top of Strawberry's view, through its overridable hooks:
 - a mutation sent with GET is refused with 405 and `Allow: POST`;
 - every failure outside execution (a body that is not JSON, a database outage while the
   API key is looked up) is a GraphQL JSON error with `extensions.code`, never plain text;
-- GraphiQL is served from files vendored into the package (app.http.graphiql).
+- GraphiQL is served from files vendored into the package (app.http.graphiql);
+- WebSockets speak graphql-transport-ws (subscriptions): the credentials come in
+  `connection_init`'s payload, the Origin is checked against CORS_ALLOW_ORIGINS.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from cross_web import HTTPException, StarletteRequestAdapter
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from app.graphql.context import Context
+from app.graphql.subscriptions import SubscriptionContext, credentials
 from app.http import graphiql
 from app.http.failures import RETRY_AFTER_SECONDS, classify
 from app.http.limits import BodyTooLarge
@@ -95,6 +100,18 @@ class GraphQLView(GraphQL):
 
     async def get_context(self, request: Any, response: Any) -> Context:
         state = self.state
+        if isinstance(request, WebSocket):
+            # Anonymous until `connection_init` says otherwise (on_ws_connect).
+            return SubscriptionContext(
+                store=state.store,
+                settings=state.settings,
+                principal=state.authenticator.anonymous,
+                notify_queued=state.notify_queued,
+                clock=state.clock,
+                events=state.events,
+                authenticator=state.authenticator,
+                authorization=request.headers.get("authorization"),
+            )
         principal = await state.authenticator.principal_for(
             request.headers.get("authorization")
         )
@@ -105,6 +122,20 @@ class GraphQLView(GraphQL):
             notify_queued=state.notify_queued,
             clock=state.clock,
         )
+
+    async def on_ws_connect(self, context: Any) -> Any:
+        """Take the credentials of `connection_init` (Authorization, or Apollo Router's
+        token); bad ones are refused by each subscription as UNAUTHENTICATED."""
+        authorization = credentials(context.connection_params, context.authorization)
+        try:
+            context.principal = await self.state.authenticator.principal_for(
+                authorization
+            )
+        except Exception as error:  # noqa: BLE001 - the database is down
+            classify(error)
+            raise ConnectionRejectionError() from error
+        context.authorization = authorization
+        return await super().on_ws_connect(context)
 
     async def get_sub_response(self, request: Request) -> Response:
         sub_response = await super().get_sub_response(request)
