@@ -38,6 +38,8 @@ POSTGRES_POLL_SECONDS = 5.0
 # Events a subscriber may fall behind by before its subscription ends.
 SUBSCRIBER_BACKLOG = 10_000
 LISTENER_PING_SECONDS = 15.0
+# The listening connection's application_name (pg_stat_activity shows it).
+LISTENER_NAME = "backinstock-events"
 
 
 class SubscriberTooSlow(ServiceError):
@@ -182,7 +184,9 @@ class EventFeed:
         while not self._stopping:
             connection: asyncpg.Connection | None = None
             try:
-                connection = await asyncpg.connect(dsn, timeout=10)
+                connection = await asyncpg.connect(
+                    dsn, timeout=10, server_settings={"application_name": LISTENER_NAME}
+                )
                 lost = asyncio.Event()
                 connection.add_termination_listener(lambda _: lost.set())
                 await connection.add_listener(CHANNEL, lambda *_: self._wakeup.set())
