@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from app.config import ConfigurationError, Settings
+from app.config import Settings
 from app.events import deliveries, payloads
 from app.events.targets import Target, TargetRefused, resolve
 from app.events.wakeups import wake_on
@@ -116,23 +116,22 @@ class WebhookDispatcher:
         self._name = f"{socket.gethostname()[:24]}:{os.getpid()}"
         self._next_purge = 0.0
 
-    def check(self) -> None:
-        """Refuse settings under which a claim could expire before its POST ends."""
-        needed = self.settings.webhook_timeout_seconds + self.lease_margin()
-        if self.settings.delivery_lease_seconds < needed:
-            raise ConfigurationError(
-                f"DELIVERY_LEASE_SECONDS ({self.settings.delivery_lease_seconds:g}) must "
-                f"be at least WEBHOOK_TIMEOUT_SECONDS plus {self.lease_margin():g}"
-            )
+    @property
+    def lease_seconds(self) -> float:
+        """A claim's lease: DELIVERY_LEASE_SECONDS, or longer when a POST could outlast
+        it (a lease must cover the longest POST, or another dispatcher resends it)."""
+        settings = self.settings
+        return max(
+            settings.delivery_lease_seconds, 2 * settings.webhook_timeout_seconds + 5
+        )
 
     def lease_margin(self) -> float:
-        return min(5.0, self.settings.delivery_lease_seconds * 0.1)
+        return min(5.0, self.lease_seconds * 0.1)
 
     def wake(self) -> None:
         self._wakeup.set()
 
     async def start(self) -> None:
-        self.check()
         self.stopping = False
         self._stop_listening = wake_on(asyncio.get_running_loop(), self._wakeup)
         self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
@@ -230,7 +229,7 @@ class WebhookDispatcher:
                 owner=token,
                 limit=settings.webhook_batch_size,
                 now=now,
-                lease_seconds=settings.delivery_lease_seconds,
+                lease_seconds=self.lease_seconds,
                 skip_locked=skip_locked,
             )
             if not ids:
@@ -305,7 +304,7 @@ class _BatchRun:
         settings = dispatcher.settings
         self.timeout = settings.webhook_timeout_seconds
         self.deadline = (
-            batch.claimed_at + settings.delivery_lease_seconds - dispatcher.lease_margin()
+            batch.claimed_at + dispatcher.lease_seconds - dispatcher.lease_margin()
         )
         self.allow_private = settings.webhook_allow_private_targets
         # One resolution (and check) per URL per batch.

@@ -97,7 +97,6 @@ class Dispatcher:
                 f"({settings.mail_final_reply_timeout_seconds:g}) must be at least "
                 f"MAIL_TIMEOUT_SECONDS ({settings.mail_timeout_seconds:g})"
             )
-        self.webhooks.check()
         self.sender = Sender.parse(settings.mail_from)
         self.templates = Templates(settings.mail_template_dir)
         self.transports = [
