@@ -3,8 +3,9 @@ own transaction, set-based wherever the change is.
 
 An event is `(id, type, request_id, entity_event_sequence, event_time, entity)`: `id` is
 the global order, the sequence numbers one request's events 1, 2, 3..., and `entity` is the
-request's record after the change (the fields of RequestRecord, read through the request
-view, so a queued request is PROCESSING), None for `deleted`. The shape callers see (the
+request's record after the change (the fields of RequestRecord but three derived or
+internal ones, read through the request view, so a queued request is PROCESSING), None
+for `deleted`. The shape callers see (the
 webhook payload, the subscription's type) is made from that record at the edge.
 
 Changes of one request never run at once (they lock its row, or are SQLite's one writer),
@@ -34,8 +35,9 @@ from sqlalchemy import (
 )
 
 from app.events.wakeups import note_written
-from app.models import NotificationRequest, RequestEvent, WebhookEndpoint
+from app.models import NotificationRequest, RequestEvent, RequestStatus, WebhookEndpoint
 from app.services.request_view import COLUMNS, QUEUED, REQUEST_VIEW, RequestRecord
+from app.services.rules import CatalogReference, catalog_reference_key
 from app.storage import Transaction
 
 _EVENTS = RequestEvent.__table__
@@ -43,7 +45,9 @@ _REQUESTS = NotificationRequest.__table__
 _ENDPOINTS = WebhookEndpoint.__table__
 # Event ids are derived from (request, sequence): the same event always has the same id.
 _EVENT_ID_NAMESPACE = uuid.UUID("0b6f1c43-6d3e-4f8e-9d7a-3c2b5e8f1a90")
-_BOOLEANS = ("open_request", "auto_notified")
+# Record fields an event leaves out: derived from others, or internal (less to write for
+# each of a large report's events).
+_LEFT_OUT = ("catalog_reference_key", "open_request", "delivery_round")
 
 
 class EventType(str, enum.Enum):
@@ -87,11 +91,18 @@ def event_id(request_id: uuid.UUID, sequence: int) -> uuid.UUID:
 
 def record_of(entity: dict[str, Any]) -> RequestRecord:
     """The request record an event's entity holds (JSON gives dates as text, SQLite
-    booleans as 0 and 1)."""
+    booleans as 0 and 1); the fields left out are derived again, but the delivery
+    round, which nothing outside the queue reads, is 0."""
     values = dict(entity)
-    for name in _BOOLEANS:
-        if values.get(name) is not None:
-            values[name] = bool(values[name])
+    if values.get("auto_notified") is not None:
+        values["auto_notified"] = bool(values["auto_notified"])
+    values["open_request"] = (
+        None if values["status"] == RequestStatus.NOTIFICATION_SENT.value else True
+    )
+    values["catalog_reference_key"] = catalog_reference_key(
+        CatalogReference(values["app_id"], values["catalog_item_id"], values["options"])
+    )
+    values["delivery_round"] = 0
     created = datetime.fromisoformat(values["created_date"])
     values["created_date"] = (
         created.replace(tzinfo=UTC) if created.tzinfo is None else created.astimezone(UTC)
@@ -109,6 +120,8 @@ def _entity(dialect: str) -> Any:
     """The request's record as one JSON object, built by the database."""
     pairs: list[Any] = []
     for name in RequestRecord._fields:
+        if name in _LEFT_OUT:
+            continue
         value = _unlabelled(COLUMNS[name])
         if dialect == "sqlite" and name == "options":
             value = func.json(value)  # stored as JSON text: embed it as JSON

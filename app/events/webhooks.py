@@ -41,6 +41,9 @@ PURGE_BATCH = 5000
 MAX_ANSWER_BYTES = 64 * 1024
 USER_AGENT = "backinstock-webhooks/1"
 GONE = 410
+# While mail is being sent, one POST at most per this many seconds (the other lanes
+# look again after as long).
+YIELD_SECONDS = 0.02
 
 
 def retry_delay(attempts: int, base: float, ceiling: float, rng: random.Random) -> float:
@@ -104,9 +107,17 @@ class _Outcomes:
 class WebhookDispatcher:
     """Delivers webhooks in the background of the current event loop."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        yield_to: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.store = store
         self.settings = settings
+        # While this says true (mail is being sent), webhooks hold back (see lane()).
+        self.yield_to = yield_to
         self.stopping = False
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -186,6 +197,10 @@ class WebhookDispatcher:
         """Fan out and deliver until nothing is due (or the dispatcher stops)."""
         total = WebhookStats()
         while not self.stopping:
+            if self.yield_to():
+                # Mail first: fan out and claim again once the mail batch is sent.
+                await asyncio.sleep(YIELD_SECONDS)
+                continue
             fanned = await self.fan_out()
             batch = await self.claim_batch()
             if batch is not None:
@@ -243,8 +258,8 @@ class WebhookDispatcher:
         run = _BatchRun(self, batch)
         try:
             async with asyncio.TaskGroup() as lanes:
-                for _ in range(min(self.settings.webhook_connections, len(run.work))):
-                    lanes.create_task(run.lane())
+                for index in range(min(self.settings.webhook_connections, len(run.work))):
+                    lanes.create_task(run.lane(index))
         finally:
             await run.flush()
             untried = [claimed.id for claimed in run.work]
@@ -310,12 +325,18 @@ class _BatchRun:
         # One resolution (and check) per URL per batch.
         self.targets: dict[str, asyncio.Future[Target]] = {}
 
-    async def lane(self) -> None:
+    async def lane(self, index: int) -> None:
         while (
             self.work
             and not self.dispatcher.stopping
             and time.monotonic() + self.timeout <= self.deadline
         ):
+            if self.dispatcher.yield_to():
+                # Mail is being sent: one lane goes on, a POST at a time, and the others
+                # wait, so webhooks take a small share of the process.
+                await asyncio.sleep(YIELD_SECONDS)
+                if index:
+                    continue
             claimed = self.work.popleft()
             await self._post(claimed)
             outcomes = self.outcomes

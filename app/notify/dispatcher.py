@@ -75,8 +75,10 @@ class Dispatcher:
         # One transport (one SMTP connection) per lane a batch is sent over.
         self.transports: list[SmtpTransport | FileTransport] = []
         self.sender: Sender | None = None
-        # Webhooks: delivered beside mail, by a loop and connections of their own.
-        self.webhooks = WebhookDispatcher(store, settings)
+        # Webhooks: delivered beside mail, by a loop and connections of their own, and
+        # held back to one connection while mail is being sent.
+        self.sending = False
+        self.webhooks = WebhookDispatcher(store, settings, yield_to=lambda: self.sending)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -240,12 +242,14 @@ class Dispatcher:
             self.prepare()
         run = BatchRun(self, batch)
         keeper = asyncio.create_task(run.keep(), name=f"keeper {batch.owner}")
+        self.sending = True
         try:
             await run.withdraw_cancelled()
             async with asyncio.TaskGroup() as lanes:
                 for transport in self.transports[: max(1, len(run.work))]:
                     lanes.create_task(run.lane(transport))
         finally:
+            self.sending = False
             run.finished.set()
             await asyncio.gather(keeper, return_exceptions=True)
             # Also on cancellation or an unexpected error: what was sent is recorded,
