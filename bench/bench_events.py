@@ -48,7 +48,7 @@ def run_receiver(port: int) -> None:
     async def app(scope, receive, send):  # type: ignore[no-untyped-def]
         nonlocal count
         if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
+            while (await receive())["type"] != "lifespan.shutdown":
                 await send({"type": "lifespan.startup.complete"})
             # Printed here: uvicorn re-raises SIGTERM once it has shut down.
             print(count, flush=True)
@@ -101,9 +101,13 @@ async def queued(store: Store) -> int:
 
 async def report(store: Store, reference: CatalogReference) -> None:
     started = time.perf_counter()
-    count = await report_items_back_in_stock(store, item=ITEM, catalog_reference=reference)
+    count = await report_items_back_in_stock(
+        store, item=ITEM, catalog_reference=reference
+    )
     elapsed = time.perf_counter() - started
-    print(f"report queued {count} notifications and wrote their events in {elapsed * 1000:.0f} ms")
+    print(
+        f"report queued {count} notifications and wrote their events in {elapsed * 1000:.0f} ms"
+    )
 
 
 async def deliver_webhooks(store: Store, settings: Settings) -> float:
@@ -117,7 +121,9 @@ async def deliver_webhooks(store: Store, settings: Settings) -> float:
             break
     elapsed = time.perf_counter() - started
     await webhooks.close()
-    print(f"webhooks: {delivered} events in {elapsed:.1f} s: {delivered / elapsed:.0f} events/s")
+    print(
+        f"webhooks: {delivered} events in {elapsed:.1f} s: {delivered / elapsed:.0f} events/s"
+    )
     return elapsed
 
 
@@ -128,7 +134,9 @@ async def deliver_mail(dispatcher: Dispatcher, label: str) -> None:
     await dispatcher.drain()
     elapsed = time.perf_counter() - started
     await dispatcher.close()
-    print(f"mail {label}: {total} messages in {elapsed:.1f} s: {total / elapsed:.0f} messages/s")
+    print(
+        f"mail {label}: {total} messages in {elapsed:.1f} s: {total / elapsed:.0f} messages/s"
+    )
 
 
 async def main(args: argparse.Namespace) -> None:

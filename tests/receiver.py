@@ -85,7 +85,7 @@ class Receiver:
         for secret in self.secrets:
             try:
                 Webhook(secret).verify(body, headers)
-            except Exception:  # noqa: BLE001 - the next secret may verify it
+            except Exception:  # noqa: BLE001, S112 - the next secret may verify it
                 continue
             return secret
         return None
@@ -111,7 +111,7 @@ class Receiver:
                 with receiver._lock:
                     receiver._connections.add(self.connection)
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
                 headers = {key.lower(): value for key, value in self.headers.items()}

@@ -85,7 +85,9 @@ async def ws_client(url: str, **options: Any) -> AsyncIterator[Client]:
 async def served(app: Starlette) -> AsyncIterator[str]:
     """Serve `app` (its lifespan already running) on a loopback port: its base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -69,7 +69,7 @@ async def test_retries_emit_nothing_and_a_final_failure_emits_failed(
     gql: GraphQLClient, admin_key: str, app: Starlette, settings: Settings, mailbox
 ):
     await start_collecting(gql, admin_key)
-    (request_id,) = await create_requests(gql, 1)
+    await create_requests(gql, 1)
     await report(gql, admin_key)
     mailbox.refusal = "451 4.3.0 try later"  # three attempts, then FAILED
 

@@ -114,9 +114,14 @@ async def test_the_python_filter_picks_what_the_sql_filter_picks(
     # then: each request's latest event reached exactly the matching subscriptions
     latest = {e["requestId"]: e["entityEventSequence"] for e in events["0"]}
     for index, spec in enumerate(FILTERS):
-        result = await gql(QUERY_REQUESTS, {"filter": spec, "first": 100}, key=admin_key)
+        result = await gql(
+            QUERY_REQUESTS, {"filter": spec, "first": 100}, key=admin_key
+        )
         assert result.errors == [], result.errors
-        in_sql = {edge["node"]["id"] for edge in result.data["backInStockNotificationRequests"]["edges"]}
+        in_sql = {
+            edge["node"]["id"]
+            for edge in result.data["backInStockNotificationRequests"]["edges"]
+        }
         in_python = {
             e["requestId"]
             for e in events.get(str(index), [])

@@ -105,7 +105,10 @@ async def test_a_public_target_is_accepted(guarded: GraphQLClient):
     [
         ({"url": "ftp://example.com/x"}, ["url"]),
         ({"url": "not a url"}, ["url"]),
-        ({"url": "https://93.184.216.34/", "eventTypes": ["created"]}, ["eventTypes[0]"]),
+        (
+            {"url": "https://93.184.216.34/", "eventTypes": ["created"]},
+            ["eventTypes[0]"],
+        ),
         ({"url": "https://93.184.216.34/", "eventTypes": []}, ["eventTypes"]),
     ],
 )
@@ -197,7 +200,9 @@ async def test_unknown_endpoints_are_not_found(gql: GraphQLClient, admin_key: st
         REDELIVER, {"id": missing, "since": "2026-01-01T00:00:00Z"}, key=admin_key
     )
 
-    assert deleted.codes == rotated.codes == again.codes == ["WEBHOOK_ENDPOINT_NOT_FOUND"]
+    assert (
+        deleted.codes == rotated.codes == again.codes == ["WEBHOOK_ENDPOINT_NOT_FOUND"]
+    )
 
 
 async def test_redelivery_sends_kept_events_again_with_their_ids(

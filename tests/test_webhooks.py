@@ -21,8 +21,8 @@ from tests.documents import (
 from tests.receiver import Receiver
 from tests.webhooks import (
     CREATED,
-    DELETED,
     DELETE_ENDPOINT,
+    DELETED,
     UPDATED,
     add_endpoint,
     endpoints,
@@ -83,7 +83,9 @@ async def test_an_endpoint_receives_signed_created_updated_and_deleted_events(
         UPDATED,
         DELETED,
     ]
-    assert created.payload["data"]["entity"] == full.data["backInStockNotificationRequest"]
+    assert (
+        created.payload["data"]["entity"] == full.data["backInStockNotificationRequest"]
+    )
     assert marked.payload["data"]["entity"]["status"] == "NOTIFICATION_SENT"
     assert marked.payload["data"]["entity"]["autoNotified"] is False
     assert "entity" not in deleted.payload["data"]

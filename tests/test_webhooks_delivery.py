@@ -73,7 +73,9 @@ async def test_a_receiver_down_then_up_gets_every_event_once_and_in_order(
     assert sorted(d.type for d in accepted) == ["created"] * 12 + ["updated"] * 24
     statuses = [d.payload["data"]["entity"]["status"] for d in accepted]
     assert sorted(set(statuses)) == ["NOTIFICATION_SENT", "PROCESSING", "RECEIVED"]
-    await eventually(lambda: _endpoint(gql, admin_key, lambda e: e["pendingCount"] == 0))
+    await eventually(
+        lambda: _endpoint(gql, admin_key, lambda e: e["pendingCount"] == 0)
+    )
 
 
 async def _endpoint(gql: GraphQLClient, key: str, condition) -> bool:  # type: ignore[no-untyped-def]
@@ -140,3 +142,19 @@ async def test_two_dispatchers_deliver_each_event_once(
         await second.stop()
         await store.dispose()
     assert_once_and_in_order(receiver.accepted())
+
+
+async def test_a_target_turned_private_is_refused_at_delivery(
+    gql: GraphQLClient, admin_key: str, app: Starlette, receiver: Receiver
+):
+    # The address is checked again before each delivery, after resolving the name.
+    await start_collecting(gql, admin_key)
+    await add_endpoint(gql, admin_key, receiver)
+    app.state.settings.__dict__["webhook_allow_private_targets"] = False
+
+    await create(gql)
+
+    await eventually(lambda: _endpoint(gql, admin_key, lambda e: e["lastError"]))
+    (endpoint,) = await endpoints(gql, admin_key)
+    assert endpoint["lastError"].startswith("refused: 127.0.0.1 resolves to 127.0.0.1")
+    assert receiver.all() == []

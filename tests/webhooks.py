@@ -8,7 +8,9 @@ from app.config import Settings
 from tests.receiver import Receiver
 
 EVENT = "wix.ecom.v1.back_in_stock_notification_request_"
-CREATED, UPDATED, DELETED = (f"{EVENT}{name}" for name in ("created", "updated", "deleted"))
+CREATED, UPDATED, DELETED = (
+    f"{EVENT}{name}" for name in ("created", "updated", "deleted")
+)
 
 ENDPOINT_FIELDS = """
     id url eventTypes enabled createdDate disabledReason lastSuccessDate

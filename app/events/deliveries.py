@@ -5,8 +5,8 @@ Events are fanned out in id order, a batch at a time and one dispatcher at a tim
 reach an endpoint in order: a delivery waits (`available_at` NULL) while an earlier one of
 the same request and endpoint is pending, and is released when that one is delivered or
 given up. Claims and records work like the mail queue's (app/notify/queue.py): leases,
-guarded by the claim's token, `SKIP LOCKED` on PostgreSQL. Every transaction writes
-endpoints before deliveries, so PostgreSQL never sees two lock orders (a deadlock).
+guarded by the claim's token, `SKIP LOCKED` on PostgreSQL; outcomes are recorded by
+app/events/outcomes.py.
 """
 
 from __future__ import annotations
@@ -18,19 +18,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-
-    and_,
-    bindparam,
     case,
     delete,
     exists,
     false,
     func,
     literal,
-    text,
     null,
     or_,
     select,
+    text,
     true,
     update,
 )
@@ -50,7 +47,7 @@ _PENDING = text("request_events.webhooks_pending")
 # PostgreSQL advisory lock (two-int form): held alone while deliveries are added (so a
 # new delivery never waits on one whose release it cannot see) and shared while
 # deliveries finish and release their successors.
-_FAN_OUT_LOCK = (0x62_69_73_45, 1)
+FAN_OUT_LOCK = (0x62_69_73_45, 1)
 
 
 @dataclass(frozen=True)
@@ -80,7 +77,8 @@ class Failure:
 def _wants(event_type: Any) -> Any:
     """The endpoint wants events of `event_type` (its list, or all when it has none)."""
     return or_(
-        _ENDPOINTS.c.event_types.is_(None), _ENDPOINTS.c.event_types.contains(event_type)
+        _ENDPOINTS.c.event_types.is_(None),
+        _ENDPOINTS.c.event_types.contains(event_type),
     )
 
 
@@ -107,8 +105,7 @@ def _deliveries_of(events_where: Any, endpoints_where: Any, now: datetime) -> An
     """SELECT a delivery row per matching event and endpoint; each waits when an earlier
     event of its request is pending for its endpoint (in this batch or before)."""
     earlier_in_batch = (
-        func.row_number()
-        .over(
+        func.row_number().over(
             partition_by=(_ENDPOINTS.c.id, _EVENTS.c.request_id),
             order_by=_EVENTS.c.id,
         )
@@ -139,16 +136,13 @@ def fan_out(tx: Transaction, *, now: datetime, limit: int) -> int:
     """Make the deliveries of up to `limit` pending events, oldest first; how many
     events were done (0: none pending, or another dispatcher is at it)."""
     if tx.dialect == "postgresql" and not tx.scalar(
-        select(func.pg_try_advisory_xact_lock(*_FAN_OUT_LOCK))
+        select(func.pg_try_advisory_xact_lock(*FAN_OUT_LOCK))
     ):
         return 0
     ids = [
         id
         for (id,) in tx.rows(
-            select(_EVENTS.c.id)
-            .where(_PENDING)
-            .order_by(_EVENTS.c.id)
-            .limit(limit)
+            select(_EVENTS.c.id).where(_PENDING).order_by(_EVENTS.c.id).limit(limit)
         )
     ]
     if not ids:
@@ -167,7 +161,7 @@ def redeliver(
     """Owe the endpoint again every kept event since `since` it wants (those still
     pending stay as they are); how many were added."""
     if tx.dialect == "postgresql":
-        tx.scalar(select(func.pg_advisory_xact_lock(*_FAN_OUT_LOCK)))
+        tx.scalar(select(func.pg_advisory_xact_lock(*FAN_OUT_LOCK)))
     rows = _deliveries_of(
         _EVENTS.c.event_time >= since, _ENDPOINTS.c.id == endpoint_id, now
     )
@@ -202,9 +196,7 @@ def claim(
     claimed = tx.rows(
         update(_DELIVERIES)
         .where(_DELIVERIES.c.id.in_(due))
-        .values(
-            available_at=now + timedelta(seconds=lease_seconds), lease_owner=owner
-        )
+        .values(available_at=now + timedelta(seconds=lease_seconds), lease_owner=owner)
         .returning(_DELIVERIES.c.id)
     )
     return sorted(id for (id,) in claimed)
@@ -229,8 +221,9 @@ def load(tx: Transaction, *, ids: Sequence[int], now: datetime) -> list[Claimed]
             _EVENTS.c.entity,
         )
         .select_from(
-            _DELIVERIES.join(_ENDPOINTS, _ENDPOINTS.c.id == _DELIVERIES.c.endpoint_id)
-            .join(_EVENTS, _EVENTS.c.id == _DELIVERIES.c.event_id)
+            _DELIVERIES.join(
+                _ENDPOINTS, _ENDPOINTS.c.id == _DELIVERIES.c.endpoint_id
+            ).join(_EVENTS, _EVENTS.c.id == _DELIVERIES.c.event_id)
         )
         .where(_DELIVERIES.c.id.in_(ids))
         .order_by(_DELIVERIES.c.id)
@@ -261,144 +254,6 @@ def load(tx: Transaction, *, ids: Sequence[int], now: datetime) -> list[Claimed]
             )
         )
     return claimed
-
-
-def _release_next(tx: Transaction, owner: str, ids: Sequence[int], now: datetime) -> None:
-    """Let the next delivery of each finished one's request and endpoint go."""
-    following = (
-        select(_EARLIER.c.id)
-        .where(
-            _EARLIER.c.request_id == _DELIVERIES.c.request_id,
-            _EARLIER.c.endpoint_id == _DELIVERIES.c.endpoint_id,
-            _EARLIER.c.event_id > _DELIVERIES.c.event_id,
-        )
-        .order_by(_EARLIER.c.event_id)
-        .limit(1)
-        .correlate(_DELIVERIES)
-        .scalar_subquery()
-    )
-    finished = select(following).where(
-        _DELIVERIES.c.id.in_(ids), _DELIVERIES.c.lease_owner == owner
-    )
-    waiting = _DELIVERIES.alias("waiting")
-    tx.execute(
-        update(waiting)
-        .where(waiting.c.id.in_(finished), waiting.c.available_at.is_(None))
-        .values(available_at=now)
-    )
-
-
-def finish(tx: Transaction, *, owner: str, ids: Sequence[int], now: datetime) -> None:
-    """Drop deliveries that are done (delivered or given up), releasing the next."""
-    if not ids:
-        return
-    if tx.dialect == "postgresql":
-        tx.scalar(select(func.pg_advisory_xact_lock_shared(*_FAN_OUT_LOCK)))
-    _release_next(tx, owner, ids, now)
-    tx.execute(
-        delete(_DELIVERIES).where(
-            _DELIVERIES.c.id.in_(ids), _DELIVERIES.c.lease_owner == owner
-        )
-    )
-
-
-def record_successes(
-    tx: Transaction, *, endpoint_ids: set[uuid.UUID], now: datetime
-) -> None:
-    if endpoint_ids:
-        tx.execute(
-            update(_ENDPOINTS)
-            .where(_ENDPOINTS.c.id.in_(endpoint_ids))
-            .values(last_success_date=now, failing_since=None)
-        )
-
-
-def note_failures(tx: Transaction, *, failures: Sequence[Failure], now: datetime) -> None:
-    """Note the last error on each endpoint that failed."""
-    if not failures:
-        return
-    last_error = {f.endpoint_id: f.error for f in failures}
-    tx.execute(
-        update(_ENDPOINTS)
-        .where(_ENDPOINTS.c.id == bindparam("b_endpoint"))
-        .values(
-            last_failure_date=now,
-            last_error=bindparam("b_error"),
-            failing_since=func.coalesce(_ENDPOINTS.c.failing_since, now),
-        ),
-        [{"b_endpoint": id, "b_error": error} for id, error in last_error.items()],
-    )
-
-
-def retry_or_give_up(
-    tx: Transaction, *, owner: str, failures: Sequence[Failure], now: datetime
-) -> None:
-    """Failed deliveries: due again after their backoff, or given up."""
-    retrying = [f for f in failures if f.retry_at is not None]
-    if retrying:
-        tx.execute(
-            update(_DELIVERIES)
-            .where(
-                _DELIVERIES.c.id == bindparam("b_delivery"),
-                _DELIVERIES.c.lease_owner == owner,
-            )
-            .values(
-                attempts=bindparam("b_attempts"),
-                last_error=bindparam("b_error"),
-                available_at=bindparam(
-                    "b_retry_at", type_=_DELIVERIES.c.available_at.type
-                ),
-                lease_owner=None,
-            ),
-            [
-                {
-                    "b_delivery": f.delivery_id,
-                    "b_attempts": f.attempts,
-                    "b_error": f.error,
-                    "b_retry_at": f.retry_at,
-                }
-                for f in retrying
-            ],
-        )
-    given_up = [f.delivery_id for f in failures if f.retry_at is None]
-    finish(tx, owner=owner, ids=given_up, now=now)
-
-
-def disable(tx: Transaction, *, where: Any, reason: str) -> list[uuid.UUID]:
-    """Disable the enabled endpoints `where` picks; their ids (for `drop_owed`)."""
-    return [
-        id
-        for (id,) in tx.rows(
-            update(_ENDPOINTS)
-            .where(where, _ENDPOINTS.c.enabled == true())
-            .values(enabled=False, disabled_reason=reason)
-            .returning(_ENDPOINTS.c.id)
-        )
-    ]
-
-
-def drop_owed(tx: Transaction, *, endpoint_ids: Sequence[uuid.UUID]) -> None:
-    """Drop every delivery owed to these (disabled) endpoints."""
-    if endpoint_ids:
-        tx.execute(
-            delete(_DELIVERIES).where(_DELIVERIES.c.endpoint_id.in_(endpoint_ids))
-        )
-
-
-def failing_since_before(moment: datetime) -> Any:
-    return and_(
-        _ENDPOINTS.c.failing_since.is_not(None), _ENDPOINTS.c.failing_since < moment
-    )
-
-
-def release(tx: Transaction, *, owner: str, ids: Sequence[int], now: datetime) -> None:
-    """Hand claimed deliveries back untried, due now."""
-    if ids:
-        tx.execute(
-            update(_DELIVERIES)
-            .where(_DELIVERIES.c.id.in_(ids), _DELIVERIES.c.lease_owner == owner)
-            .values(available_at=now, lease_owner=None)
-        )
 
 
 def purge(tx: Transaction, *, before: datetime, limit: int) -> int:

@@ -97,7 +97,9 @@ class EventFeed:
         self._stop_listening = wake_on(asyncio.get_running_loop(), self._wakeup)
         self._tasks.append(asyncio.create_task(self._run(), name="event-feed"))
         if self.store.dialect == "postgresql":
-            self._tasks.append(asyncio.create_task(self._listen(), name="event-listener"))
+            self._tasks.append(
+                asyncio.create_task(self._listen(), name="event-listener")
+            )
 
     async def stop(self) -> None:
         self._stopping = True
@@ -136,7 +138,7 @@ class EventFeed:
                 continue
             try:
                 await self.read()
-            except Exception:  # noqa: BLE001 - the next wake-up tries again
+            except Exception:
                 log.warning("reading the event outbox failed", exc_info=True)
                 await asyncio.sleep(1.0)
 
@@ -188,7 +190,7 @@ class EventFeed:
                     dsn, timeout=10, server_settings={"application_name": LISTENER_NAME}
                 )
                 lost = asyncio.Event()
-                connection.add_termination_listener(lambda _: lost.set())
+                connection.add_termination_listener(_setter(lost))
                 await connection.add_listener(CHANNEL, lambda *_: self._wakeup.set())
                 self._wakeup.set()
                 delay = 0.5
@@ -206,3 +208,8 @@ class EventFeed:
                     connection.terminate()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
+
+
+def _setter(signal: asyncio.Event) -> Callable[[object], None]:
+    """A callback that sets `signal`, whatever it is called with."""
+    return lambda *_: signal.set()

@@ -105,7 +105,9 @@ def record_of(entity: dict[str, Any]) -> RequestRecord:
     values["delivery_round"] = 0
     created = datetime.fromisoformat(values["created_date"])
     values["created_date"] = (
-        created.replace(tzinfo=UTC) if created.tzinfo is None else created.astimezone(UTC)
+        created.replace(tzinfo=UTC)
+        if created.tzinfo is None
+        else created.astimezone(UTC)
     )
     values["id"] = str(values["id"])
     values["contact_id"] = str(values["contact_id"])
@@ -185,7 +187,9 @@ def _emit(
 
 def emit_created(tx: Transaction, request_id: uuid.UUID | str, now: datetime) -> None:
     """The `created` event of a request this transaction just inserted."""
-    _emit(tx, EventType.CREATED, _REQUESTS.c.id == _as_uuid(request_id), now, first=True)
+    _emit(
+        tx, EventType.CREATED, _REQUESTS.c.id == _as_uuid(request_id), now, first=True
+    )
 
 
 def emit_updated(tx: Transaction, ids: Sequence[uuid.UUID], now: datetime) -> int:

@@ -27,7 +27,10 @@ SECRET_BYTES = 32
 
 def new_secret() -> str:
     """`whsec_` + base64 of 32 random bytes (Standard Webhooks asks for 24 to 64)."""
-    return SECRET_PREFIX + base64.b64encode(random_source.token_bytes(SECRET_BYTES)).decode()
+    return (
+        SECRET_PREFIX
+        + base64.b64encode(random_source.token_bytes(SECRET_BYTES)).decode()
+    )
 
 
 def api_entity(record: RequestRecord) -> dict[str, Any]:
@@ -72,7 +75,9 @@ def body(event: StoredEvent) -> bytes:
     return orjson.dumps(payload)
 
 
-def signature(secrets: Sequence[str], message_id: str, timestamp: int, content: bytes) -> str:
+def signature(
+    secrets: Sequence[str], message_id: str, timestamp: int, content: bytes
+) -> str:
     """The `webhook-signature` header: one `v1,<base64>` per secret, space-separated."""
     signed = f"{message_id}.{timestamp}.".encode() + content
     signatures = []

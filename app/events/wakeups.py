@@ -48,7 +48,9 @@ def listen(wake: Callable[[], None]) -> Callable[[], None]:
     return stop
 
 
-def wake_on(loop: asyncio.AbstractEventLoop, signal: asyncio.Event) -> Callable[[], None]:
+def wake_on(
+    loop: asyncio.AbstractEventLoop, signal: asyncio.Event
+) -> Callable[[], None]:
     """Set `signal` in `loop` after each commit that wrote events; returns the stopper."""
 
     def wake() -> None:

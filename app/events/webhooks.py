@@ -10,7 +10,6 @@ token; a crash resends at most the unrecorded ones, with the same `webhook-id`.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import os
 import random
@@ -18,48 +17,31 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
 
 from app.config import Settings
-from app.events import deliveries, payloads
-from app.events.targets import Target, TargetRefused, resolve
+from app.events import deliveries, outcomes
 from app.events.wakeups import wake_on
-from app.models import WebhookEndpoint, utc_now
+from app.events.webhook_batch import YIELD_SECONDS, BatchRun, WebhookStats
+from app.models import utc_now
 from app.storage import Store, Transaction
 
 log = logging.getLogger("app.events")
 
 FAN_OUT_BATCH = 1000
-RECORD_EVERY_OUTCOMES = 100
-RECORD_EVERY_SECONDS = 1.0
 PURGE_EVERY_SECONDS = 60.0
 PURGE_BATCH = 5000
-# The most of a receiver's answer read (then the connection is dropped, not reused).
-MAX_ANSWER_BYTES = 64 * 1024
-USER_AGENT = "backinstock-webhooks/1"
-GONE = 410
-# While mail is being sent, one POST at most per this many seconds (the other lanes
-# look again after as long).
-YIELD_SECONDS = 0.02
 
 
-def retry_delay(attempts: int, base: float, ceiling: float, rng: random.Random) -> float:
+def retry_delay(
+    attempts: int, base: float, ceiling: float, rng: random.Random
+) -> float:
     """Exponential backoff with "equal jitter": half to all of base * 2^(n-1)."""
     top = min(base * 2 ** min(max(attempts - 1, 0), 40), ceiling)
     return top / 2 + rng.uniform(0, top / 2)
-
-
-@dataclass
-class WebhookStats:
-    delivered: int = 0
-    failed: int = 0
-
-    def add(self, other: WebhookStats) -> None:
-        self.delivered += other.delivered
-        self.failed += other.failed
 
 
 @dataclass(frozen=True)
@@ -67,41 +49,6 @@ class WebhookBatch:
     owner: str
     deliveries: list[deliveries.Claimed]
     claimed_at: float
-
-
-@dataclass
-class _Outcomes:
-    delivered: list[int] = field(default_factory=list)
-    answered: set[uuid.UUID] = field(default_factory=set)
-    failed: list[deliveries.Failure] = field(default_factory=list)
-    gone: set[uuid.UUID] = field(default_factory=set)
-    since: float = field(default_factory=time.monotonic)
-
-    def __len__(self) -> int:
-        return len(self.delivered) + len(self.failed) + len(self.gone)
-
-    def write(self, tx: Transaction, owner: str, now: datetime, disable_after: float) -> None:
-        # Every endpoint first, then deliveries: the order of every transaction here.
-        endpoints = WebhookEndpoint.__table__
-        disabled = []
-        if self.gone:
-            disabled += deliveries.disable(
-                tx,
-                where=endpoints.c.id.in_(self.gone),
-                reason="the endpoint answered 410 Gone",
-            )
-        deliveries.record_successes(tx, endpoint_ids=self.answered, now=now)
-        deliveries.note_failures(tx, failures=self.failed, now=now)
-        if self.failed:
-            limit = timedelta(seconds=disable_after)
-            disabled += deliveries.disable(
-                tx,
-                where=deliveries.failing_since_before(now - limit),
-                reason=f"failing for more than {limit} (WEBHOOK_DISABLE_AFTER_SECONDS)",
-            )
-        deliveries.retry_or_give_up(tx, owner=owner, failures=self.failed, now=now)
-        deliveries.finish(tx, owner=owner, ids=self.delivered, now=now)
-        deliveries.drop_owed(tx, endpoint_ids=disabled)
 
 
 class WebhookDispatcher:
@@ -177,7 +124,9 @@ class WebhookDispatcher:
                 stats = await self.drain()
                 if stats.delivered or stats.failed:
                     log.info(
-                        "webhooks: delivered %d, failed %d", stats.delivered, stats.failed
+                        "webhooks: delivered %d, failed %d",
+                        stats.delivered,
+                        stats.failed,
                     )
                 await self.purge_if_due()
                 pause, timeout = 1.0, self.settings.delivery_poll_seconds
@@ -249,16 +198,20 @@ class WebhookDispatcher:
             )
             if not ids:
                 return None
-            return WebhookBatch(token, deliveries.load(tx, ids=ids, now=now), claimed_at)
+            return WebhookBatch(
+                token, deliveries.load(tx, ids=ids, now=now), claimed_at
+            )
 
         return await self.store.write(claim)
 
     async def deliver(self, batch: WebhookBatch) -> WebhookStats:
         """POST a claimed batch over several connections at once; record every outcome."""
-        run = _BatchRun(self, batch)
+        run = BatchRun(self, batch)
         try:
             async with asyncio.TaskGroup() as lanes:
-                for index in range(min(self.settings.webhook_connections, len(run.work))):
+                for index in range(
+                    min(self.settings.webhook_connections, len(run.work))
+                ):
                     lanes.create_task(run.lane(index))
         finally:
             await run.flush()
@@ -266,7 +219,7 @@ class WebhookDispatcher:
             if untried:
                 now = utc_now()
                 await self.store.write(
-                    lambda tx: deliveries.release(
+                    lambda tx: outcomes.release(
                         tx, owner=batch.owner, ids=untried, now=now
                     )
                 )
@@ -303,108 +256,6 @@ class WebhookDispatcher:
         window = timedelta(seconds=settings.webhook_retry_for_seconds)
         if retry_at is not None and retry_at > claimed.created_date + window:
             retry_at = None
-        return deliveries.Failure(claimed.id, claimed.endpoint_id, attempts, error, retry_at)
-
-
-class _BatchRun:
-    """One claimed batch being posted: lanes share the work list; outcomes are written
-    every RECORD_EVERY_OUTCOMES outcomes or RECORD_EVERY_SECONDS."""
-
-    def __init__(self, dispatcher: WebhookDispatcher, batch: WebhookBatch) -> None:
-        self.dispatcher = dispatcher
-        self.owner = batch.owner
-        self.work = collections.deque(batch.deliveries)
-        self.outcomes = _Outcomes()
-        self.stats = WebhookStats()
-        settings = dispatcher.settings
-        self.timeout = settings.webhook_timeout_seconds
-        self.deadline = (
-            batch.claimed_at + dispatcher.lease_seconds - dispatcher.lease_margin()
+        return deliveries.Failure(
+            claimed.id, claimed.endpoint_id, attempts, error, retry_at
         )
-        self.allow_private = settings.webhook_allow_private_targets
-        # One resolution (and check) per URL per batch.
-        self.targets: dict[str, asyncio.Future[Target]] = {}
-
-    async def lane(self, index: int) -> None:
-        while (
-            self.work
-            and not self.dispatcher.stopping
-            and time.monotonic() + self.timeout <= self.deadline
-        ):
-            if self.dispatcher.yield_to():
-                # Mail is being sent: one lane goes on, a POST at a time, and the others
-                # wait, so webhooks take a small share of the process.
-                await asyncio.sleep(YIELD_SECONDS)
-                if index:
-                    continue
-            claimed = self.work.popleft()
-            await self._post(claimed)
-            outcomes = self.outcomes
-            if len(outcomes) >= RECORD_EVERY_OUTCOMES or (
-                time.monotonic() - outcomes.since >= RECORD_EVERY_SECONDS
-            ):
-                await self.flush()
-
-    async def _target(self, url: str) -> Target:
-        if url not in self.targets:
-            self.targets[url] = asyncio.ensure_future(
-                resolve(url, allow_private=self.allow_private)
-            )
-        return await asyncio.shield(self.targets[url])
-
-    async def _post(self, claimed: deliveries.Claimed) -> None:
-        try:
-            target = await self._target(claimed.url)
-            status = await self._send(claimed, target)
-        except TargetRefused as error:
-            self._failed(claimed, f"refused: {error}")
-            return
-        except (httpx.TimeoutException, TimeoutError):
-            self._failed(claimed, f"no answer within {self.timeout:g} s")
-            return
-        except httpx.HTTPError as error:
-            self._failed(claimed, f"cannot connect: {error!r}")
-            return
-        if 200 <= status < 300:
-            self.outcomes.delivered.append(claimed.id)
-            self.outcomes.answered.add(claimed.endpoint_id)
-        elif status == GONE:
-            self.outcomes.gone.add(claimed.endpoint_id)
-        else:
-            self._failed(claimed, f"HTTP {status}")
-
-    async def _send(self, claimed: deliveries.Claimed, target: Target) -> int:
-        content = payloads.body(claimed.event)
-        headers = payloads.headers(claimed.secrets, claimed.event, int(time.time()), content)
-        headers.update({"host": target.host_header, "user-agent": USER_AGENT})
-        client = self.dispatcher.client()
-        async with asyncio.timeout(self.timeout):
-            async with client.stream(
-                "POST",
-                target.pinned_url,
-                content=content,
-                headers=headers,
-                extensions={"sni_hostname": target.host},
-            ) as response:
-                read = 0
-                async for chunk in response.aiter_raw():
-                    read += len(chunk)
-                    if read > MAX_ANSWER_BYTES:
-                        break
-                return response.status_code
-
-    def _failed(self, claimed: deliveries.Claimed, error: str) -> None:
-        log.info("webhook %s to %s failed: %s", claimed.id, claimed.url, error)
-        self.outcomes.failed.append(self.dispatcher.failure(claimed, error, utc_now()))
-
-    async def flush(self) -> None:
-        outcomes, self.outcomes = self.outcomes, _Outcomes()
-        if not len(outcomes):
-            return
-        owner, now = self.owner, utc_now()
-        disable_after = self.dispatcher.settings.webhook_disable_after_seconds
-        await self.dispatcher.store.write(
-            lambda tx: outcomes.write(tx, owner, now, disable_after)
-        )
-        self.stats.delivered += len(outcomes.delivered)
-        self.stats.failed += len(outcomes.failed)

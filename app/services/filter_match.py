@@ -89,7 +89,12 @@ def _operator(kind: str, op: str, raw: Any, value: Any) -> bool:
     raise ValueError(f"unknown operator {op!r}")
 
 
-def _leaf(read: Callable[[RequestRecord], Any], kind: str, operators: dict[str, Any], record: RequestRecord) -> bool:
+def _leaf(
+    read: Callable[[RequestRecord], Any],
+    kind: str,
+    operators: dict[str, Any],
+    record: RequestRecord,
+) -> bool:
     value = read(record)
     return all(
         _operator(kind, op, raw, value)
@@ -99,7 +104,9 @@ def _leaf(read: Callable[[RequestRecord], Any], kind: str, operators: dict[str, 
 
 
 def _status_value(value: Any) -> str:
-    return value.value if isinstance(value, RequestStatus) else RequestStatus(value).value
+    return (
+        value.value if isinstance(value, RequestStatus) else RequestStatus(value).value
+    )
 
 
 def _status(operators: dict[str, Any], record: RequestRecord) -> bool:
