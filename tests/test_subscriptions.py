@@ -160,3 +160,25 @@ async def test_a_bad_filter_is_an_invalid_argument(url: str, admin_key: str):
         message = await client.receive()
 
     assert [e["extensions"]["code"] for e in message["payload"]] == ["INVALID_ARGUMENT"]
+
+
+async def test_a_subscription_ends_soon_after_its_key_is_revoked(
+    app: Starlette, gql: GraphQLClient
+):
+    from app.auth import create_api_key, revoke_api_key
+
+    app.state.authenticator.cache_seconds = 0
+    app.state.settings.__dict__["api_key_cache_seconds"] = 0
+    record, key = await create_api_key(
+        app.state.store, name="short-lived", permissions=frozenset(Permission)
+    )
+    async with served(app) as base, ws_client(f"ws://{base}/graphql") as client:
+        await client.init({"token": key})
+        await client.subscribe("1")
+        await revoke_api_key(app.state.store, id=record.id)
+
+        message = await client.receive(timeout=5)
+
+    assert message["type"] == "next"
+    codes = [e["extensions"]["code"] for e in message["payload"]["errors"]]
+    assert codes == ["UNAUTHENTICATED"]
