@@ -101,17 +101,20 @@ class BatchRun:
         # One resolution (and check) per URL per batch.
         self.targets: dict[str, asyncio.Future[Target]] = {}
 
-    async def lane(self, index: int) -> None:
-        while (
-            self.work
+    def _may_start_another(self) -> bool:
+        return (
+            bool(self.work)
             and not self.dispatcher.stopping
             and time.monotonic() + self.timeout <= self.deadline
-        ):
+        )
+
+    async def lane(self, index: int) -> None:
+        while self._may_start_another():
             if self.dispatcher.yield_to():
                 # Mail is being sent: one lane goes on, a POST at a time, and the others
                 # wait, so webhooks take a small share of the process.
                 await asyncio.sleep(YIELD_SECONDS)
-                if index:
+                if index or not self._may_start_another():
                     continue
             claimed = self.work.popleft()
             await self._post(claimed)
