@@ -112,6 +112,8 @@ class Authenticator:
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._lookups: dict[str, asyncio.Future[Principal]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # Statistics: how many times a key was looked up in the database.
+        self.database_lookups = 0
 
     async def principal_for(self, authorization: str | None) -> Principal:
         if authorization is None:
@@ -134,6 +136,7 @@ class Authenticator:
         return await asyncio.shield(lookup)
 
     async def _refresh(self, key_hash: str) -> Principal:
+        self.database_lookups += 1
         principal = await self._look_up(key_hash)
         if len(self._cache) > 10_000:
             self._cache.clear()

@@ -1,5 +1,5 @@
 """python -m app serve | dispatch | create-api-key | list-api-keys | revoke-api-key |
-export-schema | migrate"""
+trust-documents | export-schema | migrate"""
 
 from __future__ import annotations
 
@@ -123,6 +123,40 @@ def revoke_api_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def trust_documents(args: argparse.Namespace) -> int:
+    from app.services.document_manifests import ManifestError, read_manifest
+    from app.services.trusted_documents import (
+        ConflictingDocumentId,
+        manifest_source,
+    )
+    from app.services.trusted_documents import (
+        trust_documents as register,
+    )
+
+    path = Path(args.manifest)
+    try:
+        documents = read_manifest(path.read_bytes())
+    except OSError as error:
+        sys.exit(f"cannot read {path}: {error.strerror or error}")
+    except ManifestError as error:
+        sys.exit(f"{path}: {error}; nothing registered")
+    try:
+        done = asyncio.run(
+            _with_store(
+                lambda store: register(
+                    store, documents, source=manifest_source(path.name)
+                )
+            )
+        )
+    except ConflictingDocumentId as error:
+        sys.exit(f"{path}: {error}; nothing registered")
+    print(
+        f"{path}: {len(documents)} documents; {done.added} added, "
+        f"{done.now_trusted} known through APQ and now trusted, {done.known} already trusted"
+    )
+    return 0
+
+
 def export_schema(args: argparse.Namespace) -> int:
     from app.graphql.schema import schema_sdl
 
@@ -199,6 +233,14 @@ def parser() -> argparse.ArgumentParser:
     revoke = commands.add_parser("revoke-api-key", help="revoke an API key")
     revoke.add_argument("id")
     revoke.set_defaults(run=revoke_api_key)
+
+    trust = commands.add_parser(
+        "trust-documents",
+        help="register the documents of an Apollo persisted-query manifest or of "
+        "Relay's persisted_queries.json",
+    )
+    trust.add_argument("manifest", metavar="MANIFEST")
+    trust.set_defaults(run=trust_documents)
 
     export = commands.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument(

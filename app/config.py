@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.permissions import DEFAULT_ANONYMOUS_PERMISSIONS, Permission
@@ -98,11 +98,25 @@ class Settings(BaseSettings):
     # measured to pay (app/fast_paths.py); false runs on public APIs only.
     fast_paths: bool = True
 
+    # Keys that sign cursors (app/keys.py), comma-separated: the first signs, all verify.
+    # Unset: a key generated on first start and kept in the database.
+    secret_keys: SecretStr | None = None
+
     # Protections.
+    # Visitors (no API key) run only documents registered from a manifest
+    # (`python -m app trust-documents`), and cannot register any through APQ.
+    trusted_documents_only: bool = False
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_query_depth: int = Field(default=15, ge=1)
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=5_000, ge=100)
+    # Documents over this many bytes (UTF-8) are refused before they are parsed.
+    max_document_bytes: int = Field(default=128 * 1024, ge=1024)
+    # What the parsed-document cache may hold, by its own estimate (app.graphql.documents).
+    document_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
+    # Rows a request may touch (app.graphql.cost): with an API key, and without.
+    max_query_cost: int = Field(default=5_000, ge=1)
+    max_anonymous_query_cost: int = Field(default=2_000, ge=1)
 
     @field_validator("database_url")
     @classmethod
@@ -124,6 +138,25 @@ class Settings(BaseSettings):
                 f"known: {known}"
             )
         return raw
+
+    @field_validator("secret_keys")
+    @classmethod
+    def _long_enough(cls, raw: SecretStr | None) -> SecretStr | None:
+        short = [
+            key for key in _split_names(raw and raw.get_secret_value()) if len(key) < 32
+        ]
+        if short:
+            raise ConfigurationError(
+                "SECRET_KEYS: each key must be at least 32 characters "
+                "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return raw
+
+    @cached_property
+    def secret_key_list(self) -> list[str]:
+        """SECRET_KEYS, newest (the one that signs) first; empty when unset."""
+        raw = self.secret_keys.get_secret_value() if self.secret_keys else None
+        return _split_names(raw)
 
     @cached_property
     def anonymous_permission_set(self) -> frozenset[Permission]:

@@ -15,21 +15,33 @@ from app.auth import Authenticator
 from app.config import Settings
 from app.events.feed import EventFeed
 from app.gc_tuning import tune_garbage_collector
-from app.graphql.schema import build_schema
+from app.graphql.schema import BackInStockSchema, build_schema
 from app.http import graphiql
 from app.http.health import healthz, readyz
 from app.http.limits import LimitRequestBody
+from app.http.persisted import PersistedDocuments
 from app.http.view import GraphQLView
+from app.keys import load_server_keys
 from app.migrate import prepare_database
 from app.models import Clock, utc_now
 from app.notify.dispatcher import Dispatcher
+from app.services.trusted_documents import TrustedDocuments
 from app.storage import open_store
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> Starlette:
-    """The application; `clock` is what every service reads the time from."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = utc_now,
+    schema: BackInStockSchema | None = None,
+) -> Starlette:
+    """The application; `clock` is what every service reads the time from.
+
+    `schema` is `build_schema(settings)` unless given (tests share one among apps of the
+    same settings).
+    """
     settings = settings or Settings()
-    schema = build_schema(settings)
+    schema = schema or build_schema(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -39,10 +51,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         state.store = open_store(settings)
         await prepare_database(state.store, settings)
         await state.store.prepare()
+        state.keys = await load_server_keys(state.store, settings, clock)
         state.authenticator = Authenticator(
             state.store,
             settings.anonymous_permission_set,
             settings.api_key_cache_seconds,
+        )
+        state.persisted_documents = PersistedDocuments(
+            TrustedDocuments(state.store),
+            trusted_only=settings.trusted_documents_only,
+            clock=clock,
         )
         dispatcher = (
             Dispatcher(state.store, settings) if settings.dispatch_in_serve else None

@@ -110,6 +110,14 @@ async def report(store: Store, reference: CatalogReference) -> None:
     )
 
 
+async def all_delivered(store: Store, webhooks: WebhookDispatcher) -> None:
+    """Wait until nothing is owed any endpoint (the database is polled)."""
+    pending = True
+    while pending:
+        await asyncio.sleep(0.1)
+        pending = bool(await owed(store) or await webhooks.fan_out())
+
+
 async def deliver_webhooks(store: Store, settings: Settings) -> float:
     webhooks = WebhookDispatcher(store, settings)
     started = time.perf_counter()
@@ -179,8 +187,7 @@ async def main(args: argparse.Namespace) -> None:
         webhooks = dispatcher.webhooks  # held back while its dispatcher sends mail
         await webhooks.start()
         await deliver_mail(dispatcher, "beside webhooks")
-        while await owed(store) or await webhooks.fan_out():
-            await asyncio.sleep(0.1)
+        await all_delivered(store, webhooks)
         await webhooks.stop()
     finally:
         received = stop_receiver(receiver)

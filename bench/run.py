@@ -180,12 +180,22 @@ def collect_samples(db: Path, *, deep_page: int, report_target: int, rng: random
     return Samples(ids, references, collecting, report_references, deep_rows, deep_page)
 
 
+# The service signs cursors with this key (SECRET_KEYS), so the bench can make deep ones.
+BENCH_SECRET_KEY = "bench-only-key-that-signs-the-deep-page-cursors"
+
+
 def deep_cursors(samples: Samples) -> list[str]:
     """Cursors of the default order, made by the service's own cursor code."""
-    from app.services.request_query import encode_cursor, prepare_query
+    from app.keys import ServerKeys
+    from app.services.cursors import encode_cursor
+    from app.services.request_query import prepare_query
 
-    query = prepare_query(filter=None, sort=None, first=100, after=None)
-    return [encode_cursor(query.fingerprint, [created, id_]) for created, id_ in samples.deep_rows]
+    keys = ServerKeys([BENCH_SECRET_KEY.encode()])
+    query = prepare_query(keys=keys, filter=None, sort=None, first=100, after=None)
+    return [
+        encode_cursor(query.signer, query.fingerprint, [created, id_])
+        for created, id_ in samples.deep_rows
+    ]
 
 
 # ------------------------------------------------------------------------------ measuring
@@ -332,6 +342,7 @@ class Bench:
                     "DATABASE_URL": f"sqlite+aiosqlite:///{db}",
                     "DISPATCH_IN_SERVE": "false",
                     "MAIL_URL": f"file://{self.work / 'outbox'}",
+                    "SECRET_KEYS": BENCH_SECRET_KEY,
                 },
                 core=self.server_core,
             ),

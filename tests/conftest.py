@@ -1,10 +1,11 @@
-"""Fixtures: a fresh database per test, the real ASGI app, and a GraphQL caller."""
+"""Fixtures: a fresh database per test, the real ASGI app, a clock and a GraphQL caller."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,16 @@ from starlette.applications import Starlette
 
 from app.auth import create_api_key
 from app.config import Settings
+from app.graphql.schema import BackInStockSchema, build_schema
 from app.main import create_app
+from app.models import utc_now
 from app.permissions import Permission
-from tests.databases import PostgresDatabases
+from tests.databases import (
+    PostgresDatabases,
+    copy_sqlite,
+    migrated_sqlite_template,
+    sqlite_url,
+)
 from tests.mailbox import Mailbox
 
 DATABASES = ["sqlite", "postgresql"]
@@ -33,15 +41,24 @@ def postgres() -> Iterator[PostgresDatabases]:
     databases.close()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session: each test gets a copy."""
+    return migrated_sqlite_template(tmp_path_factory.mktemp("template") / "template.db")
+
+
 @pytest.fixture(params=DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database for one test: a SQLite file, or a PostgreSQL database.
+    """A fresh database at the head revision for one test: a SQLite file, or a
+    PostgreSQL database. Both are copies of a template migrated once per session
+    (tests/test_migrations.py starts from empty databases instead).
 
     Every test that touches the database runs on both; a test can pin one with
     `@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)`.
     """
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        template: Path = request.getfixturevalue("sqlite_template")
+        yield sqlite_url(copy_sqlite(template, tmp_path / "test.db"))
         return
     postgres: PostgresDatabases = request.getfixturevalue("postgres")
     name = postgres.create()
@@ -49,12 +66,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     postgres.release(name)
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+@pytest.fixture(scope="session")
+def session_settings() -> Settings:
+    """The tests' settings, read once: the environment applies (e.g. FAST_PATHS)."""
     return Settings(
         _env_file=None,
-        database_url=database_url,
-        mail_url=f"file://{tmp_path / 'outbox'}",
         dispatch_in_serve=False,
         # Hundreds of apps start in one test process; tests/test_garbage.py covers it.
         tune_garbage_collector=False,
@@ -62,8 +78,79 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[Starlette]:
-    application = create_app(settings)
+def settings(session_settings: Settings, database_url: str, tmp_path: Path) -> Settings:
+    """The settings of one test: its own database and outbox."""
+    return session_settings.model_copy(
+        update={
+            "database_url": database_url,
+            "mail_url": f"file://{tmp_path / 'outbox'}",
+        }
+    )
+
+
+class ManualClock:
+    """A clock the test moves by hand: it reads the same instant until `advance`."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, *, ms: float = 0, seconds: float = 0) -> None:
+        self.now += timedelta(milliseconds=ms, seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """The app's clock, for a test that asks for it (others run on the real time).
+
+    It starts at the current time on a whole millisecond, as a request id records it.
+    """
+    now = datetime.now(UTC)
+    return ManualClock(now.replace(microsecond=now.microsecond // 1000 * 1000))
+
+
+# Settings that differ from test to test and that the schema never reads.
+_PER_TEST_SETTINGS = {"database_url", "mail_url"}
+
+
+@pytest.fixture(scope="session")
+def schemas() -> dict[frozenset[tuple[str, Any]], BackInStockSchema]:
+    """Schemas built so far, by the settings they were built with.
+
+    Building one (and validating each document again with it) costs more than the rest
+    of an app's start; apps of the same settings share one, as in a server process.
+    """
+    return {}
+
+
+def schema_for(
+    settings: Settings, schemas: dict[frozenset[tuple[str, Any]], BackInStockSchema]
+) -> BackInStockSchema:
+    key = frozenset(
+        (name, value)
+        for name, value in settings.model_dump().items()
+        if name not in _PER_TEST_SETTINGS
+    )
+    if key not in schemas:
+        schemas[key] = build_schema(settings)
+    return schemas[key]
+
+
+@pytest.fixture
+async def app(
+    settings: Settings,
+    schemas: dict[frozenset[tuple[str, Any]], BackInStockSchema],
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[Starlette]:
+    """The app, started; on the test's `clock` when the test uses that fixture."""
+    clock = (
+        request.getfixturevalue("clock") if "clock" in request.fixturenames else utc_now
+    )
+    application = create_app(
+        settings, clock=clock, schema=schema_for(settings, schemas)
+    )
     async with application.router.lifespan_context(application):
         yield application
 
@@ -112,7 +199,9 @@ class GraphQLClient:
         if key is not None:
             all_headers["Authorization"] = f"Bearer {key}"
         response = await self.http.post(
-            "/graphql", json={"query": query, "variables": variables or {}}, headers=all_headers
+            "/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers=all_headers,
         )
         return Result(response.status_code, response.json())
 
@@ -120,7 +209,9 @@ class GraphQLClient:
 @pytest.fixture
 async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://127.0.0.1"
+    ) as client:
         yield client
 
 

@@ -1,6 +1,9 @@
-"""PostgreSQL databases for tests: each test gets one at the head revision, with no rows.
+"""Databases for tests: each test gets one at the head revision, with no rows.
 
-They start as copies of a migrated template (`CREATE DATABASE ... TEMPLATE`, 40-300 ms on a
+SQLite: a template file is migrated once per session and checkpointed (its write-ahead log
+copied into it and removed), so a test's database is a plain copy of that one file.
+
+PostgreSQL: databases start as copies of a migrated template (`CREATE DATABASE ... TEMPLATE`, 40-300 ms on a
 busy server). A database a test is done with is emptied in the background (its connections
 closed, every table's rows deleted, sequences restarted) and handed to a later test, which
 takes ~10 ms instead; a background task keeps a few ready, so a test rarely waits. Names
@@ -14,8 +17,12 @@ import asyncio
 import itertools
 import os
 import re
+import shutil
+import sqlite3
 import threading
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
@@ -45,6 +52,35 @@ _EMPTY_DATABASE = [
        END $$""",
 ]
 _NAME = re.compile(rf"^{PREFIX}(\d+)_\w+$")
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def migrated_sqlite_template(path: Path) -> Path:
+    """Migrate a new SQLite file at `path` to head and checkpoint it; returns `path`.
+
+    The migration runs on a loop of its own in another thread, so a fixture may call this
+    whether or not the test's loop is running.
+    """
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(asyncio.run, upgrade_database(sqlite_url(path))).result()
+    connection = sqlite3.connect(path)
+    try:
+        busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        connection.close()  # the last connection to close removes the -wal file
+    wal = Path(f"{path}-wal")
+    if busy or (wal.exists() and wal.stat().st_size):
+        raise RuntimeError(f"the SQLite template {path} was not fully checkpointed")
+    return path
+
+
+def copy_sqlite(template: Path, target: Path) -> Path:
+    """A database of its own for one test: a plain copy of the checkpointed template."""
+    shutil.copyfile(template, target)
+    return target
 
 
 def _pid_alive(pid: int) -> bool:
@@ -146,7 +182,7 @@ class PostgresDatabases:
                         await connection.execute(statement)
             finally:
                 await connection.close()
-        except Exception:  # noqa: BLE001 - any doubt: start from the template instead
+        except Exception:
             self._reusable.discard(name)
             await self._drop(name)
             return
@@ -160,7 +196,7 @@ class PostgresDatabases:
     async def _keep_ready(self, ready: asyncio.Queue[str | Exception]) -> None:
         try:
             await ready.put(await self._create_from_template())
-        except Exception as error:  # noqa: BLE001 - handed to the test that takes it
+        except Exception as error:
             await ready.put(error)
 
     async def _take(self) -> str:

@@ -36,10 +36,10 @@ class Client:
     async def send(self, message: dict[str, Any]) -> None:
         await self.socket.send(json.dumps(message))
 
-    async def receive(self, timeout: float = 10.0) -> dict[str, Any]:
+    async def receive(self, seconds: float = 10.0) -> dict[str, Any]:
         """The next message that is not a ping."""
         while True:
-            message = json.loads(await asyncio.wait_for(self.socket.recv(), timeout))
+            message = json.loads(await asyncio.wait_for(self.socket.recv(), seconds))
             if message.get("type") == "ping":
                 await self.send({"type": "pong"})
                 continue
@@ -60,9 +60,9 @@ class Client:
             }
         )
 
-    async def next_event(self, timeout: float = 10.0) -> dict[str, Any]:
+    async def next_event(self, seconds: float = 10.0) -> dict[str, Any]:
         """The next `next` message's event (fails on anything else)."""
-        message = await self.receive(timeout)
+        message = await self.receive(seconds)
         assert message["type"] == "next", message
         assert "errors" not in message["payload"], message
         return message["payload"]["data"]["backInStockNotificationRequestEvents"]

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from app.auth import list_api_keys
+from app.auth import list_api_keys, parse_permissions, revoke_api_key
 from app.config import ConfigurationError, Settings
 from app.permissions import Permission
 from tests.conftest import mint_key
@@ -22,6 +22,7 @@ from tests.documents import (
     QUERY_REQUESTS,
     REPORT,
     SETTINGS,
+    SETTINGS_AND_REQUEST_COUNT,
     START_COLLECTING,
     STOP_COLLECTING,
     new_request,
@@ -67,10 +68,7 @@ async def test_visitors_are_forbidden_elevated_operations(gql, document, variabl
 async def test_forbidden_field_returns_no_data(gql, admin_key):
     await start_collecting(gql, admin_key)
 
-    result = await gql(
-        "query { backInStockSettings { collectionStates { appId } } "
-        "backInStockNotificationRequests { totalCount } }"
-    )
+    result = await gql(SETTINGS_AND_REQUEST_COUNT)
 
     assert result.codes == ["FORBIDDEN"]
     assert result.data is None or "backInStockNotificationRequests" not in (
@@ -117,15 +115,10 @@ class TestRevocation:
         return settings.model_copy(update={"api_key_cache_seconds": 0})
 
     async def test_revoked_key_is_unauthenticated(self, gql, app):
-        from sqlalchemy import select
-
-        from app.auth import revoke_api_key
-        from app.models import ApiKey
-
         key = await mint_key(app, READ_REQUESTS)
         assert (await gql(QUERY_REQUESTS, {}, key=key)).errors == []
-        key_id = await app.state.store.scalar(select(ApiKey.id))
-        await revoke_api_key(app.state.store, id=key_id)
+        (record,) = await list_api_keys(app.state.store)
+        await revoke_api_key(app.state.store, id=record.id)
 
         result = await gql(QUERY_REQUESTS, {}, key=key)
 
@@ -188,11 +181,13 @@ def test_serve_refuses_to_start_with_an_unknown_anonymous_permission(database_ur
     )
 
     assert result.returncode != 0
-    assert "ANONYMOUS_PERMISSIONS" in result.stderr and "BOGUS" in result.stderr
+    assert "ANONYMOUS_PERMISSIONS" in result.stderr
+    assert "BOGUS" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 async def test_cli_mints_lists_and_revokes_keys(gql, app, settings):
+    # given: a key minted by the CLI works
     created = run_cli(
         "create-api-key",
         "--name",
@@ -201,28 +196,34 @@ async def test_cli_mints_lists_and_revokes_keys(gql, app, settings):
         READ_REQUESTS.name,
         database_url=settings.database_url,
     )
+    assert created.returncode == 0, created.stderr
     key = created.stdout.strip().splitlines()[-1]
+    key_id = created.stdout.split()[3]  # "created API key <id> (<name>) with ..."
+    assert (await gql(QUERY_REQUESTS, {}, key=key)).errors == []
+
+    # when
+    revoked = run_cli("revoke-api-key", key_id, database_url=settings.database_url)
     listed = run_cli("list-api-keys", database_url=settings.database_url)
 
-    assert created.returncode == 0, created.stderr
-    assert (await gql(QUERY_REQUESTS, {}, key=key)).errors == []
-    assert "reporting" in listed.stdout and READ_REQUESTS.name in listed.stdout
-    assert key not in listed.stdout
-    key_id = listed.stdout.splitlines()[1].split("\t")[0]
-    revoked = run_cli("revoke-api-key", key_id, database_url=settings.database_url)
+    # then: the listing shows it revoked, and never the key itself
     assert revoked.returncode == 0, revoked.stderr
-    after = run_cli("list-api-keys", database_url=settings.database_url).stdout
-    assert after.splitlines()[1].split("\t")[-1] != "-"
+    header, row = listed.stdout.strip().splitlines()
+    columns = dict(zip(header.split("\t"), row.split("\t"), strict=True))
+    assert columns["id"] == key_id
+    assert columns["name"] == "reporting"
+    assert columns["permissions"] == READ_REQUESTS.name
+    assert columns["revoked"] != "-"
+    assert key not in listed.stdout
 
 
 async def test_cli_key_defaults_to_all_five_permissions(app, settings):
     created = run_cli(
         "create-api-key", "--name", "admin", database_url=settings.database_url
     )
-    listed = run_cli("list-api-keys", database_url=settings.database_url)
 
     assert created.returncode == 0, created.stderr
-    assert all(p.name in listed.stdout for p in Permission)
+    (stored,) = await list_api_keys(app.state.store)
+    assert parse_permissions(stored.permissions) == frozenset(Permission)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -242,22 +243,14 @@ def test_cli_refuses_an_unknown_permission(database_url):
 
 async def test_simultaneous_requests_with_one_key_look_it_up_once(app, gql, admin_key):
     authenticator = app.state.authenticator
-    lookups = 0
-    look_up = authenticator._look_up
-
-    async def counted(key_hash: str):
-        nonlocal lookups
-        lookups += 1
-        return await look_up(key_hash)
-
-    authenticator._look_up = counted
+    before = authenticator.database_lookups
 
     results = await asyncio.gather(
         *(gql(GET_REQUEST, {"id": str(uuid.uuid4())}, key=admin_key) for _ in range(20))
     )
 
     assert [r.errors for r in results] == [[]] * 20
-    assert lookups == 1
+    assert authenticator.database_lookups - before == 1
 
 
 async def test_a_keyed_request_notes_when_the_key_was_last_used(app, gql, admin_key):

@@ -37,13 +37,23 @@ async def test_create_stores_a_received_request(gql, admin_key, collecting):
     assert stored.data["backInStockNotificationRequest"] == created
 
 
-async def test_ids_are_version_7_uuids_in_creation_order(gql, collecting):
+async def test_ids_are_version_7_uuids_in_creation_order(gql, collecting, clock):
     first = await create(gql, email="first@example.com")
-    await asyncio.sleep(0.002)  # the order is by the millisecond
+    clock.advance(ms=1)  # the order is by the millisecond
     second = await create(gql, email="second@example.com")
 
     assert uuid.UUID(first["id"]).version == 7
     assert uuid.UUID(first["id"]) < uuid.UUID(second["id"])
+
+
+async def test_an_id_begins_with_its_creation_time(gql, collecting, clock):
+    clock.advance(seconds=3600)
+
+    created = await create(gql)
+
+    milliseconds = uuid.UUID(created["id"]).int >> 80
+    assert datetime.fromtimestamp(milliseconds / 1000, UTC) == clock.now
+    assert datetime.fromisoformat(created["createdDate"]) == clock.now
 
 
 async def test_create_dates_are_utc(gql, collecting):

@@ -90,7 +90,7 @@ async def test_a_subscriber_sees_what_another_server_process_did(
             # and the first server's listening connection is cut, then another comes
             assert await _terminate_listeners(database_url) >= 1
             again = await _create_on(second.base, "two@example.com")
-            seen_again = await subscriber.next_event(timeout=20)
+            seen_again = await subscriber.next_event(seconds=20)
 
     # then
     assert (seen["type"], seen["requestId"]) == ("CREATED", created)

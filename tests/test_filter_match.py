@@ -88,7 +88,7 @@ async def _collect(client: Client, seconds: float) -> dict[str, list[dict[str, A
     events: dict[str, list[dict[str, Any]]] = {}
     while True:
         try:
-            message = await client.receive(timeout=seconds)
+            message = await client.receive(seconds=seconds)
         except TimeoutError:
             return events
         assert message["type"] == "next", message

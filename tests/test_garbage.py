@@ -21,10 +21,11 @@ from app.main import create_app
 from tests.documents import CREATE_REQUEST, GET_REQUEST, QUERY_REQUESTS, new_request
 
 
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    """Acyclic requests are a fast path's doing (app/fast_paths.py): on in both CI runs."""
-    return settings.model_copy(update={"fast_paths": True})
+# Acyclic requests are a fast path's doing (app/fast_paths.py); with them off (the second
+# CI run) Strawberry's own execution leaves its cycles, and nothing here applies.
+pytestmark = pytest.mark.skipif(
+    not Settings(_env_file=None).fast_paths, reason="FAST_PATHS is off"
+)
 
 
 async def post(
@@ -62,7 +63,8 @@ async def post(
     await app(scope, receive, send)
     result = orjson.loads(b"".join(sent))
     assert "errors" not in result, result
-    return result["data"]
+    data: dict[str, Any] = result["data"]
+    return data
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from tests.documents import (
     DELETE_REQUEST,
     GET_REQUEST,
     MARK_AS_SENT,
+    RELAY_NODE,
     REPORT,
     create,
     start_collecting,
@@ -126,28 +127,23 @@ async def test_marking_a_queued_request_sent_keeps_it_from_a_second_email(
     assert again.data == {"reportItemsBackInStock": {"queuedCount": 0}}
 
 
-NODE = """
-query Node($id: ID!) {
-  node(id: $id) { id ... on BackInStockNotificationRequest { email status } }
-}
-"""
-
-
 async def test_relay_node_refetches_a_request_by_id(gql, admin_key, created):
-    result = await gql(NODE, {"id": created["id"]}, key=admin_key)
+    result = await gql(RELAY_NODE, {"id": created["id"]}, key=admin_key)
 
     assert result.data["node"] == {
-        "id": created["id"], "email": created["email"], "status": "RECEIVED"
+        "id": created["id"],
+        "email": created["email"],
+        "status": "RECEIVED",
     }
 
 
 async def test_relay_node_of_unknown_id_is_null(gql, admin_key, created):
-    result = await gql(NODE, {"id": str(uuid.uuid4())}, key=admin_key)
+    result = await gql(RELAY_NODE, {"id": str(uuid.uuid4())}, key=admin_key)
 
     assert result.data == {"node": None}
 
 
 async def test_relay_node_needs_the_read_permission(gql, created):
-    result = await gql(NODE, {"id": created["id"]})
+    result = await gql(RELAY_NODE, {"id": created["id"]})
 
     assert result.codes == ["FORBIDDEN"]

@@ -177,7 +177,7 @@ async def test_a_subscription_ends_soon_after_its_key_is_revoked(
         await client.subscribe("1")
         await revoke_api_key(app.state.store, id=record.id)
 
-        message = await client.receive(timeout=5)
+        message = await client.receive(seconds=5)
 
     assert message["type"] == "next"
     codes = [e["extensions"]["code"] for e in message["payload"]["errors"]]

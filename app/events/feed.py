@@ -16,6 +16,7 @@ GAP_SECONDS have passed (a rolled-back transaction leaves such a hole for good).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -63,14 +64,14 @@ class Subscriber:
         except asyncio.QueueFull:
             self.overflowed = True
 
-    async def next(self, timeout: float) -> StoredEvent | None:
-        """The next event, or None after `timeout` seconds without one."""
+    async def next(self, within: float) -> StoredEvent | None:
+        """The next event, or None after `within` seconds without one."""
         if self.overflowed and self._queue.empty():
             raise SubscriberTooSlow(
                 f"the subscriber fell more than {SUBSCRIBER_BACKLOG} events behind"
             )
         try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
+            return await asyncio.wait_for(self._queue.get(), within)
         except TimeoutError:
             return None
 
@@ -126,10 +127,8 @@ class EventFeed:
             else SQLITE_POLL_SECONDS
         )
         while not self._stopping:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), poll)
-            except TimeoutError:
-                pass
             self._wakeup.clear()
             if not self.subscribers:
                 # Nobody listens: start from here when somebody does.
@@ -145,7 +144,7 @@ class EventFeed:
     async def _last_id(self) -> int:
         try:
             return int(await self.store.scalar(LAST_EVENT_ID) or 0)
-        except Exception:  # noqa: BLE001 - keep the old mark
+        except Exception:  # keep the old mark
             return self._low
 
     async def read(self) -> None:
@@ -201,7 +200,7 @@ class EventFeed:
                         await asyncio.wait_for(connection.fetchval("SELECT 1"), 5)
             except asyncio.CancelledError:
                 raise
-            except Exception as error:  # noqa: BLE001 - reconnect after a pause
+            except Exception as error:  # reconnect after a pause
                 log.warning("event listener lost its connection: %s", error)
             finally:
                 if connection is not None and not connection.is_closed():

@@ -50,7 +50,7 @@ _EVENT_ID_NAMESPACE = uuid.UUID("0b6f1c43-6d3e-4f8e-9d7a-3c2b5e8f1a90")
 _LEFT_OUT = ("catalog_reference_key", "open_request", "delivery_round")
 
 
-class EventType(str, enum.Enum):
+class EventType(enum.StrEnum):
     CREATED = "created"
     UPDATED = "updated"
     DELETED = "deleted"
@@ -111,7 +111,7 @@ def record_of(entity: dict[str, Any]) -> RequestRecord:
     )
     values["id"] = str(values["id"])
     values["contact_id"] = str(values["contact_id"])
-    return RequestRecord(**{name: values.get(name) for name in RequestRecord._fields})
+    return RequestRecord._make(values.get(name) for name in RequestRecord._fields)
 
 
 def _unlabelled(column: Any) -> Any:

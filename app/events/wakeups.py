@@ -10,6 +10,7 @@ dispatcher) are woken. A rolled-back transaction wakes nobody.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -54,10 +55,8 @@ def wake_on(
     """Set `signal` in `loop` after each commit that wrote events; returns the stopper."""
 
     def wake() -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is closed
             loop.call_soon_threadsafe(signal.set)
-        except RuntimeError:  # the loop is closed
-            pass
 
     return listen(wake)
 

@@ -10,6 +10,7 @@ token; a crash resends at most the unrecorded ones, with the same `webhook-id`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -40,7 +41,7 @@ def retry_delay(
     attempts: int, base: float, ceiling: float, rng: random.Random
 ) -> float:
     """Exponential backoff with "equal jitter": half to all of base * 2^(n-1)."""
-    top = min(base * 2 ** min(max(attempts - 1, 0), 40), ceiling)
+    top = min(base * 2.0 ** min(max(attempts - 1, 0), 40), ceiling)
     return top / 2 + rng.uniform(0, top / 2)
 
 
@@ -135,10 +136,8 @@ class WebhookDispatcher:
                 timeout, pause = pause, min(pause * 2, 60.0)
             if self.stopping:
                 break
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
-            except TimeoutError:
-                pass
 
     # -- the work ----------------------------------------------------------------------
 

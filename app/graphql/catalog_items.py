@@ -33,6 +33,7 @@ READ_SETTINGS = Permission.READ_BACK_IN_STOCK_NOTIFICATION_SETTINGS
 
 
 def _item_requests_query(
+    info: strawberry.Info,
     key: CatalogItemKey,
     filter: BackInStockNotificationRequestFilter | None,
     sort: list[BackInStockNotificationRequestSort] | None,
@@ -41,6 +42,7 @@ def _item_requests_query(
 ) -> RequestQuery:
     """The root connection's query (same checks, cursors and order), narrowed to the item."""
     query = prepare_query(
+        keys=info.context.keys,
         filter=filter_to_domain(filter),
         sort=sort_to_domain(sort),
         first=first,
@@ -101,7 +103,7 @@ class CatalogItem:
         first: int | None = None,
         after: str | None = None,
     ) -> BackInStockNotificationRequestConnection:
-        query = _item_requests_query(self.key, filter, sort, first, after)
+        query = _item_requests_query(info, self.key, filter, sort, first, after)
         page = await query_requests(info.context.store, query)
         return BackInStockNotificationRequestConnection.from_page(page, query)
 

@@ -1,4 +1,5 @@
-"""What every resolver can reach: the store, settings, the caller and the loaders."""
+"""What every resolver can reach: the store, settings, the caller, the server keys and
+the loaders."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from strawberry.dataloader import DataLoader
 
 from app.auth import Principal
 from app.config import Settings
+from app.keys import ServerKeys
 from app.models import Clock, utc_now
 from app.services import catalog_items as catalog_item_service
 from app.services import requests as request_service
@@ -24,6 +26,8 @@ class Context:
     store: Store
     settings: Settings
     principal: Principal
+    # What signs and verifies cursors (app/keys.py).
+    keys: ServerKeys
     # Wakes the in-process dispatcher after a report (a no-op when none runs here).
     notify_queued: Callable[[], None] = lambda: None
     clock: Clock = utc_now

@@ -1,4 +1,4 @@
-"""Input types and their conversion to the domain's plain values."""
+"""Input types and their conversion to the domain's values."""
 
 from __future__ import annotations
 
@@ -13,6 +13,15 @@ from strawberry.scalars import JSON
 from app.fast_paths import built_once
 
 from app.graphql.types import BackInStockNotificationRequestStatus
+from app.services.request_filters import (
+    Condition,
+    FilterField,
+    Operator,
+    RequestFilter,
+)
+from app.services.request_sort import SortField as DomainSortField
+from app.services.request_sort import SortKey
+from app.services.request_sort import SortOrder as DomainSortOrder
 from app.services.rules import CatalogReference, ItemDetails, NewRequest
 
 @built_once
@@ -178,22 +187,79 @@ class BackInStockNotificationRequestFilter:
     )
 
 
-def filter_to_domain(value: Any) -> Any:
-    """A filter input as plain dicts and lists, keyed by Python names without the `_`."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            field.name.rstrip("_"): filter_to_domain(getattr(value, field.name))
-            for field in dataclasses.fields(value)
-            if getattr(value, field.name) is not None
-        }
-    if isinstance(value, list):
-        return [filter_to_domain(item) for item in value]
-    return value
+# Each filter field of the API, by its Python name, and the domain's field.
+_FILTER_FIELDS = {
+    "id": FilterField.ID,
+    "contact_id": FilterField.CONTACT_ID,
+    "status": FilterField.STATUS,
+    "auto_notified": FilterField.AUTO_NOTIFIED,
+    "created_date": FilterField.CREATED_DATE,
+    "item_url": FilterField.ITEM_URL,
+    "email": FilterField.EMAIL,
+}
+_REFERENCE_FIELDS = {
+    "app_id": FilterField.APP_ID,
+    "catalog_item_id": FilterField.CATALOG_ITEM_ID,
+}
+
+
+def _conditions(field: FilterField, operators: Any) -> list[Condition]:
+    """One condition per operator given, in the input type's field order."""
+    conditions = []
+    for operator in dataclasses.fields(operators):
+        value = getattr(operators, operator.name)
+        if value is not None:
+            conditions.append(
+                Condition(
+                    field,
+                    Operator(operator.name.rstrip("_")),
+                    tuple(value) if isinstance(value, list) else value,
+                )
+            )
+    return conditions
+
+
+def _filters(
+    values: list[BackInStockNotificationRequestFilter] | None,
+) -> tuple[RequestFilter, ...] | None:
+    if values is None:
+        return None
+    return tuple(filter_to_domain(value) or RequestFilter() for value in values)
+
+
+def filter_to_domain(
+    value: BackInStockNotificationRequestFilter | None,
+) -> RequestFilter | None:
+    """The domain's filter tree of a filter input (names and paths in Python's words)."""
+    if value is None:
+        return None
+    conditions: list[Condition] = []
+    for name, field in _FILTER_FIELDS.items():
+        operators = getattr(value, name)
+        if operators is not None:
+            conditions += _conditions(field, operators)
+    if value.catalog_reference is not None:
+        for name, field in _REFERENCE_FIELDS.items():
+            operators = getattr(value.catalog_reference, name)
+            if operators is not None:
+                conditions += _conditions(field, operators)
+    return RequestFilter(
+        conditions=tuple(conditions),
+        and_=_filters(value.and_),
+        or_=_filters(value.or_),
+        not_=filter_to_domain(value.not_),
+    )
 
 
 def sort_to_domain(
     sort: list[BackInStockNotificationRequestSort] | None,
-) -> list[tuple[str, str]] | None:
+) -> list[SortKey] | None:
     if sort is None:
         return None
-    return [(item.field.value, (item.order or SortOrder.ASC).value) for item in sort]
+    return [
+        SortKey(
+            DomainSortField[item.field.name],
+            DomainSortOrder[(item.order or SortOrder.ASC).name],
+        )
+        for item in sort
+    ]

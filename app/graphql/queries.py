@@ -67,6 +67,7 @@ class Query:
         after: str | None = None,
     ) -> BackInStockNotificationRequestConnection:
         query = prepare_query(
+            keys=info.context.keys,
             filter=filter_to_domain(filter),
             sort=sort_to_domain(sort),
             first=first,

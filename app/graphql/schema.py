@@ -14,9 +14,9 @@ from typing import Any
 
 from graphql import GraphQLError
 from strawberry import Info
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.federation import Schema
 from strawberry.federation.schema import FederationAny
+from strawberry.scalars import JSON
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.base import StrawberryObjectDefinition
@@ -25,12 +25,15 @@ from strawberry.types.field import StrawberryField
 from app import fast_paths
 from app.config import Settings
 from app.graphql.catalog_items import CatalogItemQuery
+from app.graphql.cost import QueryBudgets, QueryCostCheck
 from app.graphql.documents import DocumentCache
 from app.graphql.entities import check_representations
-from app.graphql.errors import log_errors, with_codes
+from app.graphql.errors import coded_and_logged
+from app.graphql.limits import document_limits
 from app.graphql.mutations import Mutation
 from app.graphql.permissions import router_scoped, with_router_scopes
 from app.graphql.queries import Query
+from app.graphql.scalars import SafeJSON
 from app.graphql.subscriptions import Subscription
 from app.graphql.webhooks import WebhookMutation, WebhookQuery
 from app.permissions import Permission
@@ -74,7 +77,7 @@ class BackInStockSchema(Schema):
         # Here rather than in an extension: parse errors skip extension hooks.
         result = await super().execute(*args, **kwargs)
         if result.errors:
-            result.errors = with_codes(result.errors)
+            result.errors = coded_and_logged(result.errors)
         return result
 
     async def stream(self, *args: Any, **kwargs: Any) -> Any:
@@ -86,14 +89,14 @@ class BackInStockSchema(Schema):
         errors: list[GraphQLError],
         execution_context: ExecutionContext | None = None,
     ) -> None:
-        log_errors(errors)
+        """Nothing here: execute() logs each error once, knowing its code."""
 
 
 async def _with_coded_errors(results: Any) -> AsyncIterator[Any]:
     async with aclosing(results):
         async for result in results:
             if isinstance(result, ExecutionResult) and result.errors:
-                result.errors = with_codes(result.errors)
+                result.errors = coded_and_logged(result.errors)
             yield result
 
 
@@ -101,13 +104,16 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
     """The schema of a configuration: its limits, and its visitors' permissions, which
     decide the fields that carry `@requiresScopes`."""
     settings = settings or Settings()
+    budgets = QueryBudgets(
+        keyed=settings.max_query_cost, anonymous=settings.max_anonymous_query_cost
+    )
     documents = DocumentCache(
         max_tokens=settings.max_tokens,
-        rules=[
-            *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-            *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
-        ],
-        size=DOCUMENT_CACHE_SIZE,
+        max_document_bytes=settings.max_document_bytes,
+        rules=[document_limits(settings.max_query_depth, settings.max_aliases)],
+        max_entries=DOCUMENT_CACHE_SIZE,
+        max_bytes=settings.document_cache_bytes,
+        checks=[QueryCostCheck(budgets)],
     )
     fast_paths.use_input_plans(settings.fast_paths)
     execution_context = (
@@ -122,7 +128,9 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
         ),
         execution_context_class=execution_context,
         extensions=[documents.extension],
+        scalar_overrides={JSON: SafeJSON},
     )
+    schema.documents = documents  # its accounting, for tests and operators
     if execution_context is not None and schema.config.default_resolver is getattr:
         execution_context.plans = fast_paths.leaf_plans(
             fast_paths.graphql_core_schema(schema)

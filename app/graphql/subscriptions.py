@@ -20,7 +20,7 @@ from app.graphql.permissions import check_permission, field_requiring
 from app.graphql.types import BackInStockNotificationRequest
 from app.permissions import Permission
 from app.services.filter_match import matches, matches_id_only
-from app.services.request_filters import compile_filter
+from app.services.request_filters import RequestFilter, compile_filter
 from app.services.rules import Violations
 
 READ_REQUESTS = Permission.READ_BACK_IN_STOCK_NOTIFICATION_REQUESTS
@@ -106,7 +106,9 @@ async def _still_allowed(info: strawberry.Info) -> None:
     check_permission(info, READ_REQUESTS)
 
 
-def _wanted(spec: Any, event: StoredEvent, known: dict[str, None]) -> bool:
+def _wanted(
+    spec: RequestFilter | None, event: StoredEvent, known: dict[str, None]
+) -> bool:
     """Whether the subscription's filter picks the event; `known` remembers the
     requests it picked, oldest first, so their deletion is picked too."""
     request_id = str(event.request_id)
@@ -119,7 +121,7 @@ def _wanted(spec: Any, event: StoredEvent, known: dict[str, None]) -> bool:
     if not matches(spec, record):
         known.pop(request_id, None)
         return False
-    if spec:
+    if spec is not None:
         known[request_id] = None
         if len(known) > REMEMBERED_REQUESTS:
             del known[next(iter(known))]
@@ -152,7 +154,7 @@ class Subscription:
 
 
 async def _events(
-    info: strawberry.Info, subscriber: Subscriber, spec: Any
+    info: strawberry.Info, subscriber: Subscriber, spec: RequestFilter | None
 ) -> AsyncGenerator[BackInStockNotificationRequestEvent, None]:
     """The subscriber's events the filter picks, until the client goes; the key is
     looked up again every API_KEY_CACHE_SECONDS (at least every second)."""
@@ -161,7 +163,7 @@ async def _events(
     checked = time.monotonic()
     try:
         while True:
-            event = await subscriber.next(timeout=recheck)
+            event = await subscriber.next(within=recheck)
             if time.monotonic() - checked >= recheck:
                 await _still_allowed(info)
                 checked = time.monotonic()

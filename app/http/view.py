@@ -6,6 +6,8 @@ On top of Strawberry's view, through its overridable hooks:
 - a mutation sent with GET is refused with 405 and `Allow: POST`;
 - every failure outside execution (a body that is not JSON, a database outage while the
   API key is looked up) is a GraphQL JSON error with `extensions.code`, never plain text;
+- a request may name its document instead of sending it (`documentId`, Apollo's APQ), and
+  TRUSTED_DOCUMENTS_ONLY keeps visitors to registered documents (app.http.persisted);
 - GraphiQL is served from files vendored into the package (app.http.graphiql);
 - WebSockets speak graphql-transport-ws (subscriptions): the credentials come in
   `connection_init`'s payload, the Origin is checked against CORS_ALLOW_ORIGINS.
@@ -41,6 +43,7 @@ from app.http.negotiation import (
     request_error_status,
     response_media_type,
 )
+from app.http.persisted import DOCUMENT_PARAMETERS, DocumentRefused
 
 log = logging.getLogger("app.http")
 
@@ -75,6 +78,13 @@ class GraphQLView(GraphQL):
             return self.error_response(
                 request, error.status_code, "BAD_REQUEST", error.reason
             )
+        except DocumentRefused as refusal:
+            media_type = response_media_type(request.headers.get("accept"))
+            response = self.error_response(
+                request, refusal.status_for(media_type), refusal.code, refusal.message
+            )
+            response.headers.update(refusal.headers)
+            return response
         except (BodyTooLarge, ClientDisconnect):
             raise  # answered by the body limit; or nobody to answer
         except Exception as error:  # noqa: BLE001 - anything before or around execution
@@ -98,6 +108,12 @@ class GraphQLView(GraphQL):
             response.headers["Allow"] = allowed
         return response
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET naming its document (APQ, documentId) is a query, whatever it accepts.
+        return super().should_render_graphql_ide(request) and not any(
+            name in request.query_params for name in DOCUMENT_PARAMETERS
+        )
+
     async def get_context(self, request: Any, response: Any) -> Context:
         state = self.state
         if isinstance(request, WebSocket):
@@ -106,6 +122,7 @@ class GraphQLView(GraphQL):
                 store=state.store,
                 settings=state.settings,
                 principal=state.authenticator.anonymous,
+                keys=state.keys,
                 notify_queued=state.notify_queued,
                 clock=state.clock,
                 events=state.events,
@@ -119,6 +136,7 @@ class GraphQLView(GraphQL):
             store=state.store,
             settings=state.settings,
             principal=principal,
+            keys=state.keys,
             notify_queued=state.notify_queued,
             clock=state.clock,
         )
@@ -131,7 +149,7 @@ class GraphQLView(GraphQL):
             context.principal = await self.state.authenticator.principal_for(
                 authorization
             )
-        except Exception as error:  # noqa: BLE001 - the database is down
+        except Exception as error:  # the database is down
             classify(error)
             raise ConnectionRejectionError() from error
         context.authorization = authorization
@@ -181,8 +199,10 @@ class GraphQLView(GraphQL):
         root_value: Any,
         request_data: Any,
     ) -> ExecutionResult:
+        persisted = self.state.persisted_documents
+        registration = await persisted.resolve(request, request_data, context.principal)
         try:
-            return await super().execute_single(
+            result = await super().execute_single(
                 request=request,
                 request_adapter=request_adapter,
                 sub_response=sub_response,
@@ -195,6 +215,9 @@ class GraphQLView(GraphQL):
             if isinstance(error.__cause__, InvalidOperationTypeError):
                 raise HTTPException(405, error.reason) from error.__cause__
             raise
+        if registration is not None:
+            await persisted.keep(registration, result)
+        return result
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql.page()
@@ -207,4 +230,20 @@ class GraphQLView(GraphQL):
         return decoded
 
     def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+        try:
+            return orjson.dumps(data)
+        except orjson.JSONEncodeError:
+            # What the JSON scalar lets through is encodable (app.graphql.scalars); if
+            # anything ever is not, the client still gets a GraphQL answer, not plain text.
+            log.exception("response could not be encoded as JSON")
+            return orjson.dumps(
+                {
+                    "data": None,
+                    "errors": [
+                        {
+                            "message": "Internal server error.",
+                            "extensions": {"code": "INTERNAL"},
+                        }
+                    ],
+                }
+            )

@@ -39,14 +39,11 @@ def check_catalog_item(
     app_id: str, catalog_item_id: str, violations: Violations
 ) -> CatalogItemKey:
     """The item's key, with the lengths a catalog reference allows and no NUL character
-    (which PostgreSQL cannot store, so no request could name it)."""
+    (which PostgreSQL cannot store, so no request could name it: check_length's rule)."""
     check_length(app_id, "app_id", 1, MAX_APP_ID_LENGTH, violations)
     check_length(
         catalog_item_id, "catalog_item_id", 1, MAX_CATALOG_ITEM_ID_LENGTH, violations
     )
-    for field, value in (("app_id", app_id), ("catalog_item_id", catalog_item_id)):
-        if "\x00" in value:
-            violations.add(field, "must not contain NUL characters")
     return CatalogItemKey(app_id, catalog_item_id)
 
 

@@ -1,12 +1,13 @@
 """The request filter evaluated in Python on one request: what `compile_filter` makes the
 database do, for requests that are not in a table (a subscription's events).
 
-Same rules as app.services.request_filters: fields of one filter object are AND-ed;
-every comparison is TRUE or FALSE, never unknown (`ne` and `nin` match a null value, `eq`,
-`in` and the ranges never do, `not` of a comparison on null is true); strings compare by
-code point, dates by instant; `startsWith` folds A-Z only, ids as lower-case text; email
-values are normalised like stored emails. Validate a filter with `compile_filter` first:
-this module assumes it is well formed.
+Same rules as app.services.request_filters: the conditions and parts of one filter
+object are AND-ed (`and: []` is true, `or: []` false); every comparison is TRUE or FALSE,
+never unknown (`ne` and `nin` match a null value, `eq`, `in` and the ranges never do, and
+`not` of a comparison on null is true); strings compare by code point, dates by instant;
+`startsWith` folds A-Z only, ids as lower-case text; email values are normalised like
+stored emails. Check a filter with `compile_filter` first: this module assumes it is well
+formed.
 """
 
 from __future__ import annotations
@@ -18,29 +19,29 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from app.models import RequestStatus
+from app.services.request_filters import (
+    Condition,
+    FilterField,
+    Operator,
+    RequestFilter,
+    fold_ascii,
+)
 from app.services.request_view import RequestRecord
 from app.services.rules import normalize_email
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-_ALL_STATUSES = frozenset(status.value for status in RequestStatus)
-
+F = FilterField
 # Each field: how to read it from a record, and the kind of its values.
-_FIELDS: dict[str, tuple[Callable[[RequestRecord], Any], str]] = {
-    "id": (lambda r: uuid.UUID(r.id), "id"),
-    "contact_id": (lambda r: uuid.UUID(r.contact_id), "id"),
-    "auto_notified": (lambda r: r.auto_notified, "bool"),
-    "created_date": (lambda r: r.created_date, "datetime"),
-    "item_url": (lambda r: r.item_url, "string"),
-    "email": (lambda r: r.email, "email"),
+_FIELDS: dict[FilterField, tuple[Callable[[RequestRecord], Any], str]] = {
+    F.ID: (lambda r: uuid.UUID(r.id), "id"),
+    F.CONTACT_ID: (lambda r: uuid.UUID(r.contact_id), "id"),
+    F.STATUS: (lambda r: r.status, "status"),
+    F.AUTO_NOTIFIED: (lambda r: r.auto_notified, "boolean"),
+    F.CREATED_DATE: (lambda r: r.created_date, "date"),
+    F.ITEM_URL: (lambda r: r.item_url, "text"),
+    F.EMAIL: (lambda r: r.email, "email"),
+    F.APP_ID: (lambda r: r.app_id, "text"),
+    F.CATALOG_ITEM_ID: (lambda r: r.catalog_item_id, "text"),
 }
-_REFERENCE_FIELDS: dict[str, tuple[Callable[[RequestRecord], Any], str]] = {
-    "app_id": (lambda r: r.app_id, "string"),
-    "catalog_item_id": (lambda r: r.catalog_item_id, "string"),
-}
-
-
-def _fold_ascii(text: str) -> str:
-    return text.translate(_ASCII_LOWER)
 
 
 def _value(kind: str, raw: Any) -> Any:
@@ -49,124 +50,71 @@ def _value(kind: str, raw: Any) -> Any:
         return uuid.UUID(str(raw).strip())
     if kind == "email":
         return normalize_email(raw)
-    if kind == "datetime":
-        return raw if raw.tzinfo else raw.replace(tzinfo=UTC)
+    if kind == "date":
+        return (raw if raw.tzinfo else raw.replace(tzinfo=UTC)).astimezone(UTC)
+    if kind == "status":
+        return raw.value if isinstance(raw, RequestStatus) else RequestStatus(raw).value
     return raw
 
 
-def _as_text(kind: str, value: Any) -> str:
-    return str(value) if kind == "id" else value
+def _compare(operator: Operator, value: Any, other: Any) -> bool:
+    if operator is Operator.GT:
+        return bool(value > other)
+    if operator is Operator.GTE:
+        return bool(value >= other)
+    if operator is Operator.LT:
+        return bool(value < other)
+    return bool(value <= other)
 
 
-def _operator(kind: str, op: str, raw: Any, value: Any) -> bool:
-    """One operator on one field's value (None: the field is null)."""
-    if op == "exists":
+def _holds(condition: Condition, record: RequestRecord) -> bool:
+    """One condition on one request (a null field is `value is None`)."""
+    read, kind = _FIELDS[condition.field]
+    operator, raw, value = condition.operator, condition.value, read(record)
+    if operator is Operator.EXISTS:
         return (value is not None) == bool(raw)
-    if op == "ne":
+    if operator is Operator.NE:
         return value is None or value != _value(kind, raw)
-    if op == "nin":
+    if operator is Operator.NIN:
         return value is None or value not in {_value(kind, item) for item in raw}
     if value is None:
         return False
-    if op == "eq":
+    if operator is Operator.EQ:
         return bool(value == _value(kind, raw))
-    if op == "in":
+    if operator is Operator.IN:
         return value in {_value(kind, item) for item in raw}
-    if op == "starts_with":
-        prefix = normalize_email(raw) if kind == "email" else _fold_ascii(str(raw))
-        return _fold_ascii(_as_text(kind, value)).startswith(prefix)
-    compared = _value(kind, raw)
-    if kind == "datetime":
-        value, compared = value.astimezone(UTC), compared.astimezone(UTC)
-    if op == "gt":
-        return bool(value > compared)
-    if op == "gte":
-        return bool(value >= compared)
-    if op == "lt":
-        return bool(value < compared)
-    if op == "lte":
-        return bool(value <= compared)
-    raise ValueError(f"unknown operator {op!r}")
+    if operator is Operator.STARTS_WITH:
+        prefix = normalize_email(raw) if kind == "email" else fold_ascii(str(raw))
+        return fold_ascii(str(value)).startswith(prefix)
+    return _compare(operator, value, _value(kind, raw))
 
 
-def _leaf(
-    read: Callable[[RequestRecord], Any],
-    kind: str,
-    operators: dict[str, Any],
-    record: RequestRecord,
-) -> bool:
-    value = read(record)
-    return all(
-        _operator(kind, op, raw, value)
-        for op, raw in operators.items()
-        if raw is not None
-    )
-
-
-def _status_value(value: Any) -> str:
+def matches(spec: RequestFilter | None, record: RequestRecord) -> bool:
+    """Whether `record` is one the filter `spec` picks (every request for none)."""
+    if spec is None:
+        return True
     return (
-        value.value if isinstance(value, RequestStatus) else RequestStatus(value).value
+        all(_holds(condition, record) for condition in spec.conditions)
+        and (spec.and_ is None or all(matches(part, record) for part in spec.and_))
+        and (spec.or_ is None or any(matches(part, record) for part in spec.or_))
+        and (spec.not_ is None or not matches(spec.not_, record))
     )
 
 
-def _status(operators: dict[str, Any], record: RequestRecord) -> bool:
-    wanted = set(_ALL_STATUSES)
-    for op, raw in operators.items():
-        if raw is None:
-            continue
-        named = {_status_value(v) for v in (raw if op in ("in", "nin") else [raw])}
-        wanted &= named if op in ("eq", "in") else _ALL_STATUSES - named
-    return record.status in wanted
-
-
-def matches(spec: dict[str, Any] | None, record: RequestRecord) -> bool:
-    """Whether `record` is one the filter `spec` (the domain's plain form) picks."""
-    for name, operators in (spec or {}).items():
-        if operators is None:
-            continue
-        if name in _FIELDS:
-            found = _leaf(*_FIELDS[name], operators, record)
-        elif name == "status":
-            found = _status(operators, record)
-        elif name == "catalog_reference":
-            found = all(
-                _leaf(*_REFERENCE_FIELDS[sub], sub_ops, record)
-                for sub, sub_ops in operators.items()
-                if sub_ops is not None
-            )
-        elif name == "and":
-            found = all(matches(child, record) for child in operators)
-        elif name == "or":
-            found = any(matches(child, record) for child in operators)
-        elif name == "not":
-            found = not matches(operators, record)
-        else:
-            raise ValueError(f"unknown filter field {name!r}")
-        if not found:
-            return False
-    return True
-
-
-def fields_used(spec: dict[str, Any] | None) -> set[str]:
+def fields_used(spec: RequestFilter | None) -> set[FilterField]:
     """Every field the filter compares, at any depth."""
-    used: set[str] = set()
-    for name, operators in (spec or {}).items():
-        if operators is None:
-            continue
-        if name in ("and", "or"):
-            for child in operators:
-                used |= fields_used(child)
-        elif name == "not":
-            used |= fields_used(operators)
-        else:
-            used.add(name)
-    return used
+    if spec is None:
+        return set()
+    used = {condition.field for condition in spec.conditions}
+    for part in (*(spec.and_ or ()), *(spec.or_ or ())):
+        used |= fields_used(part)
+    return used | fields_used(spec.not_)
 
 
-def matches_id_only(spec: dict[str, Any] | None, request_id: str) -> bool | None:
+def matches_id_only(spec: RequestFilter | None, request_id: str) -> bool | None:
     """For a request known only by its id (a deletion): whether the filter picks it,
     or None when the filter looks at more than the id."""
-    if fields_used(spec) - {"id"}:
+    if fields_used(spec) - {FilterField.ID}:
         return None
     # Only the id is read: a stand-in that has nothing else.
     return matches(spec, cast(RequestRecord, SimpleNamespace(id=request_id)))

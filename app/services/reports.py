@@ -24,42 +24,15 @@ from app.services.rules import (
     CatalogReference,
     ItemDetails,
     Violations,
-    canonical_json,
     catalog_reference_key,
     check_catalog_reference,
     check_id,
     check_item_details,
+    check_template_parameters,
 )
 from app.storage import Store, Transaction
 
 MAX_REQUEST_IDS = 1000
-MAX_TEMPLATE_PARAMETERS_BYTES = 16 * 1024
-_SCALAR = (str, int, float, bool, type(None))
-
-
-def _check_template_parameters(
-    parameters: Any, violations: Violations
-) -> dict[str, Any] | None:
-    field = "options.extraAutomationTemplateParameters"
-    if parameters is None:
-        return None
-    if not isinstance(parameters, dict) or not all(
-        isinstance(value, _SCALAR) for value in parameters.values()
-    ):
-        violations.add(
-            field, "must be a flat JSON object of placeholder names to values"
-        )
-        return None
-    try:
-        size = len(canonical_json(parameters).encode())
-    except (TypeError, ValueError):
-        violations.add(field, "must hold finite JSON values")
-        return None
-    if size > MAX_TEMPLATE_PARAMETERS_BYTES:
-        violations.add(
-            field, f"must be at most {MAX_TEMPLATE_PARAMETERS_BYTES} bytes serialized"
-        )
-    return parameters
 
 
 def _selection(
@@ -109,7 +82,9 @@ async def report_items_back_in_stock(
     violations = Violations()
     check_item_details(item, "itemDetails", violations)
     selection = _selection(catalog_reference, request_ids, violations)
-    parameters = _check_template_parameters(template_parameters, violations)
+    parameters = check_template_parameters(
+        template_parameters, "options.extraAutomationTemplateParameters", violations
+    )
     violations.raise_if_any()
     assert selection is not None
     report = {

@@ -1,13 +1,17 @@
-"""Filters of the request query: plain dicts compiled to one SQL condition.
+"""Filters of the request query: a typed tree, checked and compiled to one SQL condition.
 
-A filter arrives as plain dicts (`{"email": {"eq": "a@b.c"}, "or": [...]}`, Python names) so
-the domain does not depend on the GraphQL input classes. Every comparison is TRUE or FALSE,
-never NULL, so `not` and `ne` treat a null value as "not equal" the way people expect.
+A `RequestFilter` is one filter object of the API in the domain's names: its conditions
+(a field, an operator, a value) and its `and` / `or` / `not` parts, all AND-ed. Every
+comparison compiles to TRUE or FALSE, never NULL, so `not` and `ne` treat a null value as
+"not equal" the way people expect. Violation paths are snake_case
+(`filter.and[0].catalog_reference.app_id.starts_with`); the API layer renames them.
 """
 
 from __future__ import annotations
 
-from datetime import UTC
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, and_, cast, false, func, not_, or_, true
@@ -23,22 +27,88 @@ MAX_LIST_VALUES = 1000
 R = NotificationRequest
 
 
-def _value_kind(kind: str, value: Any, field: str, violations: Violations) -> Any:
-    """A filter value in the form the column holds."""
-    if kind == "id":
-        return check_id(str(value), field, violations)
-    if kind == "email":
-        return normalize_email(value)
-    if kind == "datetime":
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if kind == "status":
-        return (
-            RequestStatus(value).value
-            if not isinstance(value, RequestStatus)
-            else value.value
-        )
-    return value
+class FilterField(enum.Enum):
+    """A filterable field; its value is its path below a filter object."""
 
+    ID = "id"
+    CONTACT_ID = "contact_id"
+    STATUS = "status"
+    AUTO_NOTIFIED = "auto_notified"
+    CREATED_DATE = "created_date"
+    ITEM_URL = "item_url"
+    EMAIL = "email"
+    APP_ID = "catalog_reference.app_id"
+    CATALOG_ITEM_ID = "catalog_reference.catalog_item_id"
+
+
+class Operator(enum.Enum):
+    EQ = "eq"
+    NE = "ne"
+    IN = "in"
+    NIN = "nin"
+    GT = "gt"
+    GTE = "gte"
+    LT = "lt"
+    LTE = "lte"
+    STARTS_WITH = "starts_with"
+    EXISTS = "exists"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`field operator value`; `in` and `nin` take a tuple, `exists` a bool."""
+
+    field: FilterField
+    operator: Operator
+    value: Any
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    """One filter object: its conditions, and its `and`, `or` and `not` parts."""
+
+    conditions: tuple[Condition, ...] = ()
+    and_: tuple[RequestFilter, ...] | None = None
+    or_: tuple[RequestFilter, ...] | None = None
+    not_: RequestFilter | None = None
+
+
+class _Kind(enum.Enum):
+    """How a field's values are checked and compared."""
+
+    ID = "id"
+    EMAIL = "email"
+    TEXT = "text"
+    DATE = "date"
+    BOOLEAN = "boolean"
+
+
+_EQUALITY = {Operator.EQ, Operator.NE, Operator.IN, Operator.NIN}
+_RANGES = {Operator.GT, Operator.GTE, Operator.LT, Operator.LTE}
+_OPERATORS: dict[_Kind, set[Operator]] = {
+    _Kind.ID: _EQUALITY | {Operator.STARTS_WITH, Operator.EXISTS},
+    _Kind.EMAIL: _EQUALITY | _RANGES | {Operator.STARTS_WITH, Operator.EXISTS},
+    _Kind.TEXT: _EQUALITY | _RANGES | {Operator.STARTS_WITH, Operator.EXISTS},
+    _Kind.DATE: {Operator.EQ, Operator.NE, Operator.EXISTS} | _RANGES,
+    _Kind.BOOLEAN: {Operator.EQ, Operator.NE, Operator.EXISTS},
+}
+# Each field's column, its kind, and whether it may be NULL (STATUS is compiled apart).
+_COLUMNS: dict[FilterField, tuple[Any, _Kind, bool]] = {
+    FilterField.ID: (R.id, _Kind.ID, False),
+    FilterField.CONTACT_ID: (R.contact_id, _Kind.ID, False),
+    FilterField.AUTO_NOTIFIED: (R.auto_notified, _Kind.BOOLEAN, True),
+    FilterField.CREATED_DATE: (R.created_date, _Kind.DATE, False),
+    FilterField.ITEM_URL: (R.item_url, _Kind.TEXT, True),
+    FilterField.EMAIL: (R.email, _Kind.EMAIL, False),
+    FilterField.APP_ID: (R.app_id, _Kind.TEXT, False),
+    FilterField.CATALOG_ITEM_ID: (R.catalog_item_id, _Kind.TEXT, False),
+}
+_COMPARISONS = {
+    Operator.GT: lambda column, value: column > value,
+    Operator.GTE: lambda column, value: column >= value,
+    Operator.LT: lambda column, value: column < value,
+    Operator.LTE: lambda column, value: column <= value,
+}
 
 # startsWith ignores the case of A-Z only: SQL's lower() folds just those on SQLite and
 # under PostgreSQL's "C" collation, and the prefix is folded the same way, so a prefix
@@ -46,123 +116,147 @@ def _value_kind(kind: str, value: Any, field: str, violations: Violations) -> An
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
-def _fold_ascii(text: str) -> str:
+def fold_ascii(text: str) -> str:
     return text.translate(_ASCII_LOWER)
 
 
-def _leaf(
-    column: Any,
-    kind: str,
-    nullable: bool,
-    operators: dict[str, Any],
-    field: str,
-    violations: Violations,
+def _text(value: Any, path: str, violations: Violations) -> str | None:
+    if not isinstance(value, str):
+        violations.add(path, "must be a string")
+        return None
+    if "\x00" in value:
+        # PostgreSQL cannot hold NUL in text, so no stored value has one: refused on
+        # both databases alike.
+        violations.add(path, "must not contain a NUL character")
+        return None
+    return value
+
+
+def _date(value: Any, path: str, violations: Violations) -> datetime | None:
+    """The instant, in UTC; a date without an offset is taken as UTC."""
+    if not isinstance(value, datetime):
+        violations.add(path, "must be a date-time")
+        return None
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        violations.add(path, "must name an instant from year 1 to 9999 in UTC")
+        return None
+
+
+def _value(kind: _Kind, value: Any, path: str, violations: Violations) -> Any:
+    """One comparison value in the form the column holds (None: refused)."""
+    if kind is _Kind.ID:
+        text = _text(value, path, violations)
+        return None if text is None else check_id(text, path, violations)
+    if kind is _Kind.EMAIL:
+        text = _text(value, path, violations)
+        return None if text is None else normalize_email(text)
+    if kind is _Kind.TEXT:
+        return _text(value, path, violations)
+    if kind is _Kind.DATE:
+        return _date(value, path, violations)
+    if not isinstance(value, bool):
+        violations.add(path, "must be true or false")
+        return None
+    return value
+
+
+def _values(kind: _Kind, value: Any, path: str, violations: Violations) -> list[Any]:
+    if not isinstance(value, (tuple, list)):
+        violations.add(path, "must be a list")
+        return []
+    if len(value) > MAX_LIST_VALUES:
+        violations.add(path, f"must hold at most {MAX_LIST_VALUES} values")
+        return []
+    checked = [
+        _value(kind, item, f"{path}[{i}]", violations) for i, item in enumerate(value)
+    ]
+    return [item for item in checked if item is not None]
+
+
+def _condition(
+    condition: Condition, path: str, violations: Violations
 ) -> ColumnElement[bool]:
-    """AND of the operators given for one field; TRUE or FALSE even on NULL columns."""
-    parts: list[ColumnElement[bool]] = []
-
-    def value(op: str, raw: Any) -> Any:
-        return _value_kind(
-            kind, raw, f"{field}.{_GRAPHQL_NAMES.get(op, op)}", violations
-        )
-
-    def values(op: str, raw: list[Any]) -> list[Any]:
-        if len(raw) > MAX_LIST_VALUES:
-            violations.add(
-                f"{field}.{op}", f"must hold at most {MAX_LIST_VALUES} values"
-            )
-            return []
-        return [value(f"{op}[{index}]", item) for index, item in enumerate(raw)]
+    """One condition on a column; TRUE or FALSE even where the column is NULL."""
+    column, kind, nullable = _COLUMNS[condition.field]
+    operator, raw = condition.operator, condition.value
+    if operator not in _OPERATORS[kind]:
+        violations.add(path, "is not an operator of this field")
+        return false()
 
     def known(clause: ColumnElement[bool]) -> ColumnElement[bool]:
         # "x = v AND x IS NOT NULL" is FALSE, not NULL, on a NULL row: NOT() then works.
         return and_(clause, column.is_not(None)) if nullable else clause
 
-    for op, raw in operators.items():
-        if raw is None:
-            continue
-        if op == "eq":
-            parts.append(known(column == value(op, raw)))
-        elif op == "ne":
-            parts.append(column.is_distinct_from(value(op, raw)))
-        elif op == "in":
-            parts.append(known(column.in_(values(op, raw))))
-        elif op == "nin":
-            excluded = column.not_in(values(op, raw))
-            parts.append(or_(excluded, column.is_(None)) if nullable else excluded)
-        elif op in _COMPARISONS:
-            parts.append(known(_COMPARISONS[op](column, value(op, raw))))
-        elif op == "starts_with":
-            text_column = cast(column, String) if kind == "id" else column
-            prefix = normalize_email(raw) if kind == "email" else _fold_ascii(str(raw))
-            # lower() on the column only: on PostgreSQL a bound value's lower() would
-            # follow the database's locale, not the column's "C" collation.
-            folded = func.lower(text_column)
-            parts.append(known(folded.startswith(prefix, autoescape=True)))
-        elif op == "exists":
-            parts.append(column.is_not(None) if raw else column.is_(None))
-        else:
-            violations.add(f"{field}.{op}", "is not an operator of this field")
-    return and_(*parts) if parts else true()
+    if operator is Operator.EXISTS:
+        if not isinstance(raw, bool):
+            violations.add(path, "must be true or false")
+            return false()
+        return column.is_not(None) if raw else column.is_(None)
+    if operator is Operator.STARTS_WITH:
+        prefix = _text(raw, path, violations)
+        if prefix is None:
+            return false()
+        text_column = cast(column, String) if kind is _Kind.ID else column
+        folded = normalize_email(prefix) if kind is _Kind.EMAIL else fold_ascii(prefix)
+        # lower() on the column only: on PostgreSQL a bound value's lower() would follow
+        # the database's locale, not the column's "C" collation.
+        return known(func.lower(text_column).startswith(folded, autoescape=True))
+    if operator in (Operator.IN, Operator.NIN):
+        values = _values(kind, raw, path, violations)
+        if operator is Operator.IN:
+            return known(column.in_(values))
+        excluded = column.not_in(values)
+        return or_(excluded, column.is_(None)) if nullable else excluded
+    value = _value(kind, raw, path, violations)
+    if value is None:  # refused: the query never runs
+        return false()
+    if operator is Operator.EQ:
+        return known(column == value)
+    if operator is Operator.NE:
+        return column.is_distinct_from(value)
+    return known(_COMPARISONS[operator](column, value))
 
 
 _ALL_STATUSES = frozenset(status.value for status in RequestStatus)
 
 
-def _status_leaf(
-    operators: dict[str, Any], field: str, violations: Violations
+def _status(value: Any, path: str, violations: Violations) -> str | None:
+    try:
+        return RequestStatus(value).value
+    except ValueError:
+        violations.add(path, "is not a status")
+        return None
+
+
+def _statuses(
+    conditions: list[tuple[Condition, str]], violations: Violations
 ) -> ColumnElement[bool]:
-    """The status operators as one set of statuses wanted (PROCESSING is read from the
-    queue, so the status is no plain column; see app.services.request_view)."""
+    """The status conditions of one filter object as one set of statuses wanted.
+
+    PROCESSING is read from the queue, so the status is no plain column (see
+    app.services.request_view); one `status_in` of the intersection lets its index serve.
+    """
     wanted = set(_ALL_STATUSES)
-    for op, raw in operators.items():
-        if raw is None:
+    for condition, path in conditions:
+        operator, raw = condition.operator, condition.value
+        if operator not in _EQUALITY:
+            violations.add(path, "is not an operator of this field")
             continue
-        if op not in ("eq", "ne", "in", "nin"):
-            violations.add(f"{field}.{op}", "is not an operator of this field")
-            continue
-        if op in ("in", "nin") and len(raw) > MAX_LIST_VALUES:
-            violations.add(
-                f"{field}.{op}", f"must hold at most {MAX_LIST_VALUES} values"
-            )
-            continue
-        named = {
-            _value_kind("status", value, field, violations)
-            for value in (raw if op in ("in", "nin") else [raw])
-        }
-        wanted &= named if op in ("eq", "in") else _ALL_STATUSES - named
+        if operator in (Operator.IN, Operator.NIN):
+            if not isinstance(raw, (tuple, list)) or len(raw) > MAX_LIST_VALUES:
+                violations.add(path, f"must be a list of at most {MAX_LIST_VALUES}")
+                continue
+            items = [(item, f"{path}[{i}]") for i, item in enumerate(raw)]
+        else:
+            items = [(raw, path)]
+        named = {_status(item, at, violations) for item, at in items} - {None}
+        if operator in (Operator.EQ, Operator.IN):
+            wanted &= named
+        else:
+            wanted -= named
     return status_in(wanted)
-
-
-_COMPARISONS = {
-    "gt": lambda column, value: column > value,
-    "gte": lambda column, value: column >= value,
-    "lt": lambda column, value: column < value,
-    "lte": lambda column, value: column <= value,
-}
-
-_FIELDS: dict[str, tuple[Any, str, bool]] = {
-    "id": (R.id, "id", False),
-    "contact_id": (R.contact_id, "id", False),
-    "auto_notified": (R.auto_notified, "bool", True),
-    "created_date": (R.created_date, "datetime", False),
-    "item_url": (R.item_url, "string", True),
-    "email": (R.email, "email", False),
-}
-_REFERENCE_FIELDS: dict[str, tuple[Any, str, bool]] = {
-    "app_id": (R.app_id, "string", False),
-    "catalog_item_id": (R.catalog_item_id, "string", False),
-}
-_GRAPHQL_NAMES = {
-    "contact_id": "contactId",
-    "auto_notified": "autoNotified",
-    "created_date": "createdDate",
-    "item_url": "itemUrl",
-    "catalog_reference": "catalogReference",
-    "app_id": "appId",
-    "catalog_item_id": "catalogItemId",
-    "starts_with": "startsWith",
-}
 
 
 class _FilterCompiler:
@@ -171,55 +265,45 @@ class _FilterCompiler:
         self.nodes = 0
 
     def compile(
-        self, spec: dict[str, Any], path: str, depth: int
+        self, spec: RequestFilter, path: str, depth: int
     ) -> ColumnElement[bool]:
         self.nodes += 1
         if depth > MAX_FILTER_DEPTH or self.nodes > MAX_FILTER_NODES:
             self.violations.add(
                 path,
-                f"nests too deep or too wide (at most {MAX_FILTER_DEPTH} levels, {MAX_FILTER_NODES} filters)",
+                f"nests too deep or too wide (at most {MAX_FILTER_DEPTH} levels, "
+                f"{MAX_FILTER_NODES} filters)",
             )
             return false()
         parts: list[ColumnElement[bool]] = []
-        for name, operators in spec.items():
-            if operators is None:
-                continue
-            field = f"{path}.{_GRAPHQL_NAMES.get(name, name)}"
-            if name in _FIELDS:
-                parts.append(_leaf(*_FIELDS[name], operators, field, self.violations))
-            elif name == "status":
-                parts.append(_status_leaf(operators, field, self.violations))
-            elif name == "catalog_reference":
-                for sub, sub_ops in operators.items():
-                    if sub_ops is not None:
-                        sub_field = f"{field}.{_GRAPHQL_NAMES[sub]}"
-                        parts.append(
-                            _leaf(
-                                *_REFERENCE_FIELDS[sub],
-                                sub_ops,
-                                sub_field,
-                                self.violations,
-                            )
-                        )
-            elif name in ("and", "or"):
-                children = [
-                    self.compile(child, f"{field}[{i}]", depth + 1)
-                    for i, child in enumerate(operators)
-                ]
-                combine = and_ if name == "and" else or_
-                parts.append(
-                    combine(*children)
-                    if children
-                    else (true() if name == "and" else false())
-                )
-            elif name == "not":
-                parts.append(not_(self.compile(operators, field, depth + 1)))
+        status_conditions = []
+        for condition in spec.conditions:
+            at = f"{path}.{condition.field.value}.{condition.operator.value}"
+            if condition.field is FilterField.STATUS:
+                status_conditions.append((condition, at))
             else:
-                self.violations.add(field, "is not a filter field")
+                parts.append(_condition(condition, at, self.violations))
+        if status_conditions:
+            parts.append(_statuses(status_conditions, self.violations))
+        if spec.and_ is not None:
+            parts.append(and_(true(), *self._each(spec.and_, f"{path}.and", depth)))
+        if spec.or_ is not None:
+            parts.append(or_(false(), *self._each(spec.or_, f"{path}.or", depth)))
+        if spec.not_ is not None:
+            parts.append(not_(self.compile(spec.not_, f"{path}.not", depth + 1)))
         return and_(*parts) if parts else true()
+
+    def _each(
+        self, specs: tuple[RequestFilter, ...], path: str, depth: int
+    ) -> list[ColumnElement[bool]]:
+        return [
+            self.compile(spec, f"{path}[{i}]", depth + 1)
+            for i, spec in enumerate(specs)
+        ]
 
 
 def compile_filter(
-    spec: dict[str, Any] | None, violations: Violations
+    spec: RequestFilter | None, violations: Violations, path: str = "filter"
 ) -> ColumnElement[bool]:
-    return _FilterCompiler(violations).compile(spec or {}, "filter", 1)
+    """The SQL condition of `spec` (TRUE for none); broken rules go to `violations`."""
+    return _FilterCompiler(violations).compile(spec or RequestFilter(), path, 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -24,6 +25,13 @@ MAX_EMAIL_LENGTH = 254
 MAX_APP_ID_LENGTH = 64
 MAX_CATALOG_ITEM_ID_LENGTH = 36
 MAX_OPTIONS_BYTES = 4 * 1024
+MAX_TEMPLATE_PARAMETERS_BYTES = 16 * 1024
+# JSON input (options, template parameters) nests at most this deep; the object is level 1.
+MAX_JSON_DEPTH = 32
+# The largest integer every layer keeps exactly: JavaScript clients (Number), orjson on
+# the way out (64 bits), PostgreSQL's JSONB (which prints 1e20 as 100000000000000000000)
+# and SQLite's JSON text read back by orjson (beyond 64 bits it reads a float).
+MAX_SAFE_INTEGER = 2**53 - 1
 MAX_URL_LENGTH = 2048
 MAX_ITEM_NAME_LENGTH = 200
 MAX_PRICE_LENGTH = 64
@@ -31,7 +39,7 @@ MAX_PRICE_LENGTH = 64
 _UUID = re.compile(
     r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE
 )
-_DECIMAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 # Marks violations that have an error code of their own when they stand alone.
 _OPTIONS_RULE = "options"
 _IMAGE_RULE = "image"
@@ -116,8 +124,21 @@ def _address_problem(email: str) -> str | None:
     return None
 
 
+NUL_DESCRIPTION = "must not contain NUL characters (U+0000)"
+
+
+def check_text(value: str, field: str, violations: Violations) -> bool:
+    """False (with a violation) for text holding NUL, which PostgreSQL cannot store."""
+    if "\x00" in value:
+        violations.add(field, NUL_DESCRIPTION)
+        return False
+    return True
+
+
 def check_email(email: str, field: str, violations: Violations) -> str:
     normalized = normalize_email(email)
+    if not check_text(normalized, field, violations):
+        return normalized
     if len(normalized) > MAX_EMAIL_LENGTH:
         violations.add(field, f"must be at most {MAX_EMAIL_LENGTH} characters")
         return normalized
@@ -130,6 +151,8 @@ def check_email(email: str, field: str, violations: Violations) -> str:
 def check_length(
     value: str, field: str, low: int, high: int, violations: Violations
 ) -> None:
+    if not check_text(value, field, violations):
+        return
     if not low <= len(value) <= high:
         violations.add(field, f"must be {low} to {high} characters long")
 
@@ -151,7 +174,7 @@ def is_http_url(value: str) -> bool:
 def check_url(
     value: str | None, field: str, violations: Violations, *, rule: str | None = None
 ) -> None:
-    if value is None:
+    if value is None or not check_text(value, field, violations):
         return
     if len(value) > MAX_URL_LENGTH or not is_http_url(value):
         violations.add(
@@ -183,6 +206,54 @@ def canonical_json(value: Any) -> str:
     )
 
 
+def json_problem(
+    value: Any, *, max_depth: int = MAX_JSON_DEPTH, max_items: int | None = None
+) -> tuple[str, bool] | None:
+    """What makes `value` unfit to store as JSON, and whether it is its text (NUL); or None.
+
+    Every layer must keep the value exactly: integers (and integral floats, the same JSON
+    value) within +-MAX_SAFE_INTEGER, finite numbers, text without NUL, at most
+    `max_depth` levels. Walked with a stack of its own, so no nesting exhausts Python's;
+    beyond `max_items` values the caller's size limit is broken anyway, and the walk stops.
+    """
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    seen = 0
+    while pending:
+        item, depth = pending.pop()
+        seen += 1
+        if max_items is not None and seen > max_items:
+            return f"must hold at most {max_items} values", False
+        if isinstance(item, str):
+            if "\x00" in item:
+                return NUL_DESCRIPTION, True
+        elif isinstance(item, (dict, list)):
+            if depth >= max_depth:
+                return f"must nest at most {max_depth} levels deep", False
+            if isinstance(item, dict):
+                if any(not isinstance(key, str) for key in item):
+                    return "must have text keys", False
+                if any("\x00" in key for key in item):
+                    return NUL_DESCRIPTION, True
+                pending.extend((child, depth + 1) for child in item.values())
+            else:
+                pending.extend((child, depth + 1) for child in item)
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, (int, float)):
+            if isinstance(item, float) and not math.isfinite(item):
+                return "must hold finite numbers", False
+            if abs(item) > MAX_SAFE_INTEGER and (
+                isinstance(item, int) or item.is_integer()
+            ):
+                return (
+                    f"must hold integers within +-{MAX_SAFE_INTEGER} (2^53 - 1)",
+                    False,
+                )
+        else:
+            return "must hold JSON values only", False
+    return None
+
+
 def check_options(
     options: Any, field: str, violations: Violations
 ) -> dict[str, Any] | None:
@@ -192,14 +263,14 @@ def check_options(
     if not isinstance(options, dict):
         violations.add(field, "must be a JSON object", rule=_OPTIONS_RULE)
         return None
-    try:
-        size = len(canonical_json(options).encode())
-    except (TypeError, ValueError):
-        violations.add(
-            field, "must be a JSON object of finite values", rule=_OPTIONS_RULE
-        )
+    # No value takes less than two bytes serialized (a digit and a comma or colon).
+    problem = json_problem(options, max_items=MAX_OPTIONS_BYTES // 2)
+    if problem is not None:
+        description, in_text = problem
+        # NUL is a rule of all text (INVALID_ARGUMENT); the rest is the options' shape.
+        violations.add(field, description, rule=None if in_text else _OPTIONS_RULE)
         return None
-    if size > MAX_OPTIONS_BYTES:
+    if len(canonical_json(options).encode()) > MAX_OPTIONS_BYTES:
         violations.add(
             field,
             f"must be at most {MAX_OPTIONS_BYTES} bytes serialized",
@@ -207,6 +278,33 @@ def check_options(
         )
         return None
     return options or None
+
+
+_SCALAR = (str, int, float, bool, type(None))
+
+
+def check_template_parameters(
+    parameters: Any, field: str, violations: Violations
+) -> dict[str, Any] | None:
+    """A report's extra template parameters: a flat object of placeholder names to values."""
+    if parameters is None:
+        return None
+    if not isinstance(parameters, dict) or not all(
+        isinstance(value, _SCALAR) for value in parameters.values()
+    ):
+        violations.add(
+            field, "must be a flat JSON object of placeholder names to values"
+        )
+        return None
+    problem = json_problem(parameters, max_items=MAX_TEMPLATE_PARAMETERS_BYTES // 2)
+    if problem is not None:
+        violations.add(field, problem[0])
+        return None
+    if len(canonical_json(parameters).encode()) > MAX_TEMPLATE_PARAMETERS_BYTES:
+        violations.add(
+            field, f"must be at most {MAX_TEMPLATE_PARAMETERS_BYTES} bytes serialized"
+        )
+    return parameters
 
 
 def check_catalog_reference(
@@ -234,7 +332,8 @@ def catalog_reference_key(reference: CatalogReference) -> str:
 
 def check_item_details(item: ItemDetails, field: str, violations: Violations) -> None:
     check_length(item.name, f"{field}.name", 1, MAX_ITEM_NAME_LENGTH, violations)
-    if len(item.price) > MAX_PRICE_LENGTH or not _DECIMAL.match(item.price):
+    # fullmatch: a decimal and nothing else (no NUL, no trailing newline that $ allows).
+    if len(item.price) > MAX_PRICE_LENGTH or not _DECIMAL.fullmatch(item.price):
         violations.add(f"{field}.price", 'must be a decimal string >= 0, e.g. "19.99"')
     check_url(item.image, f"{field}.image", violations, rule=_IMAGE_RULE)
 
