@@ -378,6 +378,7 @@ class WebhookDelivery(SQLModel, table=True):
         default=None, sa_column=Column(String(64), nullable=True)
     )
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_date: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class TrustedDocument(SQLModel, table=True):
