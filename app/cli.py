@@ -1,10 +1,11 @@
 """python -m app serve | dispatch | create-api-key | list-api-keys | revoke-api-key |
-trust-documents | export-schema | migrate"""
+trust-documents | export-schema | export-requests | migrate"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 import uuid
@@ -169,6 +170,45 @@ def export_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def export_requests(args: argparse.Namespace) -> int:
+    from app.graphql.client_filter import FilterError, filter_from_json
+    from app.graphql.errors import graphql_path
+    from app.request_export import export_requests as export
+    from app.services.errors import InvalidArgument
+    from app.services.export import prepare_export
+
+    try:
+        query = prepare_export(filter_from_json(args.filter) if args.filter else None)
+    except FilterError as error:
+        sys.exit(f"--filter: {error}")
+    except InvalidArgument as error:
+        broken = (
+            f"{graphql_path(v.field)}: {v.description}" for v in error.field_violations
+        )
+        sys.exit(f"--filter: {'; '.join(broken)}")
+
+    opened = (
+        open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - or stdout
+        if args.output != "-"
+        else contextlib.nullcontext(sys.stdout)
+    )
+    try:
+        with opened as output:
+            written = asyncio.run(
+                _with_store(
+                    lambda store: export(
+                        store, output=output, format=args.format, query=query
+                    )
+                )
+            )
+    except BrokenPipeError:  # e.g. `| head`: the reader has what it wanted
+        sys.stderr.close()
+        return 0
+    if sys.stderr.isatty():
+        print(f"exported {written} requests to {args.output}", file=sys.stderr)
+    return 0
+
+
 def migrate(_: argparse.Namespace) -> int:
     from app.migrate import prepare_database
     from app.storage import open_store
@@ -247,6 +287,18 @@ def parser() -> argparse.ArgumentParser:
         "--output", default="schema.graphql", help="file, or - for stdout"
     )
     export.set_defaults(run=export_schema)
+
+    export_cmd = commands.add_parser(
+        "export-requests", help="write every matching request to a CSV or JSONL file"
+    )
+    export_cmd.add_argument("--output", required=True, help="file, or - for stdout")
+    export_cmd.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    export_cmd.add_argument(
+        "--filter",
+        metavar="JSON",
+        help='the API\'s filter, as a client writes it, e.g. \'{"status": {"eq": "RECEIVED"}}\'',
+    )
+    export_cmd.set_defaults(run=export_requests)
 
     commands.add_parser(
         "migrate", help="bring the database schema up to date"

@@ -51,7 +51,7 @@ def create_app(
         state.store = open_store(settings)
         await prepare_database(state.store, settings)
         await state.store.prepare()
-        state.keys = await load_server_keys(state.store, settings, clock)
+        state.keys = await load_server_keys(state.store, settings)
         state.authenticator = Authenticator(
             state.store,
             settings.anonymous_permission_set,

@@ -98,8 +98,25 @@ class NotificationRequest(SQLModel, table=True):
         ),
         only_on("sqlite", Index("ix_notification_requests_item_url", "item_url", "id")),
         Index("ix_notification_requests_email", "email", "id"),
-        Index("ix_notification_requests_app_item", "app_id", "catalog_item_id"),
+        # Filters by app and item; its tail finds an item's oldest and newest waiting
+        # request, and its FAILED ones, in a few steps (app/services/demand.py).
+        Index(
+            "ix_notification_requests_item_status",
+            "app_id",
+            "catalog_item_id",
+            "status",
+            "created_date",
+        ),
         Index("ix_notification_requests_item", "catalog_item_id"),
+        # A reference's waiting requests oldest first: a report with a quantity takes
+        # the first few (app/services/reports.py).
+        Index(
+            "ix_notification_requests_reference_waiting",
+            "catalog_reference_key",
+            "open_request",
+            "created_date",
+            "id",
+        ),
     )
 
     id: uuid.UUID = Field(sa_column=Column(GUID(), primary_key=True))
@@ -421,3 +438,67 @@ class ServerKey(SQLModel, table=True):
     name: str = Field(sa_column=Column(String(64), primary_key=True))
     key: str = Field(sa_column=Column(String(128), nullable=False))
     created_date: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class CatalogItemDemand(SQLModel, table=True):
+    """One catalog item's requests (any options) per status, as callers see them.
+
+    Kept in the transaction of every change of a request (app/services/demand.py), so
+    ranking items by demand reads a page of this table, not the requests. Waiting is
+    RECEIVED + PROCESSING + FAILED: every open request, whose shopper has not been emailed.
+    """
+
+    __tablename__ = "catalog_item_demand"
+    __table_args__ = (
+        # The ranking, most waiting first, and within one app (keyset pages of both).
+        Index(
+            "ix_catalog_item_demand_ranking",
+            "waiting_count",
+            "app_id",
+            "catalog_item_id",
+        ),
+        Index(
+            "ix_catalog_item_demand_app_ranking",
+            "app_id",
+            "waiting_count",
+            "catalog_item_id",
+        ),
+    )
+
+    app_id: str = Field(sa_column=Column(code_point_string(64), primary_key=True))
+    catalog_item_id: str = Field(
+        sa_column=Column(code_point_string(36), primary_key=True)
+    )
+    received_count: int = Field(sa_column=Column(Integer, nullable=False))
+    processing_count: int = Field(sa_column=Column(Integer, nullable=False))
+    notification_sent_count: int = Field(sa_column=Column(Integer, nullable=False))
+    failed_count: int = Field(sa_column=Column(Integer, nullable=False))
+    # received + processing + failed, stored so that an index can rank by it.
+    waiting_count: int = Field(sa_column=Column(Integer, nullable=False))
+    # Creation dates of the oldest and newest waiting request; NULL when none waits.
+    oldest_waiting_date: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    newest_waiting_date: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+
+
+class DailyRequestStats(SQLModel, table=True):
+    """Per UTC day and app: requests created, notified (sent) and failed that day.
+
+    Counted when it happens (app/services/demand.py); deleting a request later does not
+    uncount it. On PostgreSQL a day's counts are spread over a few `shard` rows, so that
+    concurrent creates for one app do not all wait for one row's lock; readers add them up.
+    """
+
+    __tablename__ = "daily_request_stats"
+    __table_args__ = (Index("ix_daily_request_stats_app_day", "app_id", "day"),)
+
+    # The day's first instant (00:00 UTC).
+    day: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    app_id: str = Field(sa_column=Column(code_point_string(64), primary_key=True))
+    shard: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    created_count: int = Field(sa_column=Column(Integer, nullable=False))
+    notified_count: int = Field(sa_column=Column(Integer, nullable=False))
+    failed_count: int = Field(sa_column=Column(Integer, nullable=False))

@@ -18,6 +18,7 @@ import random
 import sqlite3
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,9 +32,10 @@ from sqlmodel import SQLModel
 import app.models  # registers every table
 from app.auth import create_api_key
 from app.config import Settings
-from app.storage import open_store
+from app.storage import Transaction, open_store
 from app.models import (
     CollectionState,
+    DailyRequestStats,
     Notification,
     NotificationRequest,
     Report,
@@ -41,6 +43,7 @@ from app.models import (
     time_ordered_id,
 )
 from app.permissions import Permission
+from app.services.demand import day_of, rebuild_item_demand
 from app.services.rules import (
     CatalogReference,
     catalog_reference_key,
@@ -55,7 +58,8 @@ APPS: list[tuple[str, float, bool]] = [
     ("bench-pos-catalog", 0.10, True),
     ("bench-legacy-catalog", 0.05, False),
 ]
-SEED_VERSION = 2  # 2: request ids are time-ordered, as the service makes them
+# 2: request ids are time-ordered, as the service makes them; 3: demand counters filled
+SEED_VERSION = 3
 SHOPPERS_PER_REQUEST = 0.25  # 250,000 shoppers for 1,000,000 requests
 BATCH = 20_000
 
@@ -258,7 +262,9 @@ def _write(db: Path, batches: Iterator[list[dict[str, Any]]]) -> None:
         for name, _ in indexes:
             connection.exec_driver_sql(f'DROP INDEX "{name}"')
         processing: list[dict[str, Any]] = []
+        per_day: dict[tuple[datetime, str], list[int]] = defaultdict(lambda: [0, 0, 0])
         for rows in batches:
+            _count_days(rows, per_day)
             # PROCESSING is read from the queue (app.services.request_view): such a
             # request is stored RECEIVED, with a queued notification (below).
             queued = [r for r in rows if r["status"] == RequestStatus.PROCESSING.value]
@@ -297,7 +303,44 @@ def _write(db: Path, batches: Iterator[list[dict[str, Any]]]) -> None:
                     for row in processing
                 ],
             )
+        # The demand counters the service keeps as it goes (app/services/demand.py).
+        rebuild_item_demand(Transaction(connection))
+        connection.execute(
+            insert(DailyRequestStats.__table__),
+            [
+                {
+                    "day": day,
+                    "app_id": app_id,
+                    "shard": 0,
+                    "created_count": created,
+                    "notified_count": notified,
+                    "failed_count": failed,
+                }
+                for (day, app_id), (created, notified, failed) in per_day.items()
+            ],
+        )
     engine.dispose()
+
+
+def _count_days(
+    rows: list[dict[str, Any]], per_day: dict[tuple[datetime, str], list[int]]
+) -> None:
+    """Requests created, notified and failed per day and app.
+
+    A sent or failed request was so up to two weeks after its creation, and before now:
+    the delay comes from its id, so the rows drawn stay as they were.
+    """
+    now = datetime.now(UTC)
+    for row in rows:
+        created = row["created_date"]
+        per_day[(day_of(created), row["app_id"])][0] += 1
+        status = row["status"]
+        if status not in (RequestStatus.NOTIFICATION_SENT.value, RequestStatus.FAILED.value):
+            continue
+        hours = min(14 * 24, int((now - created).total_seconds() // 3600))
+        event = day_of(created + timedelta(hours=row["id"].int % max(hours, 1)))
+        column = 1 if status == RequestStatus.NOTIFICATION_SENT.value else 2
+        per_day[(event, row["app_id"])][column] += 1
 
 
 async def _mint_key(db: Path) -> str:

@@ -76,6 +76,18 @@ class ReportItemsBackInStockOptions:
         description="Extra template parameters; they override item.* placeholders of the "
         "same name.",
     )
+    available_quantity: int | None = strawberry.field(
+        default=None,
+        description="Units back in stock, 0 to 1000000: queue only availableQuantity x "
+        "notificationsPerUnit of the waiting requests, oldest first; the others stay "
+        "RECEIVED and a later report goes on with the next oldest. Without it every "
+        "waiting request is queued.",
+    )
+    notifications_per_unit: int | None = strawberry.field(
+        default=1,
+        description="Shoppers to email per available unit, 1 to 1000 (with "
+        "availableQuantity; at most 1000000 notifications in all).",
+    )
 
 
 @strawberry.enum

@@ -70,12 +70,14 @@ class Mutation:
             info.context.store,
             id=id,
             in_flight_wait=info.context.settings.in_flight_wait_seconds,
+            clock=info.context.clock,
         )
         return BackInStockNotificationRequest.from_record(marked)
 
     @field_requiring(
         MODIFY_REQUESTS,
-        "Queue one email for each waiting request of the item (or of the given ids).",
+        "Queue one email for each waiting request of the item (or of the given ids); "
+        "with options.availableQuantity, only for that many units' worth, oldest first.",
         mutation=True,
     )
     async def report_items_back_in_stock(
@@ -86,17 +88,21 @@ class Mutation:
     ) -> ReportItemsBackInStockResult:
         options = options or ReportItemsBackInStockOptions()
         reference = options.catalog_reference
-        queued = await report_service.report_items_back_in_stock(
+        outcome = await report_service.report_items_back_in_stock(
             info.context.store,
             item=item_details.to_domain(),
             catalog_reference=reference.to_domain() if reference else None,
             request_ids=options.request_ids,
             template_parameters=options.extra_automation_template_parameters,
+            available_quantity=options.available_quantity,
+            notifications_per_unit=options.notifications_per_unit,
             clock=info.context.clock,
         )
-        if queued:
+        if outcome.queued_count:
             info.context.notify_queued()
-        return ReportItemsBackInStockResult(queued_count=queued)
+        return ReportItemsBackInStockResult(
+            queued_count=outcome.queued_count, remaining_count=outcome.remaining_count
+        )
 
     @field_requiring(
         MODIFY_SETTINGS, "Start accepting requests for an app.", mutation=True

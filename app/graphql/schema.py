@@ -26,6 +26,7 @@ from app import fast_paths
 from app.config import Settings
 from app.graphql.catalog_items import CatalogItemQuery
 from app.graphql.cost import QueryBudgets, QueryCostCheck
+from app.graphql.demand import DemandQueries
 from app.graphql.documents import DocumentCache
 from app.graphql.entities import check_representations
 from app.graphql.errors import coded_and_logged
@@ -39,7 +40,7 @@ from app.graphql.webhooks import WebhookMutation, WebhookQuery
 from app.permissions import Permission
 
 # The root types: each domain area's fields.
-RootQuery = merge_types("Query", (Query, CatalogItemQuery, WebhookQuery))
+RootQuery = merge_types("Query", (Query, DemandQueries, CatalogItemQuery, WebhookQuery))
 RootMutation = merge_types("Mutation", (Mutation, WebhookMutation))
 
 DOCUMENT_CACHE_SIZE = 1024

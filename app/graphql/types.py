@@ -197,3 +197,9 @@ class ReportItemsBackInStockResult:
             "(each gets exactly one notification)."
         )
     )
+    remaining_count: int = strawberry.field(
+        description=(
+            "How many of the selected requests still wait to be reported (RECEIVED or "
+            "FAILED) after this call: 0 without availableQuantity."
+        )
+    )

@@ -30,6 +30,7 @@ from app.models import (
     RequestStatus,
     utc_now,
 )
+from app.services import demand
 from app.storage import Transaction
 
 _QUEUE = Notification.__table__
@@ -191,6 +192,7 @@ def record_sent(tx: Transaction, *, owner: str, ids: Sequence[int]) -> int:
     """Mark the requests sent and drop their notifications; return how many were ours."""
     if not ids:
         return 0
+    finishing = demand.lock_delivered(tx, owner=owner, notification_ids=ids)
     changing = events.lock_changing(tx, _finishing(owner, _QUEUE.c.id.in_(ids)))
     updated = tx.execute(
         _finish(owner, _QUEUE.c.id.in_(ids)).values(
@@ -201,6 +203,9 @@ def record_sent(tx: Transaction, *, owner: str, ids: Sequence[int]) -> int:
         )
     )
     drop(tx, owner=owner, ids=ids)
+    demand.record_change(
+        tx, finishing, RequestStatus.NOTIFICATION_SENT.value, utc_now()
+    )
     events.emit_updated(tx, changing, utc_now())
     return updated
 
@@ -216,6 +221,7 @@ def record_unconfirmed(
     if not outcomes:
         return
     ids = [outcome.notification_id for outcome in outcomes]
+    finishing = demand.lock_delivered(tx, owner=owner, notification_ids=ids)
     changing = events.lock_changing(tx, _finishing(owner, _QUEUE.c.id.in_(ids)))
     tx.execute(
         _finish(owner, _QUEUE.c.id == bindparam("b_notification")).values(
@@ -227,6 +233,9 @@ def record_unconfirmed(
         [_failure_params(outcome) for outcome in outcomes],
     )
     drop(tx, owner=owner, ids=ids)
+    demand.record_change(
+        tx, finishing, RequestStatus.NOTIFICATION_SENT.value, utc_now()
+    )
     events.emit_updated(tx, changing, utc_now())
 
 
@@ -256,6 +265,7 @@ def record_failures(
     final = [_failure_params(f) for f in failures if f.retry_at is None]
     if final:
         final_ids = [row["b_notification"] for row in final]
+        finishing = demand.lock_delivered(tx, owner=owner, notification_ids=final_ids)
         changing = events.lock_changing(
             tx, _finishing(owner, _QUEUE.c.id.in_(final_ids))
         )
@@ -268,6 +278,7 @@ def record_failures(
             final,
         )
         drop(tx, owner=owner, ids=final_ids)
+        demand.record_change(tx, finishing, RequestStatus.FAILED.value, utc_now())
         events.emit_updated(tx, changing, utc_now())
     if retrying:
         tx.execute(
@@ -317,6 +328,15 @@ def settle_withdrawn(tx: Transaction, *, owner: str, ids: Sequence[int]) -> None
     if not ids:
         return
     cancelled = _QUEUE.c.id.in_(ids) & _QUEUE.c.cancel_requested.is_(True)
+    withdrawn = [
+        id
+        for (id,) in tx.rows(
+            select(_QUEUE.c.id).where(cancelled, _QUEUE.c.lease_owner == owner)
+        )
+    ]
+    if not withdrawn:
+        return
+    finishing = demand.lock_delivered(tx, owner=owner, notification_ids=withdrawn)
     changing = events.lock_changing(tx, _finishing(owner, cancelled))
     tx.execute(
         update(_REQUESTS)
@@ -338,6 +358,9 @@ def settle_withdrawn(tx: Transaction, *, owner: str, ids: Sequence[int]) -> None
         )
     )
     tx.execute(delete(_QUEUE).where(cancelled, _QUEUE.c.lease_owner == owner))
+    demand.record_change(
+        tx, finishing, RequestStatus.NOTIFICATION_SENT.value, utc_now()
+    )
     events.emit_updated(tx, changing, utc_now())
 
 

@@ -1,24 +1,39 @@
-"""Reporting items back in stock: queue one email per waiting request (now PROCESSING)."""
+"""Reporting items back in stock: queue one email per waiting request (now PROCESSING).
+
+With an available quantity, only `available_quantity x notifications_per_unit` of them,
+oldest first; the others stay waiting for a later report, which goes on with the next
+oldest.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.events import outbox as events
 from app.models import (
-    Clock,
     REPORTABLE_STATUSES,
+    Clock,
     Notification,
     NotificationRequest,
     Report,
     utc_now,
 )
+from app.services import demand
 from app.services.errors import BothSelectorsGiven
 from app.services.rules import (
     CatalogReference,
@@ -33,32 +48,92 @@ from app.services.rules import (
 from app.storage import Store, Transaction
 
 MAX_REQUEST_IDS = 1000
+MAX_AVAILABLE_QUANTITY = 1_000_000
+MAX_NOTIFICATIONS_PER_UNIT = 1_000
+# The most notifications one report with a quantity may ask for.
+MAX_REPORTED_NOTIFICATIONS = 1_000_000
+_REQUESTS = NotificationRequest.__table__
+_QUEUE = Notification.__table__
+# PostgreSQL advisory locks (two-int form: a key space of its own) that make reports
+# with a quantity take turns per reference, or all together for those naming ids.
+_FAIR_REPORT_LOCK = 0x62_69_73_51
+_BY_IDS_LOCK = 0
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    # Requests this report moved to PROCESSING.
+    queued_count: int
+    # Selected requests still waiting to be reported (RECEIVED or FAILED, none queued).
+    remaining_count: int
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """The requests a report is about: their WHERE, and the reference's item or ids."""
+
+    where: ColumnElement[bool]
+    reference_key: str | None = None
+    item: tuple[str, str] | None = None
+    ids: frozenset[uuid.UUID] = frozenset()
 
 
 def _selection(
     catalog_reference: CatalogReference | None,
     request_ids: Sequence[str] | None,
     violations: Violations,
-) -> ColumnElement[bool] | None:
-    """The WHERE clause naming the requests the report is about."""
+) -> _Selection | None:
+    """The requests the report is about."""
     if catalog_reference is not None:
         reference = check_catalog_reference(
-            catalog_reference, "options.catalogReference", violations
+            catalog_reference, "options.catalog_reference", violations
         )
-        return NotificationRequest.catalog_reference_key == catalog_reference_key(
-            reference
+        key = catalog_reference_key(reference)
+        return _Selection(
+            NotificationRequest.catalog_reference_key == key,
+            reference_key=key,
+            item=(reference.app_id, reference.catalog_item_id),
         )
     if request_ids is None:
         violations.add("options", "give options.catalogReference or options.requestIds")
         return None
     if not 1 <= len(request_ids) <= MAX_REQUEST_IDS:
-        violations.add("options.requestIds", f"must hold 1 to {MAX_REQUEST_IDS} ids")
+        violations.add("options.request_ids", f"must hold 1 to {MAX_REQUEST_IDS} ids")
         return None
-    ids: set[uuid.UUID | None] = {
-        check_id(value, f"options.requestIds[{index}]", violations)
+    checked = {
+        check_id(value, f"options.request_ids[{index}]", violations)
         for index, value in enumerate(request_ids)
     }
-    return NotificationRequest.id.in_(ids - {None})
+    ids = frozenset(id for id in checked if id is not None)
+    return _Selection(NotificationRequest.id.in_(ids), ids=ids)
+
+
+def _check_quantity(
+    available_quantity: int | None,
+    notifications_per_unit: int | None,
+    violations: Violations,
+) -> int | None:
+    """How many requests the report may queue; None: every waiting one."""
+    per_unit = 1 if notifications_per_unit is None else notifications_per_unit
+    per_unit_field = "options.notifications_per_unit"
+    if not 1 <= per_unit <= MAX_NOTIFICATIONS_PER_UNIT:
+        violations.add(per_unit_field, f"must be 1 to {MAX_NOTIFICATIONS_PER_UNIT}")
+        return None
+    if available_quantity is None:
+        return None
+    if not 0 <= available_quantity <= MAX_AVAILABLE_QUANTITY:
+        violations.add(
+            "options.available_quantity", f"must be 0 to {MAX_AVAILABLE_QUANTITY}"
+        )
+        return None
+    if available_quantity * per_unit > MAX_REPORTED_NOTIFICATIONS:
+        violations.add(
+            per_unit_field,
+            "times the available quantity must be at most "
+            f"{MAX_REPORTED_NOTIFICATIONS} notifications",
+        )
+        return None
+    return available_quantity * per_unit
 
 
 async def report_items_back_in_stock(
@@ -68,23 +143,28 @@ async def report_items_back_in_stock(
     catalog_reference: CatalogReference | None = None,
     request_ids: Sequence[str] | None = None,
     template_parameters: Any = None,
+    available_quantity: int | None = None,
+    notifications_per_unit: int | None = None,
     clock: Clock = utc_now,
-) -> int:
-    """Queue one email per waiting (RECEIVED or FAILED) request named; return how many.
+) -> ReportOutcome:
+    """Queue one email per waiting (RECEIVED or FAILED) request named, or, given an
+    available quantity, per one of the `available_quantity x notifications_per_unit`
+    oldest of them (by creation, then id). Repeating it queues nothing twice.
 
-    Two statements in one transaction, whatever the report's size: the report, then its
-    notifications. Repeating it queues nothing twice.
+    One transaction whatever the report's size: the report, its notifications (one
+    INSERT ... SELECT), and the counters of the demand they change.
     """
     if catalog_reference is not None and request_ids is not None:
         raise BothSelectorsGiven(
             "give either options.catalogReference or options.requestIds, not both"
         )
     violations = Violations()
-    check_item_details(item, "itemDetails", violations)
+    check_item_details(item, "item_details", violations)
     selection = _selection(catalog_reference, request_ids, violations)
     parameters = check_template_parameters(
-        template_parameters, "options.extraAutomationTemplateParameters", violations
+        template_parameters, "options.extra_automation_template_parameters", violations
     )
+    limit = _check_quantity(available_quantity, notifications_per_unit, violations)
     violations.raise_if_any()
     assert selection is not None
     report = {
@@ -94,16 +174,93 @@ async def report_items_back_in_stock(
         "template_parameters": parameters,
         "created_date": clock(),
     }
-    return await store.write(lambda tx: _report(tx, report, selection))
+    return await store.write(lambda tx: _report(tx, report, selection, limit))
 
 
-def _report(tx: Transaction, report: dict[str, Any], selection: Any) -> int:
+def _report(
+    tx: Transaction, report: dict[str, Any], selection: _Selection, limit: int | None
+) -> ReportOutcome:
+    if limit is not None and tx.dialect == "postgresql":
+        _take_turns(tx, selection)
     report_id = tx.scalar(insert(Report).values(**report).returning(Report.id))
     now = report["created_date"]
-    queued = tx.execute(_queue_waiting(tx.dialect, selection, report_id, now))
+    queued = tx.execute(
+        _queue_waiting(tx.dialect, selection.where, report_id, now, limit)
+    )
     if queued:
-        events.emit_reported(tx, selection, report_id, now)
-    return queued
+        demand.record_queued(tx, _taken(tx, selection, report_id, queued))
+        events.emit_reported(tx, selection.where, report_id, now)
+    remaining = 0 if limit is None else tx.scalar(_still_waiting(selection.where))
+    return ReportOutcome(queued_count=queued, remaining_count=int(remaining or 0))
+
+
+def _take_turns(tx: Transaction, selection: _Selection) -> None:
+    """PostgreSQL: wait for other reports with a quantity for the same requests.
+
+    Without it two reports of 2 for 5 waiting requests would both pick the same oldest
+    two, and the second, finding them queued by the first (ON CONFLICT), would queue
+    none. Taken first, before any row lock: a report holding it waits only for rows.
+    """
+    key = _BY_IDS_LOCK
+    if selection.reference_key is not None:
+        key = int(selection.reference_key[:8], 16) - 2**31
+    tx.scalar(select(func.pg_advisory_xact_lock(_FAIR_REPORT_LOCK, key)))
+
+
+def _taken(
+    tx: Transaction, selection: _Selection, report_id: int, queued: int
+) -> dict[tuple[str, str], dict[str, int]]:
+    """Per item, how many requests this report queued from each status.
+
+    The requests it queued are share-locked (see _queue_waiting), so their statuses are
+    still those it queued them in. A reference is one item: only its FAILED ones need
+    finding, among the item's FAILED requests (an index range), not its queued ones.
+    """
+    queued_by_this = _QUEUE.c.report_id == report_id
+    joined = _REQUESTS.join(_QUEUE, _QUEUE.c.request_id == _REQUESTS.c.id)
+    if selection.item is not None:
+        app_id, catalog_item_id = selection.item
+        failed = tx.scalar(
+            select(func.count())
+            .select_from(joined)
+            .where(
+                _REQUESTS.c.app_id == app_id,
+                _REQUESTS.c.catalog_item_id == catalog_item_id,
+                _REQUESTS.c.status == demand.FAILED,
+                queued_by_this,
+            )
+        )
+        return {
+            selection.item: {demand.FAILED: failed, demand.RECEIVED: queued - failed}
+        }
+    taken: dict[tuple[str, str], dict[str, int]] = {}
+    for app_id, catalog_item_id, status, count in tx.rows(
+        select(
+            _REQUESTS.c.app_id,
+            _REQUESTS.c.catalog_item_id,
+            _REQUESTS.c.status,
+            func.count(),
+        )
+        .select_from(joined)
+        .where(_REQUESTS.c.id.in_(selection.ids), queued_by_this)
+        .group_by(_REQUESTS.c.app_id, _REQUESTS.c.catalog_item_id, _REQUESTS.c.status)
+    ):
+        taken.setdefault((app_id, catalog_item_id), {})[status] = count
+    return taken
+
+
+def _not_queued() -> ColumnElement[bool]:
+    return ~exists().where(_QUEUE.c.request_id == NotificationRequest.id)
+
+
+def _still_waiting(selection: ColumnElement[bool]) -> Any:
+    """How many selected requests a later report could queue (stored RECEIVED or FAILED
+    is an open request; none queued)."""
+    return (
+        select(func.count())
+        .select_from(NotificationRequest)
+        .where(selection, NotificationRequest.open_request == true(), _not_queued())
+    )
 
 
 _QUEUE_COLUMNS = [
@@ -117,9 +274,14 @@ _QUEUE_COLUMNS = [
 
 
 def _queue_waiting(
-    dialect: str, selection: ColumnElement[bool], report_id: int, now: datetime
+    dialect: str,
+    selection: ColumnElement[bool],
+    report_id: int,
+    now: datetime,
+    limit: int | None,
 ) -> Any:
-    """One INSERT queueing a notification for each selected waiting request.
+    """One INSERT queueing a notification for each selected waiting request (or for the
+    `limit` oldest of them).
 
     Waiting: RECEIVED or FAILED as stored, and nothing queued yet (which makes it
     PROCESSING; see app.services.request_view). The unique index on `request_id` skips
@@ -128,28 +290,38 @@ def _queue_waiting(
     NOT EXISTS may be planned as a scan of the queue per row when its statistics say it
     is empty. In id order, the index grows at its end rather than at random places. The
     request rows are only read.
+
+    With a `limit` the queued ones must be left out before counting to it, by NOT
+    EXISTS: the oldest waiting requests come first in the (catalog_reference_key,
+    open_request, created_date, id) index, and each is probed in the queue's index until
+    `limit` are found. Concurrent reports with a limit take turns (see _take_turns).
     """
-    waiting = (
-        select(
-            NotificationRequest.id,
-            literal(report_id),
-            NotificationRequest.delivery_round + 1,
-            literal(0),
-            literal(now, Notification.available_at.type),
-            literal(now, Notification.created_date.type),
-        )
-        .where(
-            selection,
-            NotificationRequest.status.in_([s.value for s in REPORTABLE_STATUSES]),
-        )
-        .order_by(NotificationRequest.id)
-        # PostgreSQL: a shared lock on each request read, so that a concurrent
-        # markAsNotificationSent (an UPDATE) either waits for this report, then deletes the
-        # notification it queued, or makes it wait and skip the request, now sent. Without
-        # it the report could queue a notification just after the mark deleted none. SQLite
-        # has one writer at a time.
-        .with_for_update(read=True)
+    waiting = select(
+        NotificationRequest.id,
+        literal(report_id),
+        NotificationRequest.delivery_round + 1,
+        literal(0),
+        literal(now, Notification.available_at.type),
+        literal(now, Notification.created_date.type),
+    ).where(
+        selection,
+        NotificationRequest.status.in_([s.value for s in REPORTABLE_STATUSES]),
     )
+    if limit is None:
+        waiting = waiting.order_by(NotificationRequest.id)
+    else:
+        waiting = (
+            waiting.where(NotificationRequest.open_request == true(), _not_queued())
+            .order_by(NotificationRequest.created_date, NotificationRequest.id)
+            .limit(limit)
+        )
+    # PostgreSQL: a shared lock on each request read, so that a concurrent
+    # markAsNotificationSent (an UPDATE) either waits for this report, then deletes the
+    # notification it queued, or makes it wait and skip the request, now sent. Without
+    # it the report could queue a notification just after the mark deleted none. SQLite
+    # has one writer at a time. (With a limit, a request skipped this way is not made
+    # up for: the report queues fewer, and `remaining_count` says what still waits.)
+    waiting = waiting.with_for_update(read=True)
     insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
         insert_into(Notification)

@@ -22,6 +22,7 @@ from app.models import (
     time_ordered_id,
     utc_now,
 )
+from app.services import demand
 from app.services.errors import RequestCollectionDisabled, RequestNotFound
 from app.services.request_view import (
     RequestRecord,
@@ -133,6 +134,7 @@ def _create(
             into=as_record,
         )
         if row:
+            demand.request_created(tx, row[0])
             events.emit_created(tx, row[0].id, created)
             return row[0]
         existing = tx.rows(_OPEN_BY_REFERENCE_AND_EMAIL, key, into=as_record)
@@ -220,12 +222,14 @@ def _delete(
     """Delete the request and its notification; None when `wait` and one is claimed."""
     if wait and _cancel_if_claimed(tx, request_id, now):
         return None
+    counted = demand.lock_request(tx, request_id)
     events.emit_deleted(tx, NotificationRequest.id == request_id, now)
     deleted = tx.execute(
         delete(NotificationRequest).where(NotificationRequest.id == request_id)
     )
     # Cascades on PostgreSQL; said outright so it holds with any foreign-key setting.
     tx.execute(delete(Notification).where(Notification.request_id == request_id))
+    demand.record_change(tx, counted, None)
     return deleted > 0
 
 
@@ -262,15 +266,16 @@ def _mark_as_sent(
     When a dispatcher holds the notification nothing is changed but the cancel asked
     for; the attempt in flight records what happened, or the mark is settled then.
     """
-    in_flight = _cancel_if_claimed(tx, request_id, now)
-    if not in_flight and _mark_now(tx, request_id):
+    in_flight = _cancel_if_claimed(tx, request_id, utc_now())
+    if not in_flight and _mark_now(tx, request_id, now):
         events.emit_updated(tx, [request_id], now)
     found = tx.rows(_BY_ID, {"id": request_id}, into=as_record)
     return (found[0], in_flight) if found else None
 
 
-def _mark_now(tx: Transaction, request_id: uuid.UUID) -> bool:
+def _mark_now(tx: Transaction, request_id: uuid.UUID, now: datetime) -> bool:
     """Mark the request sent now; False when it already was."""
+    counted = demand.lock_request(tx, request_id)
     # A round under way ends here: the request keeps its attempts and error.
     tx.execute(
         update(NotificationRequest)
@@ -298,11 +303,16 @@ def _mark_now(tx: Transaction, request_id: uuid.UUID) -> bool:
     )
     # A notification still queued for it would now be a second email.
     tx.execute(delete(Notification).where(Notification.request_id == request_id))
+    demand.record_change(tx, counted, RequestStatus.NOTIFICATION_SENT.value, now)
     return changed > 0
 
 
 async def mark_as_notification_sent(
-    store: Store, *, id: str, in_flight_wait: float = IN_FLIGHT_WAIT_SECONDS
+    store: Store,
+    *,
+    id: str,
+    in_flight_wait: float = IN_FLIGHT_WAIT_SECONDS,
+    clock: Clock = utc_now,
 ) -> RequestRecord:
     """Record an email sent outside the service; a sent request stays as it is.
 
@@ -315,7 +325,7 @@ async def mark_as_notification_sent(
     request_id = parse_id(id)
     deadline = time.monotonic() + in_flight_wait
     while True:
-        now = utc_now()
+        now = clock()
         marked = await store.write(
             partial(_mark_as_sent, request_id=request_id, now=now)
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar, overload
 
 from sqlalchemy import Connection, Executable
@@ -121,10 +121,26 @@ class Store(abc.ABC):
         rows = await self._read(statement, params, None)
         return rows[0][0] if rows else None
 
+    def stream(
+        self,
+        statement: Executable,
+        *,
+        batch_size: int = 1000,
+        into: RowMaker[Any] | None = None,
+    ) -> AsyncIterator[list[Any]]:
+        """The rows of one SELECT, `batch_size` at a time, fetched as they are taken (a
+        server-side cursor: one snapshot, and memory stays flat however many rows)."""
+        return self._stream(statement, batch_size, into)
+
     @abc.abstractmethod
     async def _read(
         self, statement: Executable, params: Params | None, into: RowMaker[Any] | None
     ) -> list[Any]: ...
+
+    @abc.abstractmethod
+    def _stream(
+        self, statement: Executable, batch_size: int, into: RowMaker[Any] | None
+    ) -> AsyncIterator[list[Any]]: ...
 
     @abc.abstractmethod
     async def write(self, work: Callable[[Transaction], T]) -> T:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import Executable, event
@@ -48,6 +48,21 @@ def sqlite_engine(url: str, begin: str, pragmas: tuple[str, ...]) -> AsyncEngine
         connection.exec_driver_sql(begin)
 
     return engine
+
+
+async def stream_rows(
+    engine: AsyncEngine,
+    statement: Executable,
+    batch_size: int,
+    into: RowMaker[Any] | None,
+) -> AsyncIterator[list[Any]]:
+    """The rows of one SELECT through a server-side cursor, `batch_size` at a time."""
+    async with engine.connect() as connection:
+        result = await connection.stream(
+            statement.execution_options(yield_per=batch_size)
+        )
+        async for batch in result.partitions():
+            yield made(batch, into)
 
 
 def server_engine(settings: Settings) -> AsyncEngine:
@@ -99,6 +114,11 @@ class EngineStore(Store):
     ) -> list[Any]:
         async with self.engine.connect() as connection:
             return made(await connection.execute(statement, params or {}), into)
+
+    def _stream(
+        self, statement: Executable, batch_size: int, into: RowMaker[Any] | None
+    ) -> AsyncIterator[list[Any]]:
+        return stream_rows(self.engine, statement, batch_size, into)
 
     async def write(self, work: Callable[[Transaction], T]) -> T:
         turn = self._write_turn or contextlib.nullcontext()

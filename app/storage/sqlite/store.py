@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,7 +17,7 @@ from sqlalchemy import Executable
 from sqlalchemy.engine import make_url
 
 from app.storage.base import Params, RowMaker, Store, Transaction, made
-from app.storage.engine import SQLITE_PRAGMAS, sqlite_engine
+from app.storage.engine import SQLITE_PRAGMAS, sqlite_engine, stream_rows
 from app.storage.sqlite.reader import SQLiteReader
 from app.storage.sqlite.rows import RawStatements
 from app.storage.sqlite.statistics import write_planner_statistics
@@ -85,6 +85,12 @@ class SQLiteStore(Store):
             return await self._reader.rows(statement, params, into)
         async with self._engine.connect() as connection:
             return made(await connection.execute(statement, params or {}), into)
+
+    def _stream(
+        self, statement: Executable, batch_size: int, into: RowMaker[Any] | None
+    ) -> AsyncIterator[list[Any]]:
+        # A connection of its own, holding one read snapshot for the whole stream.
+        return stream_rows(self._engine, statement, batch_size, into)
 
     async def write(self, work: Callable[[Transaction], T]) -> T:
         return await self._writer.write(work)

@@ -4,8 +4,8 @@
 - `webhook_endpoints`: URLs that receive signed events, with their delivery state.
 - `webhook_deliveries`: events owed to endpoints, claimed under leases like notifications.
 
-Revision ID: 0006_events
-Revises: 0005_server_keys
+Revision ID: 0007_events
+Revises: 0006_restock_and_demand
 Create Date: 2026-11-26
 """
 
@@ -18,8 +18,8 @@ from alembic import op
 
 from app.sqltypes import GUID, PortableJSON, UTCDateTime
 
-revision: str = "0006_events"
-down_revision: str | None = "0005_server_keys"
+revision: str = "0007_events"
+down_revision: str | None = "0006_restock_and_demand"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,272 @@
+"""The demand a merchant sees, kept as counters in the transaction of every change.
+
+`catalog_item_demand`: per catalog item (appId and catalogItemId, all options
+together) its requests per status as callers see them, how many wait, and the creation
+dates of the oldest and newest waiting one. `daily_request_stats`: per UTC day and app,
+the requests created, notified (emailed by the dispatcher, or marked sent by hand) and
+failed (the dispatcher gave up) that day. app/services/demand_query.py reads them.
+
+A request *waits* while it is open: RECEIVED, PROCESSING or FAILED. Its shopper has not
+been emailed, a new create for it returns it, and a FAILED one is retried by the next
+report, so it is demand as much as a RECEIVED one.
+
+Each service that changes requests calls in here inside its own transaction: before the
+change, `lock_request`/`lock_delivered` lock the request rows (PostgreSQL) and read
+their status as callers see it; after it, `record_*` writes the counters. Counters are
+written last, in key order, after the requests they count are locked, so two
+transactions never wait for each other's counters in opposite orders.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from sqlalchemy import and_, case, delete, func, or_, select
+
+from app.models import (
+    CatalogItemDemand,
+    Notification,
+    NotificationRequest,
+    RequestStatus,
+)
+from app.services import demand_statements as sql
+from app.services.demand_statements import STATUS_COUNTS
+from app.services.request_view import COLUMNS, REQUEST_VIEW, RequestRecord
+from app.storage import Transaction
+
+_DEMAND = CatalogItemDemand.__table__
+_REQUESTS = NotificationRequest.__table__
+_QUEUE = Notification.__table__
+RECEIVED = RequestStatus.RECEIVED.value
+PROCESSING = RequestStatus.PROCESSING.value
+SENT = RequestStatus.NOTIFICATION_SENT.value
+FAILED = RequestStatus.FAILED.value
+WAITING = frozenset({RECEIVED, PROCESSING, FAILED})
+# Rows a day's counts are spread over: on PostgreSQL concurrent creates for one app
+# would otherwise queue for one row's lock until they commit. SQLite has one writer.
+STATS_SHARDS = {"postgresql": 8, "sqlite": 1}
+
+
+class Counted(NamedTuple):
+    """A request as the counters know it: its item, status (as seen) and creation."""
+
+    id: uuid.UUID | str
+    app_id: str
+    catalog_item_id: str
+    status: str
+    created_date: datetime
+
+
+@dataclass
+class _ItemChange:
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(STATUS_COUNTS, 0)
+    )
+    # A waiting request stopped waiting: the oldest/newest dates are found again.
+    left_waiting: bool = False
+
+    def move(self, status: str | None, to: str | None, count: int = 1) -> None:
+        if status is not None:
+            self.counts[status] -= count
+        if to is not None:
+            self.counts[to] += count
+        if status in WAITING and to not in WAITING:
+            self.left_waiting = True
+
+
+Items = dict[tuple[str, str], _ItemChange]
+
+
+def day_of(moment: datetime) -> datetime:
+    """The first instant of the UTC day of `moment`: how the stats name a day."""
+    moment = moment.astimezone(UTC)
+    return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+
+
+def _shard(tx: Transaction, request_id: uuid.UUID | str) -> int:
+    return uuid.UUID(str(request_id)).int % STATS_SHARDS.get(tx.dialect, 1)
+
+
+# ------------------------------------------------------------------------ writes
+
+
+def request_created(tx: Transaction, request: RequestRecord) -> None:
+    """Count a request just stored (RECEIVED): two upserts, each one row."""
+    tx.rows(
+        sql.CREATED_UPSERT[tx.dialect],
+        {
+            "b_app_id": request.app_id,
+            "b_catalog_item_id": request.catalog_item_id,
+            "b_created_date": request.created_date,
+        },
+    )
+    _count_stats(
+        tx,
+        {(day_of(request.created_date), request.app_id): (1, 0, 0)},
+        _shard(tx, request.id),
+    )
+
+
+def lock_request(tx: Transaction, request_id: uuid.UUID) -> list[Counted]:
+    """Before a mark or a delete: lock the request, then read it as callers see it.
+
+    Read after the lock, in a statement of its own: on PostgreSQL a statement sees what
+    committed before it began, and a report that queued the request meanwhile has now.
+    """
+    if tx.dialect == "postgresql":
+        tx.rows(sql.LOCK_BY_ID, {"id": request_id})
+    return tx.rows(sql.COUNTED_BY_ID, {"id": request_id}, into=Counted._make)
+
+
+def lock_delivered(
+    tx: Transaction, *, owner: str, notification_ids: Sequence[int]
+) -> list[Counted]:
+    """Before the dispatcher records outcomes: the requests it will finish, locked.
+
+    Exactly those `queue._finish` updates: leased by `owner`, not sent (so PROCESSING).
+    Requests are locked before notifications, the order of app/notify/queue.py.
+    """
+    mine = and_(_QUEUE.c.id.in_(notification_ids), _QUEUE.c.lease_owner == owner)
+    if tx.dialect == "postgresql":
+        tx.rows(
+            select(_REQUESTS.c.id)
+            .where(_REQUESTS.c.id.in_(select(_QUEUE.c.request_id).where(mine)))
+            .order_by(_REQUESTS.c.id)
+            .with_for_update()
+        )
+        # A claim taking over an expired lease skips locked rows, so none changes hands.
+        tx.rows(select(_QUEUE.c.id).where(mine).order_by(_QUEUE.c.id).with_for_update())
+    rows = tx.rows(
+        select(
+            _REQUESTS.c.id,
+            _REQUESTS.c.app_id,
+            _REQUESTS.c.catalog_item_id,
+            _REQUESTS.c.created_date,
+        )
+        .select_from(_REQUESTS.join(_QUEUE, _QUEUE.c.request_id == _REQUESTS.c.id))
+        .where(mine, _REQUESTS.c.status != SENT)
+    )
+    return [
+        Counted(row.id, row.app_id, row.catalog_item_id, PROCESSING, row.created_date)
+        for row in rows
+    ]
+
+
+def record_change(
+    tx: Transaction,
+    before: Iterable[Counted],
+    to: str | None,
+    at: datetime | None = None,
+) -> None:
+    """Count requests read by `lock_*` that are now in status `to` (None: deleted);
+    a request sent or failed counts on the day of `at`."""
+    items: Items = defaultdict(_ItemChange)
+    stats: dict[tuple[datetime, str], tuple[int, int, int]] = {}
+    shard_of = None
+    for request in before:
+        if request.status == to:
+            continue  # marking a sent request sent changes nothing
+        items[(request.app_id, request.catalog_item_id)].move(request.status, to)
+        if to in (SENT, FAILED) and at is not None:
+            key = (day_of(at), request.app_id)
+            created, notified, failed = stats.get(key, (0, 0, 0))
+            stats[key] = (created, notified + (to == SENT), failed + (to == FAILED))
+        shard_of = shard_of or request.id
+    if not items:
+        return
+    _count_items(tx, items, forget_empty=to is None)
+    if stats and shard_of is not None:
+        _count_stats(tx, stats, _shard(tx, shard_of))
+
+
+def record_queued(
+    tx: Transaction, moved: dict[tuple[str, str], dict[str, int]]
+) -> None:
+    """Count requests a report queued: per item, how many it took from each status."""
+    items: Items = defaultdict(_ItemChange)
+    for item, counts in moved.items():
+        for status, count in counts.items():
+            if count:
+                items[item].move(status, PROCESSING, count)
+    if items:
+        _count_items(tx, items, forget_empty=False)
+
+
+def _count_items(tx: Transaction, items: Items, *, forget_empty: bool) -> None:
+    ordered = sorted(items)
+    keys = [{"b_app_id": app, "b_catalog_item_id": item} for app, item in ordered]
+    counts = []
+    for key, item in zip(keys, ordered):
+        change = items[item].counts
+        values = {f"b_{STATUS_COUNTS[s]}": n for s, n in change.items()}
+        values["b_waiting_count"] = sum(n for s, n in change.items() if s in WAITING)
+        counts.append({**key, **values})
+    tx.execute(sql.COUNTS_UPDATE, counts)
+    left = [key for key, item in zip(keys, ordered) if items[item].left_waiting]
+    if left:
+        tx.execute(sql.DATES_UPDATE[tx.dialect], left)
+    if forget_empty:
+        tx.execute(sql.FORGET_EMPTY, keys)
+
+
+def _count_stats(
+    tx: Transaction,
+    stats: dict[tuple[datetime, str], tuple[int, int, int]],
+    shard: int,
+) -> None:
+    for (day, app_id), (created, notified, failed) in sorted(stats.items()):
+        tx.rows(
+            sql.STATS_UPSERT[tx.dialect],
+            {
+                "b_day": day,
+                "b_app_id": app_id,
+                "b_shard": shard,
+                "b_created": created,
+                "b_notified": notified,
+                "b_failed": failed,
+            },
+        )
+
+
+# ------------------------------------------------------------------------ rebuild
+
+
+def rebuild_item_demand(tx: Transaction) -> int:
+    """Count every item's requests again from scratch (for data written around the
+    service, e.g. the bench's seed); returns the items counted."""
+    status = COLUMNS["status"]
+    waiting_date = case(
+        (_REQUESTS.c.status.in_([RECEIVED, FAILED]), _REQUESTS.c.created_date)
+    )
+    counts = {
+        column: func.sum(case((status == name, 1), else_=0))
+        for name, column in STATUS_COUNTS.items()
+    }
+    counted = (
+        select(
+            _REQUESTS.c.app_id,
+            _REQUESTS.c.catalog_item_id,
+            *(value.label(column) for column, value in counts.items()),
+            (
+                counts["received_count"]
+                + counts["processing_count"]
+                + counts["failed_count"]
+            ).label("waiting_count"),
+            func.min(waiting_date).label("oldest_waiting_date"),
+            func.max(waiting_date).label("newest_waiting_date"),
+        )
+        .select_from(REQUEST_VIEW)
+        .group_by(_REQUESTS.c.app_id, _REQUESTS.c.catalog_item_id)
+        .having(or_(*(value > 0 for value in counts.values())))
+    )
+    tx.execute(delete(_DEMAND))
+    return tx.execute(
+        _DEMAND.insert().from_select(
+            [column.name for column in counted.selected_columns], counted
+        )
+    )

@@ -1,0 +1,185 @@
+"""The statements that keep the demand counters (app/services/demand.py uses them).
+
+Built once per dialect (their values come as parameters), so each change reuses the
+compiled SQL; those that run on every create end with RETURNING, which lets them run as
+reusable statements on SQLite's fast path (`Transaction.rows`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    and_,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.models import (
+    CatalogItemDemand,
+    DailyRequestStats,
+    NotificationRequest,
+    RequestStatus,
+)
+from app.services.request_view import COLUMNS, REQUEST_VIEW
+
+_DEMAND = CatalogItemDemand.__table__
+_STATS = DailyRequestStats.__table__
+_REQUESTS = NotificationRequest.__table__
+RECEIVED = RequestStatus.RECEIVED.value
+FAILED = RequestStatus.FAILED.value
+# Each status's counter column.
+STATUS_COUNTS = {
+    RECEIVED: "received_count",
+    RequestStatus.PROCESSING.value: "processing_count",
+    RequestStatus.NOTIFICATION_SENT.value: "notification_sent_count",
+    FAILED: "failed_count",
+}
+
+
+def _insert(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def _earlier(dialect: str, a: Any, b: Any, later: bool = False) -> Any:
+    """The earlier (or later) of two dates, either of which may be NULL."""
+    if dialect == "postgresql":  # LEAST and GREATEST skip NULLs
+        return func.greatest(a, b) if later else func.least(a, b)
+    # SQLite's two-argument min()/max() are NULL if either is.
+    both = func.max(a, b) if later else func.min(a, b)
+    return func.coalesce(both, a, b)
+
+
+def _created_upsert(dialect: str) -> Any:
+    """A new RECEIVED request counted (RETURNING: it runs as a reusable statement)."""
+    created = bindparam("b_created_date", type_=_DEMAND.c.oldest_waiting_date.type)
+    statement = _insert(dialect)(_DEMAND).values(
+        app_id=bindparam("b_app_id", type_=_DEMAND.c.app_id.type),
+        catalog_item_id=bindparam(
+            "b_catalog_item_id", type_=_DEMAND.c.catalog_item_id.type
+        ),
+        received_count=literal_column("1"),
+        processing_count=literal_column("0"),
+        notification_sent_count=literal_column("0"),
+        failed_count=literal_column("0"),
+        waiting_count=literal_column("1"),
+        oldest_waiting_date=created,
+        newest_waiting_date=created,
+    )
+    new, old = statement.excluded, _DEMAND.c
+    return statement.on_conflict_do_update(
+        index_elements=["app_id", "catalog_item_id"],
+        set_={
+            "received_count": old.received_count + 1,
+            "waiting_count": old.waiting_count + 1,
+            "oldest_waiting_date": _earlier(
+                dialect, old.oldest_waiting_date, new.oldest_waiting_date
+            ),
+            "newest_waiting_date": _earlier(
+                dialect, old.newest_waiting_date, new.newest_waiting_date, later=True
+            ),
+        },
+    ).returning(old.waiting_count)
+
+
+def _stats_upsert(dialect: str) -> Any:
+    statement = _insert(dialect)(_STATS).values(
+        day=bindparam("b_day", type_=_STATS.c.day.type),
+        app_id=bindparam("b_app_id", type_=_STATS.c.app_id.type),
+        shard=bindparam("b_shard"),
+        created_count=bindparam("b_created"),
+        notified_count=bindparam("b_notified"),
+        failed_count=bindparam("b_failed"),
+    )
+    new, old = statement.excluded, _STATS.c
+    return statement.on_conflict_do_update(
+        index_elements=["day", "app_id", "shard"],
+        set_={
+            name: old[name] + new[name]
+            for name in ("created_count", "notified_count", "failed_count")
+        },
+    ).returning(old.created_count)
+
+
+_THIS_ITEM = and_(
+    _DEMAND.c.app_id == bindparam("b_app_id"),
+    _DEMAND.c.catalog_item_id == bindparam("b_catalog_item_id"),
+)
+COUNTS_UPDATE = (
+    update(_DEMAND)
+    .where(_THIS_ITEM)
+    .values(
+        {
+            column: _DEMAND.c[column] + bindparam(f"b_{column}")
+            for column in (*STATUS_COUNTS.values(), "waiting_count")
+        }
+    )
+)
+FORGET_EMPTY = delete(_DEMAND).where(
+    _THIS_ITEM, sum(_DEMAND.c[column] for column in STATUS_COUNTS.values()) == 0
+)
+
+
+def _first_waiting(status: str, latest: bool) -> Any:
+    """Creation date of the item's first (or last) request stored in `status`: one step
+    of the (app_id, catalog_item_id, status, created_date) index."""
+    created = _REQUESTS.c.created_date
+    return (
+        select(created)
+        .where(
+            _REQUESTS.c.app_id == _DEMAND.c.app_id,
+            _REQUESTS.c.catalog_item_id == _DEMAND.c.catalog_item_id,
+            _REQUESTS.c.status == status,
+        )
+        .order_by(created.desc() if latest else created.asc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _dates_update(dialect: str) -> Any:
+    """The item's oldest and newest waiting dates found again from its requests (waiting
+    requests are stored RECEIVED or FAILED: PROCESSING is read from the queue)."""
+    return (
+        update(_DEMAND)
+        .where(_THIS_ITEM)
+        .values(
+            oldest_waiting_date=_earlier(
+                dialect, _first_waiting(RECEIVED, False), _first_waiting(FAILED, False)
+            ),
+            newest_waiting_date=_earlier(
+                dialect,
+                _first_waiting(RECEIVED, True),
+                _first_waiting(FAILED, True),
+                later=True,
+            ),
+        )
+    )
+
+
+_DIALECTS = ("sqlite", "postgresql")
+CREATED_UPSERT = {name: _created_upsert(name) for name in _DIALECTS}
+STATS_UPSERT = {name: _stats_upsert(name) for name in _DIALECTS}
+DATES_UPDATE = {name: _dates_update(name) for name in _DIALECTS}
+_COUNTED_COLUMNS = (
+    _REQUESTS.c.id,
+    _REQUESTS.c.app_id,
+    _REQUESTS.c.catalog_item_id,
+    COLUMNS["status"],
+    _REQUESTS.c.created_date,
+)
+COUNTED_BY_ID = (
+    select(*_COUNTED_COLUMNS)
+    .select_from(REQUEST_VIEW)
+    .where(_REQUESTS.c.id == bindparam("id", type_=_REQUESTS.c.id.type))
+)
+LOCK_BY_ID = (
+    select(_REQUESTS.c.id)
+    .where(_REQUESTS.c.id == bindparam("id", type_=_REQUESTS.c.id.type))
+    .with_for_update()
+)
