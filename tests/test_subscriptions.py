@@ -128,6 +128,7 @@ async def test_subscriptions_per_connection_are_capped(url: str, admin_key: str)
 
     assert message["type"] == "error"
     assert message["id"] == "3"
+    assert message["payload"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
 
 
 async def test_a_filter_picks_the_events_of_matching_requests(

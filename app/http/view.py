@@ -28,6 +28,9 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 from strawberry.types import ExecutionResult
 
 from app.graphql.context import Context
@@ -48,8 +51,38 @@ from app.http.persisted import DOCUMENT_PARAMETERS, DocumentRefused
 log = logging.getLogger("app.http")
 
 
+class CodedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+    """graphql-transport-ws, with a code on the error for one subscription too many."""
+
+    async def handle_subscribe(self, message: Any) -> None:
+        limit = self.max_subscriptions_per_connection
+        if (
+            self.connection_acknowledged
+            and limit is not None
+            and message["id"] not in self.operations
+            and len(self.operations) >= limit
+        ):
+            await self.send_message(
+                {
+                    "id": message["id"],
+                    "type": "error",
+                    "payload": [
+                        {
+                            "message": f"At most {limit} subscriptions per connection "
+                            "(MAX_SUBSCRIPTIONS_PER_CONNECTION).",
+                            "extensions": {"code": "TOO_MANY_SUBSCRIPTIONS"},
+                        }
+                    ],
+                }
+            )
+            return
+        await super().handle_subscribe(message)
+
+
 class GraphQLView(GraphQL):
     """Serves /graphql; `state` is the app's state (store, settings, authenticator, clock)."""
+
+    graphql_transport_ws_handler_class = CodedTransportWSHandler
 
     def __init__(self, *args: Any, state: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
