@@ -1,11 +1,13 @@
 """python -m app serve | dispatch | create-api-key | list-api-keys | revoke-api-key |
-trust-documents | export-schema | export-requests | migrate"""
+trust-documents | export-schema | export-requests | export-email | erase-email |
+migrate"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import sys
 import uuid
@@ -17,12 +19,14 @@ from pydantic import ValidationError
 
 from app.config import Settings
 from app.http.server import HEAD_TIMEOUT_SECONDS, KEEP_ALIVE_SECONDS
+from app.logmask import MaskingFormatter
 from app.permissions import Permission
 
 if TYPE_CHECKING:
     from app.storage import Store
 
 T = TypeVar("T")
+log = logging.getLogger("app")
 
 
 def _settings() -> Settings:
@@ -42,7 +46,7 @@ def serve(args: argparse.Namespace) -> int:
     from app.http.server import uvicorn_options
     from app.main import create_app
 
-    settings = _settings()
+    settings = _with_own_address(_settings(), args.host, args.port)
     uvicorn.run(
         create_app(settings),
         host=args.host,
@@ -57,10 +61,46 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_own_address(settings: Settings, host: str, port: int) -> Settings:
+    """PUBLIC_BASE_URL, by default the address `serve` listens on."""
+    if settings.public_base_url is not None:
+        _warn_unless_https(settings.public_base_url)
+        return settings
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"  # listening everywhere: this machine, at least, reaches it
+    if ":" in host:
+        host = f"[{host}]"
+    own = f"http://{host}:{port}"
+    _warn_unset(own)
+    return settings.model_copy(update={"public_base_url": own})
+
+
+def _warn_unset(used: str) -> None:
+    log.warning(
+        "PUBLIC_BASE_URL is unset: links in emails (unsubscribe, confirm) point at %s; "
+        "set it to the https address shoppers reach the servers at",
+        used,
+    )
+
+
+def _warn_unless_https(base: str) -> None:
+    if not base.startswith("https://"):
+        log.warning(
+            "PUBLIC_BASE_URL %s is not https: mailbox providers offer one-click "
+            "unsubscribe (RFC 8058) only for https links",
+            base,
+        )
+
+
 def dispatch(_: argparse.Namespace) -> int:
     from app.notify.worker import run_worker
 
-    return asyncio.run(run_worker(_settings()))
+    settings = _settings()
+    if settings.public_base_url is None:
+        _warn_unset(settings.links_base_url)
+    else:
+        _warn_unless_https(settings.public_base_url)
+    return asyncio.run(run_worker(settings))
 
 
 async def _with_store(action: Callable[[Store], Awaitable[T]]) -> T:
@@ -155,6 +195,31 @@ def trust_documents(args: argparse.Namespace) -> int:
         f"{path}: {len(documents)} documents; {done.added} added, "
         f"{done.now_trusted} known through APQ and now trusted, {done.known} already trusted"
     )
+    return 0
+
+
+def _privacy_call(action: Callable[[Store], Awaitable[T]]) -> T:
+    from app.services.errors import InvalidArgument
+
+    try:
+        return asyncio.run(_with_store(action))
+    except InvalidArgument as error:
+        sys.exit("; ".join(f"{v.field} {v.description}" for v in error.field_violations))
+
+
+def export_email(args: argparse.Namespace) -> int:
+    from app.services.privacy import export_email as export
+
+    document = _privacy_call(lambda store: export(store, email=args.email))
+    print(json.dumps(document, indent=2, ensure_ascii=False))
+    return 0
+
+
+def erase_email(args: argparse.Namespace) -> int:
+    from app.services.privacy import erase_email as erase
+
+    removed = _privacy_call(lambda store: erase(store, email=args.email))
+    print(f"erased {removed} request(s) and everything else stored about the address")
     return 0
 
 
@@ -303,12 +368,27 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "migrate", help="bring the database schema up to date"
     ).set_defaults(run=migrate)
+
+    exporting = commands.add_parser(
+        "export-email", help="print everything stored about an email address (JSON)"
+    )
+    exporting.add_argument("email")
+    exporting.set_defaults(run=export_email)
+
+    erasing = commands.add_parser(
+        "erase-email", help="delete everything stored about an email address"
+    )
+    erasing.add_argument("email")
+    erasing.set_defaults(run=erase_email)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    handler = logging.StreamHandler()
+    # Email addresses are masked in everything logged (app.logmask).
+    handler.setFormatter(
+        MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     args = parser().parse_args(argv)
     return int(args.run(args) or 0)

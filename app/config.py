@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from functools import cached_property
+from typing import NamedTuple
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.permissions import DEFAULT_ANONYMOUS_PERMISSIONS, Permission
+
+# Where links in emails point when PUBLIC_BASE_URL is unset and `serve` did not say.
+DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 
 
 class ConfigurationError(ValueError):
@@ -16,6 +23,46 @@ class ConfigurationError(ValueError):
 
 def _split_names(raw: str | None) -> list[str]:
     return [name.strip() for name in (raw or "").split(",") if name.strip()]
+
+
+class Rate(NamedTuple):
+    """A rate limit: at most `limit` in any `seconds` (a sliding window)."""
+
+    limit: int
+    seconds: int
+
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def parse_rate(raw: str | None, name: str) -> Rate | None:
+    """`"N/minute"` (or second, hour, day) as a Rate; empty or unset turns it off."""
+    if raw is None or not raw.strip():
+        return None
+    match = _RATE.match(raw)
+    if match is None or int(match.group(1)) < 1:
+        raise ConfigurationError(
+            f"{name} {raw!r} is not a rate such as '10/minute' or '5/hour' "
+            "(N at least 1; empty turns the limit off)"
+        )
+    return Rate(int(match.group(1)), _UNIT_SECONDS[match.group(2).lower()])
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(raw: str) -> tuple[Network, ...]:
+    """Comma-separated addresses or CIDR blocks (TRUSTED_PROXIES)."""
+    networks = []
+    for entry in _split_names(raw):
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ConfigurationError(
+                f"TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR block"
+            ) from None
+    return tuple(networks)
 
 
 _ASYNC_DRIVERS = {
@@ -118,6 +165,34 @@ class Settings(BaseSettings):
     max_query_cost: int = Field(default=5_000, ge=1)
     max_anonymous_query_cost: int = Field(default=2_000, ge=1)
 
+    # -- A public sign-up (README, "Running it in front of a public storefront") ---
+    # Anonymous creates per client address and per email address, "N/minute" (second,
+    # hour, day) in a sliding window; empty turns one off. Keyed callers are exempt.
+    rate_limit_per_client: str = "10/minute"
+    rate_limit_per_email: str = "5/hour"
+    # Open (waiting) requests an address may reach through visitors' creates; 0: off.
+    max_open_requests_per_email: int = Field(default=50, ge=0)
+    # Proxies whose X-Forwarded-For is believed (comma-separated addresses or CIDRs).
+    trusted_proxies: str = ""
+    # Where links in emails point (unsubscribe, confirm); unset: the server's own
+    # address (`serve`'s host and port), http://127.0.0.1:8000 for `dispatch`.
+    public_base_url: str | None = None
+    # An address for List-Unsubscribe's mailto: alternative (unsubscribes sent there
+    # are the deployment's to handle); unset: the https link only.
+    unsubscribe_mailto: str | None = None
+    # Double opt-in: a visitor's request is notified only once its address is confirmed.
+    require_email_confirmation: bool = False
+    email_confirmation_expiry_hours: float = Field(default=48.0, gt=0)
+    # At most one confirmation email per address in this many minutes.
+    email_confirmation_resend_minutes: float = Field(default=10.0, ge=0)
+    # Requests never confirmed are deleted this many days after their creation.
+    unconfirmed_retention_days: float = Field(default=7.0, gt=0)
+    # Sent and failed requests are deleted this many days after their creation; unset
+    # keeps them.
+    retention_days: float | None = Field(default=None, gt=0)
+    # How often a dispatcher purges what retention and the limits no longer need.
+    purge_interval_seconds: float = Field(default=300.0, gt=0)
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, url: str) -> str:
@@ -130,7 +205,9 @@ class Settings(BaseSettings):
     @field_validator("anonymous_permissions")
     @classmethod
     def _known_permissions(cls, raw: str | None) -> str | None:
-        unknown = [name for name in _split_names(raw) if name not in Permission.__members__]
+        unknown = [
+            name for name in _split_names(raw) if name not in Permission.__members__
+        ]
         if unknown:
             known = ", ".join(Permission.__members__)
             raise ConfigurationError(
@@ -158,11 +235,79 @@ class Settings(BaseSettings):
         raw = self.secret_keys.get_secret_value() if self.secret_keys else None
         return _split_names(raw)
 
+    @field_validator("rate_limit_per_client", "rate_limit_per_email")
+    @classmethod
+    def _rate(cls, raw: str, info: ValidationInfo) -> str:
+        parse_rate(raw, str(info.field_name).upper())
+        return raw
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, raw: str) -> str:
+        parse_networks(raw)
+        return raw
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, raw: str | None) -> str | None:
+        if raw is None or not raw.strip():
+            return None
+        parts = urlsplit(raw.strip())
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or not raw.isascii()
+            or parts.query
+            or parts.fragment
+        ):
+            raise ConfigurationError(
+                f"PUBLIC_BASE_URL {raw!r} is not an absolute http(s) URL without query "
+                "such as 'https://shop.example.com/back-in-stock' (an international "
+                "domain name in its xn-- form)"
+            )
+        return raw.strip().rstrip("/")
+
+    @field_validator("unsubscribe_mailto")
+    @classmethod
+    def _mailto(cls, raw: str | None) -> str | None:
+        if raw is None or not raw.strip():
+            return None
+        address = raw.strip().removeprefix("mailto:")
+        if (
+            "@" not in address
+            or not address.isascii()
+            or any(c in address for c in " <>,?\r\n")
+        ):
+            raise ConfigurationError(
+                f"UNSUBSCRIBE_MAILTO {raw!r} is not an address such as "
+                "'unsubscribe@shop.example'"
+            )
+        return address
+
+    @cached_property
+    def client_rate(self) -> Rate | None:
+        return parse_rate(self.rate_limit_per_client, "RATE_LIMIT_PER_CLIENT")
+
+    @cached_property
+    def email_rate(self) -> Rate | None:
+        return parse_rate(self.rate_limit_per_email, "RATE_LIMIT_PER_EMAIL")
+
+    @cached_property
+    def trusted_proxy_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
+
+    @property
+    def links_base_url(self) -> str:
+        """PUBLIC_BASE_URL, or the default `serve` fills in (see app.cli)."""
+        return self.public_base_url or DEFAULT_PUBLIC_BASE_URL
+
     @cached_property
     def anonymous_permission_set(self) -> frozenset[Permission]:
         if self.anonymous_permissions is None:
             return DEFAULT_ANONYMOUS_PERMISSIONS
-        return frozenset(Permission[name] for name in _split_names(self.anonymous_permissions))
+        return frozenset(
+            Permission[name] for name in _split_names(self.anonymous_permissions)
+        )
 
     @property
     def in_flight_wait_seconds(self) -> float:

@@ -17,14 +17,18 @@ from app.events.feed import EventFeed
 from app.gc_tuning import tune_garbage_collector
 from app.graphql.schema import BackInStockSchema, build_schema
 from app.http import graphiql
+from app.http.confirmation import confirm
 from app.http.health import healthz, readyz
 from app.http.limits import LimitRequestBody
 from app.http.persisted import PersistedDocuments
+from app.http.unsubscribe import unsubscribe
 from app.http.view import GraphQLView
 from app.keys import load_server_keys
 from app.migrate import prepare_database
 from app.models import Clock, utc_now
 from app.notify.dispatcher import Dispatcher
+from app.services.limits import SignUpPolicy
+from app.services.links import CONFIRM_PATH, UNSUBSCRIBE_PATH, Links
 from app.services.trusted_documents import TrustedDocuments
 from app.storage import open_store
 
@@ -49,9 +53,11 @@ def create_app(
         state.settings = settings
         state.clock = clock
         state.store = open_store(settings)
+        state.sign_up_policy = SignUpPolicy.from_settings(settings)
         await prepare_database(state.store, settings)
         await state.store.prepare()
         state.keys = await load_server_keys(state.store, settings)
+        state.links = Links(state.keys, settings.links_base_url)
         state.authenticator = Authenticator(
             state.store,
             settings.anonymous_permission_set,
@@ -63,7 +69,9 @@ def create_app(
             clock=clock,
         )
         dispatcher = (
-            Dispatcher(state.store, settings) if settings.dispatch_in_serve else None
+            Dispatcher(state.store, settings, clock=clock)
+            if settings.dispatch_in_serve
+            else None
         )
         state.notify_queued = dispatcher.wake if dispatcher else (lambda: None)
         # Subscriptions' events, from every process.
@@ -87,6 +95,10 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route(graphiql.STATIC_PATH, graphiql.static_file, methods=["GET"]),
+            Route(
+                UNSUBSCRIBE_PATH + "{token}", unsubscribe, methods=["GET", "POST"]
+            ),
+            Route(CONFIRM_PATH + "{token}", confirm, methods=["GET", "POST"]),
         ],
         lifespan=lifespan,
     )

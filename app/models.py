@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     false,
     text,
+    true,
 )
 from sqlmodel import Field, SQLModel
 
@@ -117,6 +118,8 @@ class NotificationRequest(SQLModel, table=True):
             "created_date",
             "id",
         ),
+        # Filtering by `confirmed`, and purging requests never confirmed.
+        Index("ix_notification_requests_confirmed", "confirmed", "id"),
     )
 
     id: uuid.UUID = Field(sa_column=Column(GUID(), primary_key=True))
@@ -160,6 +163,12 @@ class NotificationRequest(SQLModel, table=True):
     )
     last_delivery_error: str | None = Field(
         default=None, sa_column=Column(Text, nullable=True)
+    )
+    # False while a visitor's request waits for its email address to be confirmed
+    # (REQUIRE_EMAIL_CONFIRMATION): a report skips it (app.services.confirmation).
+    confirmed: bool = Field(
+        default=True,
+        sa_column=Column(Boolean, nullable=False, server_default=true()),
     )
 
 
@@ -502,3 +511,49 @@ class DailyRequestStats(SQLModel, table=True):
     created_count: int = Field(sa_column=Column(Integer, nullable=False))
     notified_count: int = Field(sa_column=Column(Integer, nullable=False))
     failed_count: int = Field(sa_column=Column(Integer, nullable=False))
+
+
+class RateLimitCounter(SQLModel, table=True):
+    """Anonymous creates counted per client or email address and fixed window; two
+    windows in a row give the sliding estimate (app.services.limits)."""
+
+    __tablename__ = "rate_limit_counters"
+    __table_args__ = (Index("ix_rate_limit_counters_expires", "expires_at"),)
+
+    # "client:" or "email:" and the SHA-256 of the address, never the address itself.
+    key: str = Field(sa_column=Column(String(80), primary_key=True))
+    window_seconds: int = Field(sa_column=Column(Integer, primary_key=True))
+    window_start: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    hits: int = Field(sa_column=Column(Integer, nullable=False))
+    # When the window no longer counts (its end plus one window): purged after that.
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class EmailConfirmation(SQLModel, table=True):
+    """The confirmation email of one address with requests waiting to be confirmed: a
+    queue of its own, leased like `notifications` (app.notify.confirmations)."""
+
+    __tablename__ = "email_confirmations"
+    __table_args__ = (Index("ix_email_confirmations_available", "available_at"),)
+
+    contact_id: uuid.UUID = Field(sa_column=Column(GUID(), primary_key=True))
+    email: str = Field(sa_column=Column(code_point_string(254), nullable=False))
+    # When an email was last asked for: another is queued only some time after it.
+    requested_date: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # When the pending email may next be claimed (a claim pushes it past its lease);
+    # NULL when no email is pending.
+    available_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    lease_owner: str | None = Field(
+        default=None, sa_column=Column(String(64), nullable=True)
+    )
+    # Emails asked for so far: with the contact it names the message (Message-ID).
+    round: int = Field(sa_column=Column(Integer, nullable=False))
+    attempts: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    sent_date: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )

@@ -28,6 +28,14 @@ from tests.databases import (
 from tests.mailbox import Mailbox
 
 DATABASES = ["sqlite", "postgresql"]
+# The limits on visitors' creates, off (app.services.limits).
+LIMITS_OFF: dict[str, Any] = {
+    "rate_limit_per_client": "",
+    "rate_limit_per_email": "",
+    "max_open_requests_per_email": 0,
+}
+# The same, for server processes.
+LIMITS_OFF_ENV = {name.upper(): str(value) for name, value in LIMITS_OFF.items()}
 
 
 @pytest.fixture(scope="session")
@@ -74,6 +82,8 @@ def session_settings() -> Settings:
         dispatch_in_serve=False,
         # Hundreds of apps start in one test process; tests/test_garbage.py covers it.
         tune_garbage_collector=False,
+        # Tests create far more than a visitor may: the limits' own tests turn them on.
+        **LIMITS_OFF,
     )
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import LIMITS_OFF_ENV
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -67,6 +69,7 @@ def running_server(
         "DATABASE_URL": database_url,
         "MAIL_URL": f"file://{tmp_path / 'outbox'}",
         "DISPATCH_IN_SERVE": "false",
+        **LIMITS_OFF_ENV,
         **environment,
     }
     # A file, not a pipe: nobody reads a pipe while the test runs, and a full one stalls.

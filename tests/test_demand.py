@@ -10,7 +10,8 @@ from starlette.applications import Starlette
 
 from app.config import Settings
 from app.permissions import Permission
-from tests.clock import TestClock, app_with_clock
+from tests.clock import app_with_clock
+from tests.conftest import ManualClock
 from tests.conftest import mint_key
 from tests.documents import DELETE_REQUEST, MARK_AS_SENT, REPORT, create
 
@@ -42,12 +43,13 @@ ITEM = {"name": "Blue shoe", "price": "24.50"}
 
 
 @pytest.fixture
-def clock() -> TestClock:
-    return TestClock(START, step=timedelta(minutes=1))
+def clock() -> ManualClock:
+    """March 1st, 09:00 UTC; `create_many` moves it a minute after each create."""
+    return ManualClock(START)
 
 
 @pytest.fixture
-async def app(settings: Settings, clock: TestClock) -> AsyncIterator[Starlette]:
+async def app(settings: Settings, clock: ManualClock) -> AsyncIterator[Starlette]:
     async for application in app_with_clock(settings, clock):
         yield application
 
@@ -66,20 +68,23 @@ def ranking(connection) -> list[tuple[str, int]]:
 
 
 async def create_many(
-    gql, item_id: str, count: int, app_id: str = "stores"
+    gql, clock: ManualClock, item_id: str, count: int, app_id: str = "stores"
 ) -> list[str]:
-    return [
-        (await create(gql, email=f"s{n}@example.com", item_id=item_id, app_id=app_id))[
-            "id"
-        ]
-        for n in range(count)
-    ]
+    """`count` requests for the item, a minute apart."""
+    ids = []
+    for n in range(count):
+        created = await create(
+            gql, email=f"s{n}@example.com", item_id=item_id, app_id=app_id
+        )
+        ids.append(created["id"])
+        clock.advance(seconds=60)
+    return ids
 
 
-async def test_items_are_ranked_by_waiting_requests(gql, admin_key, collecting):
-    await create_many(gql, "few", 1)
-    await create_many(gql, "most", 3)
-    await create_many(gql, "some", 2)
+async def test_items_are_ranked_by_waiting_requests(gql, clock, admin_key, collecting):
+    await create_many(gql, clock, "few", 1)
+    await create_many(gql, clock, "most", 3)
+    await create_many(gql, clock, "some", 2)
 
     found = await demand(gql, admin_key)
 
@@ -88,10 +93,10 @@ async def test_items_are_ranked_by_waiting_requests(gql, admin_key, collecting):
 
 
 async def test_a_node_counts_every_status_and_the_waiting_dates(
-    gql, admin_key, collecting
+    gql, clock, admin_key, collecting
 ):
     # given: five requests for one item, made a minute apart (options differ too)
-    ids = await create_many(gql, "shoe-1", 4)
+    ids = await create_many(gql, clock, "shoe-1", 4)
     ids.append((await create(gql, email="z@example.com", options={"size": 42}))["id"])
     # when: two are queued, one is sent by hand
     await gql(
@@ -111,29 +116,31 @@ async def test_a_node_counts_every_status_and_the_waiting_dates(
         "notificationSentCount": 1,
         "failedCount": 0,
         "waitingCount": 4,
-        "oldestWaitingDate": (START + timedelta(minutes=2)).isoformat(),
-        "newestWaitingDate": (START + timedelta(minutes=5)).isoformat(),
+        "oldestWaitingDate": (START + timedelta(minutes=1)).isoformat(),
+        "newestWaitingDate": (START + timedelta(minutes=4)).isoformat(),
     }
 
 
 async def test_deleting_the_newest_waiting_request_moves_the_newest_date(
-    gql, admin_key, collecting
+    gql, clock, admin_key, collecting
 ):
-    ids = await create_many(gql, "shoe-1", 3)
+    ids = await create_many(gql, clock, "shoe-1", 3)
 
     await gql(DELETE_REQUEST, {"id": ids[-1]}, key=admin_key)
 
     node = (await demand(gql, admin_key))["edges"][0]["node"]
     assert (node["waitingCount"], node["newestWaitingDate"]) == (
         2,
-        (START + timedelta(minutes=2)).isoformat(),
+        (START + timedelta(minutes=1)).isoformat(),
     )
 
 
-async def test_an_item_nobody_waits_for_is_not_ranked(gql, admin_key, collecting):
-    [sent] = await create_many(gql, "sent", 1)
-    [deleted] = await create_many(gql, "deleted", 1)
-    await create_many(gql, "waiting", 1)
+async def test_an_item_nobody_waits_for_is_not_ranked(
+    gql, clock, admin_key, collecting
+):
+    [sent] = await create_many(gql, clock, "sent", 1)
+    [deleted] = await create_many(gql, clock, "deleted", 1)
+    await create_many(gql, clock, "waiting", 1)
 
     await gql(MARK_AS_SENT, {"id": sent}, key=admin_key)
     await gql(DELETE_REQUEST, {"id": deleted}, key=admin_key)
@@ -144,19 +151,19 @@ async def test_an_item_nobody_waits_for_is_not_ranked(gql, admin_key, collecting
 
 
 async def test_equal_demand_is_ranked_by_app_then_item_descending(
-    gql, admin_key, collecting
+    gql, clock, admin_key, collecting
 ):
-    await create_many(gql, "a", 1)
-    await create_many(gql, "b", 1)
+    await create_many(gql, clock, "a", 1)
+    await create_many(gql, clock, "b", 1)
 
     found = await demand(gql, admin_key)
 
     assert ranking(found) == [("b", 1), ("a", 1)]
 
 
-async def test_pages_follow_each_other_by_cursor(gql, admin_key, collecting):
+async def test_pages_follow_each_other_by_cursor(gql, clock, admin_key, collecting):
     for index, count in enumerate([5, 4, 3, 2, 1]):
-        await create_many(gql, f"item-{index}", count)
+        await create_many(gql, clock, f"item-{index}", count)
 
     first = await demand(gql, admin_key, first=2)
     second = await demand(gql, admin_key, first=2, after=first["pageInfo"]["endCursor"])
@@ -177,14 +184,14 @@ async def test_pages_follow_each_other_by_cursor(gql, admin_key, collecting):
     assert second["pageInfo"]["hasPreviousPage"] is True
 
 
-async def test_one_app_is_ranked_on_its_own(gql, admin_key, collecting):
+async def test_one_app_is_ranked_on_its_own(gql, clock, admin_key, collecting):
     await gql(
         'mutation { startCollectingRequests(appId: "pos") { __typename } }',
         key=admin_key,
     )
-    await create_many(gql, "store-item", 3)
-    await create_many(gql, "pos-a", 2, app_id="pos")
-    await create_many(gql, "pos-b", 1, app_id="pos")
+    await create_many(gql, clock, "store-item", 3)
+    await create_many(gql, clock, "pos-a", 2, app_id="pos")
+    await create_many(gql, clock, "pos-b", 1, app_id="pos")
 
     first = await demand(gql, admin_key, appId="pos", first=1)
     rest = await demand(
@@ -195,8 +202,10 @@ async def test_one_app_is_ranked_on_its_own(gql, admin_key, collecting):
     assert first["totalCount"] == 2
 
 
-async def test_a_cursor_of_another_app_is_invalid_argument(gql, admin_key, collecting):
-    await create_many(gql, "x", 1)
+async def test_a_cursor_of_another_app_is_invalid_argument(
+    gql, clock, admin_key, collecting
+):
+    await create_many(gql, clock, "x", 1)
     cursor = (await demand(gql, admin_key, first=1))["pageInfo"]["endCursor"]
 
     result = await gql(DEMAND, {"appId": "stores", "after": cursor}, key=admin_key)
@@ -215,7 +224,7 @@ async def test_a_cursor_of_another_app_is_invalid_argument(gql, admin_key, colle
     ],
 )
 async def test_bad_demand_arguments_are_invalid_argument(
-    gql, admin_key, variables, field
+    gql, clock, admin_key, variables, field
 ):
     result = await gql(DEMAND, variables, key=admin_key)
 
@@ -223,7 +232,7 @@ async def test_bad_demand_arguments_are_invalid_argument(
     assert result.violations == [field]
 
 
-async def test_demand_and_stats_need_the_read_permission(gql, app):
+async def test_demand_and_stats_need_the_read_permission(gql, clock, app):
     reader = await mint_key(app, Permission.CREATE_BACK_IN_STOCK_NOTIFICATION_REQUESTS)
     window = {"from": START.isoformat(), "to": START.isoformat()}
 
@@ -249,7 +258,7 @@ async def test_requests_are_counted_on_the_day_they_were_created_and_sent(
     gql, admin_key, collecting, clock
 ):
     # given: two requests on March 1st, one on March 3rd, one sent on March 4th
-    first, _ = await create_many(gql, "shoe-1", 2)
+    first, _ = await create_many(gql, clock, "shoe-1", 2)
     clock.now = START + timedelta(days=2)
     await create(gql, email="later@example.com")
     clock.now = START + timedelta(days=3)
@@ -275,21 +284,25 @@ async def test_requests_are_counted_on_the_day_they_were_created_and_sent(
     )
 
 
-async def test_a_deleted_request_stays_counted_as_created(gql, admin_key, collecting):
-    [request_id] = await create_many(gql, "shoe-1", 1)
+async def test_a_deleted_request_stays_counted_as_created(
+    gql, clock, admin_key, collecting
+):
+    [request_id] = await create_many(gql, clock, "shoe-1", 1)
 
     await gql(DELETE_REQUEST, {"id": request_id}, key=admin_key)
 
     assert (await stats(gql, admin_key, START, START))["createdCount"] == 1
 
 
-async def test_stats_for_one_app_leave_the_others_out(gql, admin_key, collecting):
+async def test_stats_for_one_app_leave_the_others_out(
+    gql, clock, admin_key, collecting
+):
     await gql(
         'mutation { startCollectingRequests(appId: "pos") { __typename } }',
         key=admin_key,
     )
-    await create_many(gql, "a", 2)
-    await create_many(gql, "b", 1, app_id="pos")
+    await create_many(gql, clock, "a", 2)
+    await create_many(gql, clock, "b", 1, app_id="pos")
 
     found = await stats(gql, admin_key, START, START, app_id="pos")
 
@@ -298,8 +311,10 @@ async def test_stats_for_one_app_leave_the_others_out(gql, admin_key, collecting
     ]
 
 
-async def test_days_are_utc_days_whatever_the_offset_given(gql, admin_key, collecting):
-    await create_many(gql, "a", 1)  # 2026-03-01 09:00 UTC
+async def test_days_are_utc_days_whatever_the_offset_given(
+    gql, clock, admin_key, collecting
+):
+    await create_many(gql, clock, "a", 1)  # 2026-03-01 09:00 UTC
 
     # 2026-03-01 23:30 at -10:00 is March 2nd in UTC.
     found = await stats(
@@ -339,3 +354,22 @@ async def test_a_range_of_366_days_is_answered(gql, admin_key):
 
     assert len(found["days"]) == 366
     assert found["days"][59]["day"] == "2024-02-29"
+
+
+ERASE = "mutation Erase($email: String!) { eraseBackInStockDataByEmail(email: $email) }"
+
+
+async def test_erasing_an_address_takes_its_requests_out_of_the_demand(
+    gql, clock, admin_key, collecting
+):
+    # given: three shoppers wait for the shoe
+    await create_many(gql, clock, "shoe-1", 3)
+
+    # when: one of them has their data erased
+    erased = await gql(ERASE, {"email": "s1@example.com"}, key=admin_key)
+
+    # then: two still wait, and the newest is the third
+    assert erased.data == {"eraseBackInStockDataByEmail": 1}
+    node = (await demand(gql, admin_key))["edges"][0]["node"]
+    assert (node["waitingCount"], node["receivedCount"]) == (2, 2)
+    assert node["newestWaitingDate"] == (START + timedelta(minutes=2)).isoformat()

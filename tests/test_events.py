@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 
 from app.config import Settings
 from app.events import deliveries
-from app.events.outbox import as_event, delete_requests, events_after
+from app.events.outbox import as_event, events_after
 from app.models import NotificationRequest, utc_now
 from app.notify.dispatcher import Dispatcher
 from tests.conftest import GraphQLClient
@@ -122,25 +122,24 @@ async def test_a_delete_emits_deleted_without_the_request(
     assert events[-1].entity_event_sequence == 3
 
 
-async def test_erasing_a_selection_deletes_it_with_one_event_each(
+ERASE = "mutation Erase($email: String!) { eraseBackInStockDataByEmail(email: $email) }"
+
+
+async def test_erasing_an_email_emits_deleted_for_each_of_its_requests(
     gql: GraphQLClient, admin_key: str, app: Starlette
 ):
-    # The seam issue 14 (erase, unsubscribe) builds on.
     await start_collecting(gql, admin_key)
-    await create(gql, email="gone@example.com", item_id="a")
-    await create(gql, email="gone@example.com", item_id="b")
+    gone = [await create(gql, email="gone@example.com", item_id=item) for item in "ab"]
     kept = await create(gql, email="kept@example.com")
-    selection = NotificationRequest.email == "gone@example.com"
 
-    erased = await app.state.store.write(
-        lambda tx: delete_requests(tx, selection, utc_now())
-    )
+    erased = await gql(ERASE, {"email": "Gone@Example.com"}, key=admin_key)
 
+    assert erased.data == {"eraseBackInStockDataByEmail": 2}
     left = await app.state.store.rows(select(NotificationRequest.id))
     assert [str(id) for (id,) in left] == [kept["id"]]
-    assert len(erased) == 2
     deleted = [e for e in await outbox(app) if e.type == "deleted"]
-    assert sorted(e.request_id for e in deleted) == sorted(erased)
+    assert sorted(str(e.request_id) for e in deleted) == sorted(r["id"] for r in gone)
+    assert all(e.entity is None for e in deleted)
 
 
 async def test_old_events_are_purged_but_each_requests_latest_is_kept(

@@ -32,7 +32,7 @@ from tests.webhooks import (
 FULL_REQUEST = """
 query Get($id: ID!) {
   backInStockNotificationRequest(id: $id) {
-    id email contactId status autoNotified createdDate itemUrl
+    id email contactId status autoNotified confirmed createdDate itemUrl
     catalogReference { appId catalogItemId options }
     itemDetails { name price image }
     deliveryAttempts lastDeliveryError

@@ -94,8 +94,9 @@ def record_of(entity: dict[str, Any]) -> RequestRecord:
     booleans as 0 and 1); the fields left out are derived again, but the delivery
     round, which nothing outside the queue reads, is 0."""
     values = dict(entity)
-    if values.get("auto_notified") is not None:
-        values["auto_notified"] = bool(values["auto_notified"])
+    for name in ("auto_notified", "confirmed"):
+        if values.get(name) is not None:
+            values[name] = bool(values[name])
     values["open_request"] = (
         None if values["status"] == RequestStatus.NOTIFICATION_SENT.value else True
     )
@@ -199,6 +200,12 @@ def emit_updated(tx: Transaction, ids: Sequence[uuid.UUID], now: datetime) -> in
     return _emit(tx, EventType.UPDATED, _REQUESTS.c.id.in_(ids), now)
 
 
+def emit_changed(tx: Transaction, where: ColumnElement[bool], now: datetime) -> int:
+    """`updated` events of the requests `where` picks, which this transaction changed
+    (and so holds locked)."""
+    return _emit(tx, EventType.UPDATED, where, now)
+
+
 def emit_reported(
     tx: Transaction, selection: ColumnElement[bool], report_id: int, now: datetime
 ) -> int:
@@ -218,7 +225,8 @@ def lock_changing(tx: Transaction, where: ColumnElement[bool]) -> list[uuid.UUID
 
 def emit_deleted(tx: Transaction, selection: ColumnElement[bool], now: datetime) -> int:
     """`deleted` events of the requests `selection` picks; call it right before deleting
-    them (in the same transaction), or use `delete_requests`.
+    them (in the same transaction; see `deletion_written` and
+    app.services.privacy.remove_requests).
 
     On PostgreSQL the requests are locked first, so no change of theirs commits between
     the event and the delete.
@@ -229,32 +237,14 @@ def emit_deleted(tx: Transaction, selection: ColumnElement[bool], now: datetime)
     return _emit(tx, EventType.DELETED, selection, now)
 
 
-def delete_requests(
-    tx: Transaction, selection: ColumnElement[bool], now: datetime
-) -> list[uuid.UUID]:
-    """Delete the requests `selection` picks, with their events and queued emails (for
-    erasing and unsubscribing); returns their ids.
-
-    Only requests whose `deleted` event was written are deleted: one created meanwhile
-    (PostgreSQL) stays, with its own `created` event.
-    """
-    from app.models import Notification
-
-    emit_deleted(tx, selection, now)
-    announced = exists().where(
+def deletion_written() -> ColumnElement[bool]:
+    """The request's `deleted` event was written (by this transaction: nothing follows a
+    deletion): add it to the DELETE after `emit_deleted`, so a request created meanwhile
+    (PostgreSQL) is not deleted without its event."""
+    return exists().where(
         _EVENTS.c.request_id == _REQUESTS.c.id,
         _EVENTS.c.type == EventType.DELETED.value,
     )
-    deleted = [
-        _as_uuid(id)
-        for (id,) in tx.rows(
-            _REQUESTS.delete().where(selection, announced).returning(_REQUESTS.c.id)
-        )
-    ]
-    if deleted:
-        queue = Notification.__table__
-        tx.execute(queue.delete().where(queue.c.request_id.in_(deleted)))
-    return deleted
 
 
 def _as_uuid(value: Any) -> uuid.UUID:

@@ -46,6 +46,7 @@ def api_entity(record: RequestRecord) -> dict[str, Any]:
         "contactId": record.contact_id,
         "status": record.status,
         "autoNotified": record.auto_notified,
+        "confirmed": record.confirmed,
         "createdDate": record.created_date.isoformat(),
         "itemUrl": record.item_url,
         "itemDetails": {

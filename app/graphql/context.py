@@ -17,6 +17,7 @@ from app.models import Clock, utc_now
 from app.services import catalog_items as catalog_item_service
 from app.services import requests as request_service
 from app.services.catalog_items import CatalogItemKey
+from app.services.limits import SignUp, SignUpPolicy
 from app.services.request_view import RequestRecord
 from app.storage import Store
 
@@ -33,6 +34,17 @@ class Context:
     clock: Clock = utc_now
     # Representations this request's `_entities` fields were given (capped per request).
     entity_representations: int = 0
+    # The client's address as the per-client limit counts it (app.http.clients).
+    client_address: str | None = None
+    # The limits visitors' creates are held to (app.services.limits); None: no limits.
+    sign_up_policy: SignUpPolicy | None = None
+
+    @property
+    def sign_up(self) -> SignUp | None:
+        """A visitor's create is a sign-up, held to the limits; a keyed caller's is not."""
+        if self.sign_up_policy is None or self.principal.api_key_id is not None:
+            return None
+        return SignUp(self.sign_up_policy, self.client_address)
 
     @cached_property
     def request_loader(self) -> DataLoader[uuid.UUID, RequestRecord | None]:

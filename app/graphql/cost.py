@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 TOTAL_COUNT_COST = 1000
 COUNT_PER_REFERENCE = 20
 REPORT_COST = 1000
+ADDRESS_COST = 100
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
 CONNECTION = "BackInStockNotificationRequestConnection"
@@ -114,6 +115,9 @@ FIELD_COSTS: dict[tuple[str, str], FieldCost] = {
     ("Mutation", "reportItemsBackInStock"): FieldCost(REPORT_COST),
     ("Mutation", "startCollectingRequests"): FieldCost(1),
     ("Mutation", "stopCollectingRequests"): FieldCost(1),
+    # Every request of one address (a shopper's few, a long history at most).
+    ("Query", "exportBackInStockDataByEmail"): FieldCost(ADDRESS_COST),
+    ("Mutation", "eraseBackInStockDataByEmail"): FieldCost(ADDRESS_COST),
 }
 # Lists whose items are the rows of the page they are on.
 PAGE_ITEMS = {(CONNECTION, "edges"), (CONNECTION, "nodes")}

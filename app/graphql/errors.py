@@ -14,7 +14,7 @@ import re
 
 from strawberry.utils.str_converters import to_camel_case
 
-from app.services.errors import InvalidArgument, ServiceError
+from app.services.errors import InvalidArgument, RateLimited, ServiceError
 from graphql import GraphQLError, GraphQLSyntaxError
 
 log = logging.getLogger("app.graphql")
@@ -97,6 +97,9 @@ def coded(error: GraphQLError) -> GraphQLError:
             ]
             # The message names the fields as the API does, like fieldViolations.
             message = f"Invalid argument: {', '.join(fields)}"
+        if isinstance(original, RateLimited):
+            # The view repeats the longest of these as the HTTP Retry-After header.
+            extensions["retryAfterSeconds"] = original.retry_after_seconds
         return _with_code(error, message, extensions)
     if _is_request_error(error):
         return _with_code(error, error.message, {"code": request_error_code(error)})

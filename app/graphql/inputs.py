@@ -188,6 +188,10 @@ class BackInStockNotificationRequestFilter:
     item_url: StringFilter | None = None
     email: StringFilter | None = None
     catalog_reference: CatalogReferenceFilter | None = None
+    confirmed: BooleanFilter | None = strawberry.field(
+        default=None,
+        description="Whether the shopper confirmed the email address (double opt-in).",
+    )
     and_: list[BackInStockNotificationRequestFilter] | None = strawberry.field(
         name="and", default=None
     )
@@ -208,6 +212,7 @@ _FILTER_FIELDS = {
     "created_date": FilterField.CREATED_DATE,
     "item_url": FilterField.ITEM_URL,
     "email": FilterField.EMAIL,
+    "confirmed": FilterField.CONFIRMED,
 }
 _REFERENCE_FIELDS = {
     "app_id": FilterField.APP_ID,

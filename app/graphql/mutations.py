@@ -44,7 +44,10 @@ class Mutation:
             request=request.to_domain(),
             item=item_details.to_domain(),
             clock=info.context.clock,
+            sign_up=info.context.sign_up,
         )
+        if not created.confirmed:
+            info.context.notify_queued()  # its confirmation email may be due
         return BackInStockNotificationRequest.from_record(created)
 
     @field_requiring(MODIFY_REQUESTS, "Delete a request; returns its id.", mutation=True)

@@ -33,6 +33,7 @@ from app.graphql.errors import coded_and_logged
 from app.graphql.limits import document_limits
 from app.graphql.mutations import Mutation
 from app.graphql.permissions import router_scoped, with_router_scopes
+from app.graphql.privacy import PrivacyMutation, PrivacyQuery
 from app.graphql.queries import Query
 from app.graphql.scalars import SafeJSON
 from app.graphql.subscriptions import Subscription
@@ -40,8 +41,10 @@ from app.graphql.webhooks import WebhookMutation, WebhookQuery
 from app.permissions import Permission
 
 # The root types: each domain area's fields.
-RootQuery = merge_types("Query", (Query, DemandQueries, CatalogItemQuery, WebhookQuery))
-RootMutation = merge_types("Mutation", (Mutation, WebhookMutation))
+RootQuery = merge_types(
+    "Query", (Query, DemandQueries, CatalogItemQuery, PrivacyQuery, WebhookQuery)
+)
+RootMutation = merge_types("Mutation", (Mutation, PrivacyMutation, WebhookMutation))
 
 DOCUMENT_CACHE_SIZE = 1024
 

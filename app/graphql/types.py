@@ -68,6 +68,12 @@ class BackInStockNotificationRequest(Node):
     created_date: datetime
     item_url: str | None
     item_details: BackInStockItemDetails
+    confirmed: bool = strawberry.field(
+        description=(
+            "False while the shopper has not confirmed the email address "
+            "(REQUIRE_EMAIL_CONFIRMATION): such a request is never notified."
+        )
+    )
     attempts: strawberry.Private[int]
     delivery_error: strawberry.Private[str | None]
 
@@ -99,6 +105,7 @@ class BackInStockNotificationRequest(Node):
             item_details=BackInStockItemDetails(
                 name=row.item_name, price=row.item_price, image=row.item_image
             ),
+            confirmed=row.confirmed,
             attempts=row.delivery_attempts,
             delivery_error=row.last_delivery_error,
         )

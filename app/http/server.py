@@ -11,11 +11,16 @@ bound. A reverse proxy in front (nginx's `client_header_timeout`, HAProxy's
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from typing import Any
 
 import h11
+from uvicorn.config import LOGGING_CONFIG
+from uvicorn.logging import AccessFormatter, DefaultFormatter
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from app.logmask import mask_emails
 
 log = logging.getLogger("app.http")
 
@@ -81,6 +86,28 @@ class H11WithHeadTimeout(H11Protocol):
             self.transport.close()
 
 
+class MaskingDefaultFormatter(DefaultFormatter):
+    """uvicorn's formatter, with email addresses masked (app.logmask)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_emails(super().format(record))
+
+
+class MaskingAccessFormatter(AccessFormatter):
+    """uvicorn's access-log formatter, with email addresses masked (app.logmask)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_emails(super().format(record))
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's logging configuration, its formatters masking email addresses."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["default"]["()"] = MaskingDefaultFormatter
+    config["formatters"]["access"]["()"] = MaskingAccessFormatter
+    return config
+
+
 def uvicorn_options(
     *, head_timeout: float = HEAD_TIMEOUT_SECONDS, keep_alive: int = KEEP_ALIVE_SECONDS
 ) -> dict[str, Any]:
@@ -94,4 +121,5 @@ def uvicorn_options(
         "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
         "timeout_keep_alive": keep_alive,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+        "log_config": uvicorn_log_config(),
     }

@@ -9,6 +9,8 @@ On top of Strawberry's view, through its overridable hooks:
 - a request may name its document instead of sending it (`documentId`, Apollo's APQ), and
   TRUSTED_DOCUMENTS_ONLY keeps visitors to registered documents (app.http.persisted);
 - GraphiQL is served from files vendored into the package (app.http.graphiql);
+- a response with a RATE_LIMITED error carries `Retry-After`, and the context carries the
+  client's address (app.http.clients) for the limits on visitors' creates.
 - WebSockets speak graphql-transport-ws (subscriptions): the credentials come in
   `connection_init`'s payload, the Origin is checked against CORS_ALLOW_ORIGINS.
 """
@@ -36,6 +38,7 @@ from strawberry.types import ExecutionResult
 from app.graphql.context import Context
 from app.graphql.subscriptions import SubscriptionContext, credentials
 from app.http import graphiql
+from app.http.clients import client_address
 from app.http.failures import RETRY_AFTER_SECONDS, classify
 from app.http.limits import BodyTooLarge
 from app.http.negotiation import (
@@ -77,6 +80,25 @@ class CodedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             )
             return
         await super().handle_subscribe(message)
+
+
+def _retry_after(
+    response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+) -> int | None:
+    """The longest `retryAfterSeconds` of the RATE_LIMITED errors, if any."""
+    responses = response_data if isinstance(response_data, list) else [response_data]
+    waits = []
+    for response in responses:
+        for error in response.get("errors") or ():
+            extensions = error.get("extensions") if isinstance(error, dict) else None
+            if (
+                isinstance(extensions, dict)
+                and extensions.get("code") == "RATE_LIMITED"
+            ):
+                wait = extensions.get("retryAfterSeconds")
+                if isinstance(wait, int):
+                    waits.append(wait)
+    return max(waits) if waits else None
 
 
 class GraphQLView(GraphQL):
@@ -172,6 +194,10 @@ class GraphQLView(GraphQL):
             keys=state.keys,
             notify_queued=state.notify_queued,
             clock=state.clock,
+            client_address=client_address(
+                request.scope, state.settings.trusted_proxy_networks
+            ),
+            sign_up_policy=state.sign_up_policy,
         )
 
     async def on_ws_connect(self, context: Any) -> Any:
@@ -217,6 +243,9 @@ class GraphQLView(GraphQL):
             self.encode_json(response_data), status_code=status, media_type=media_type
         )
         response.headers.raw.extend(sub_response.headers.raw)
+        retry_after = _retry_after(response_data)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
         if sub_response.background:
             response.background = sub_response.background
         if sub_response.status_code:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from app.logmask import mask_emails
 from app.models import utc_now
 from app.notify import queue
 from app.notify.transports import (
@@ -135,7 +136,9 @@ class BatchRun:
         try:
             message = self.dispatcher.compose(claimed)
         except Exception as error:  # noqa: BLE001 - a bad template fails one email
-            log.warning("cannot render notification %s: %s", claimed.id, error)
+            log.warning(
+                "cannot render notification %s: %s", claimed.id, mask_emails(str(error))
+            )
             self._failed(claimed, f"rendering failed: {error}")
             return True
         self.in_flight.add(claimed.id)
@@ -150,16 +153,18 @@ class BatchRun:
                 self.work.appendleft(claimed)
                 return False
             # The server is down: fail the rest without trying each.
-            log.warning("mail transport unavailable: %s", error)
+            log.warning("mail transport unavailable: %s", mask_emails(str(error)))
             self._failed(claimed, error)
             while self.work:
                 self._failed(self.work.popleft(), error)
             return False
         except MessageRefused as error:
-            log.info("notification %s not delivered: %s", claimed.id, error)
+            log.info(
+                "notification %s not delivered: %s", claimed.id, mask_emails(str(error))
+            )
             self._failed(claimed, error)
         except DeliveryUnconfirmed as error:
-            log.warning("notification %s %s", claimed.id, error)
+            log.warning("notification %s %s", claimed.id, mask_emails(str(error)))
             self._unconfirmed(claimed, str(error))
         else:
             self.outcomes.sent.append(claimed.id)

@@ -22,12 +22,14 @@ from datetime import datetime, timedelta
 
 from app.config import ConfigurationError, Settings
 from app.events.webhooks import WebhookDispatcher
-from app.models import utc_now
-from app.notify import queue
+from app.models import Clock, utc_now
+from app.notify import maintenance, queue
 from app.notify.batch import BatchRun, DeliveryStats, Outcomes
-from app.notify.messages import OutgoingMessage, Sender, compose
-from app.notify.templates import Templates, placeholders
+from app.notify.confirmations import deliver_confirmations
+from app.notify.messages import OutgoingMessage, Sender, Unsubscribe, compose
+from app.notify.templates import Templates, confirmation_templates, placeholders
 from app.notify.transports import FileTransport, SmtpTransport, transport_from_url
+from app.services.links import Links, load_links
 from app.storage import Store, Transaction
 
 log = logging.getLogger("app.notify")
@@ -63,18 +65,28 @@ class ClaimedBatch:
 class Dispatcher:
     """Runs the delivery loop in the background of the current event loop."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, *, clock: Clock = utc_now
+    ) -> None:
         self.store = store
         self.settings = settings
+        # What retention reads the time from (leases read the host's own clock).
+        self.clock = clock
+        # time.monotonic() of the next purge (app.notify.maintenance): at the first loop.
+        self._next_purge = 0.0
         self._wakeup = asyncio.Event()
         self.stopping = False
         self._task: asyncio.Task[None] | None = None
         self._rng = random.Random()
-        self._name = f"{socket.gethostname()[:24]}:{os.getpid()}"
+        self.name = f"{socket.gethostname()[:24]}:{os.getpid()}"
         self.templates: Templates | None = None
+        # The confirmation email's (double opt-in: app.notify.confirmations).
+        self.confirmation_templates: Templates | None = None
         # One transport (one SMTP connection) per lane a batch is sent over.
         self.transports: list[SmtpTransport | FileTransport] = []
         self.sender: Sender | None = None
+        # Signs the unsubscribe and confirmation links in emails (loaded at the start).
+        self.links: Links | None = None
         # Webhooks: delivered beside mail, by a loop and connections of their own, and
         # held back to one connection while mail is being sent.
         self.sending = False
@@ -101,6 +113,7 @@ class Dispatcher:
             )
         self.sender = Sender.parse(settings.mail_from)
         self.templates = Templates(settings.mail_template_dir)
+        self.confirmation_templates = confirmation_templates(settings.mail_template_dir)
         self.transports = [
             transport_from_url(
                 settings.mail_url,
@@ -114,15 +127,22 @@ class Dispatcher:
         """Look at the queue now rather than at the next poll."""
         self._wakeup.set()
 
+    async def prepare_links(self) -> Links:
+        """The links emails carry, signed with the server keys (read once)."""
+        if self.links is None:
+            self.links = await load_links(self.store, self.settings, self.clock)
+        return self.links
+
     async def start(self) -> None:
         """Check the configuration (failing loudly), then deliver in the background."""
         if not self.transports:
             self.prepare()
+        await self.prepare_links()
         self.stopping = False
         self._task = asyncio.create_task(self._run(), name="notification-dispatcher")
         await self.webhooks.start()
         log.info(
-            "dispatcher %s delivering to %s", self._name, self.transports[0].describe()
+            "dispatcher %s delivering to %s", self.name, self.transports[0].describe()
         )
 
     async def stop(self) -> None:
@@ -152,6 +172,8 @@ class Dispatcher:
         while not self.stopping:
             self._wakeup.clear()
             try:
+                await self._purge_when_due()
+                await self.send_confirmations()
                 stats = await self.drain()
                 if stats.sent or stats.failed or stats.skipped:
                     log.info(
@@ -174,6 +196,45 @@ class Dispatcher:
                 await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
             except TimeoutError:
                 pass
+
+    async def _purge_when_due(self) -> None:
+        if time.monotonic() < self._next_purge:
+            return
+        self._next_purge = time.monotonic() + self.settings.purge_interval_seconds
+        purged = await self.purge()
+        if purged:
+            log.info(
+                "purged %d rate-limit counters, %d sent or failed requests, "
+                "%d unconfirmed requests",
+                purged.counters,
+                purged.settled_requests,
+                purged.unconfirmed_requests,
+            )
+
+    async def send_confirmations(self) -> int:
+        """Send the confirmation emails due (double opt-in); how many went out."""
+        if not self.transports:
+            self.prepare()
+        await self.prepare_links()
+        assert self.confirmation_templates is not None
+        sent = 0
+        while not self.stopping:
+            batch = await deliver_confirmations(self, self.confirmation_templates)
+            if not batch:
+                break
+            sent += batch
+        if sent:
+            log.info("sent %d confirmation emails", sent)
+        return sent
+
+    def retry_delay(self, attempts: int) -> float:
+        """The wait before the next attempt after `attempts` failed ones."""
+        return retry_delay(attempts, self.settings.delivery_retry_base_seconds, self._rng)
+
+    async def purge(self) -> maintenance.Purged:
+        """Delete what retention and the limits no longer keep (every
+        PURGE_INTERVAL_SECONDS in the loop; public for tests and tools)."""
+        return await maintenance.purge(self.store, self.settings, self.clock())
 
     # -- delivering --------------------------------------------------------------------
 
@@ -203,7 +264,8 @@ class Dispatcher:
         """
         if not self.transports:
             self.prepare()
-        token = owner or f"{self._name}:{uuid.uuid4().hex[:16]}"
+        await self.prepare_links()
+        token = owner or f"{self.name}:{uuid.uuid4().hex[:16]}"
         limit = self.settings.delivery_batch_size
         lease_seconds = self.settings.delivery_lease_seconds
         skip_locked = self.store.dialect == "postgresql"
@@ -240,6 +302,7 @@ class Dispatcher:
         """
         if not self.transports:
             self.prepare()
+        await self.prepare_links()
         run = BatchRun(self, batch)
         keeper = asyncio.create_task(run.keep(), name=f"keeper {batch.owner}")
         self.sending = True
@@ -269,6 +332,8 @@ class Dispatcher:
     def compose(self, claimed: queue.Claimed) -> OutgoingMessage:
         """The email of one claimed notification."""
         assert self.templates is not None and self.sender is not None
+        assert self.links is not None
+        unsubscribe_url = self.links.unsubscribe_url(claimed.contact_id)
         rendered = self.templates.render(
             placeholders(
                 item_name=claimed.item_name,
@@ -279,6 +344,7 @@ class Dispatcher:
                 contact_id=str(claimed.contact_id),
                 request_id=str(claimed.request_id),
                 parameters=claimed.template_parameters,
+                unsubscribe_url=unsubscribe_url,
             )
         )
         return compose(
@@ -288,6 +354,7 @@ class Dispatcher:
             request_id=claimed.request_id,
             round=claimed.round,
             date=utc_now(),
+            unsubscribe=Unsubscribe(unsubscribe_url, self.settings.unsubscribe_mailto),
         )
 
     def failure(

@@ -81,6 +81,29 @@ def _part(content_type: str, text: str) -> bytes:
     ).encode() + body
 
 
+@dataclass(frozen=True)
+class Unsubscribe:
+    """How a recipient leaves: one-click (RFC 8058) at `url`, or by mail to `mailto`."""
+
+    url: str
+    mailto: str | None = None
+
+    def headers(self) -> bytes:
+        """`List-Unsubscribe` (RFC 2369) and `List-Unsubscribe-Post` (RFC 8058).
+
+        Written as they are, never RFC 2047-encoded: the URL is ASCII, and one line of up
+        to 998 characters holds it (the mailto goes on a folded line of its own).
+        """
+        targets = [f"<{self.url}>"]
+        if self.mailto:
+            targets.append(f"<mailto:{self.mailto}?subject=unsubscribe>")
+        folded = ",\r\n ".join(targets)
+        return (
+            f"List-Unsubscribe: {folded}\r\n"
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+        ).encode("ascii")
+
+
 def message_id(request_id: uuid.UUID, round: int, domain: str) -> str:
     """The same for every send of one report round to one request."""
     return f"<{request_id}.{round}@{domain}>"
@@ -94,8 +117,51 @@ def compose(
     request_id: uuid.UUID,
     round: int,
     date: datetime,
+    unsubscribe: Unsubscribe | None = None,
 ) -> OutgoingMessage:
-    identifier = message_id(request_id, round, sender.domain)
+    """The notification email of one report round to one request."""
+    return _message(
+        rendered,
+        sender=sender,
+        recipient=recipient,
+        identifier=message_id(request_id, round, sender.domain),
+        name=f"{request_id}.{round}",
+        date=date,
+        unsubscribe=unsubscribe,
+    )
+
+
+def compose_confirmation(
+    rendered: RenderedEmail,
+    *,
+    sender: Sender,
+    recipient: str,
+    contact_id: uuid.UUID,
+    round: int,
+    date: datetime,
+) -> OutgoingMessage:
+    """The confirmation email (double opt-in) of one contact: every resend of one round
+    is the same message."""
+    return _message(
+        rendered,
+        sender=sender,
+        recipient=recipient,
+        identifier=f"<confirm.{contact_id}.{round}@{sender.domain}>",
+        name=f"confirm.{contact_id}.{round}",
+        date=date,
+    )
+
+
+def _message(
+    rendered: RenderedEmail,
+    *,
+    sender: Sender,
+    recipient: str,
+    identifier: str,
+    name: str,
+    date: datetime,
+    unsubscribe: Unsubscribe | None = None,
+) -> OutgoingMessage:
     boundary = f"=_{uuid.uuid4().hex}"
     data = b"".join(
         (
@@ -106,6 +172,7 @@ def compose(
             f"Message-ID: {identifier}\r\n".encode(),
             # Tells autoresponders not to answer (RFC 3834).
             b"Auto-Submitted: auto-generated\r\n",
+            unsubscribe.headers() if unsubscribe else b"",
             b"MIME-Version: 1.0\r\n",
             f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode(),
             f"--{boundary}\r\n".encode(),
@@ -119,6 +186,6 @@ def compose(
         sender=sender.address,
         recipient=recipient,
         message_id=identifier,
-        name=f"{request_id}.{round}",
+        name=name,
         data=data,
     )

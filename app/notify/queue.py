@@ -102,8 +102,8 @@ def claim(
 def load(tx: Transaction, *, ids: Sequence[int]) -> tuple[list[Claimed], list[int]]:
     """The claimed notifications to send, and the ids of those nothing should be sent for.
 
-    Nothing is sent when the request is gone or already sent, or when a mark or delete
-    asked for the notification to be cancelled.
+    Nothing is sent when the request is gone, already sent or not confirmed, or when a
+    mark or delete asked for the notification to be cancelled.
     """
     rows = tx.rows(
         select(
@@ -113,6 +113,7 @@ def load(tx: Transaction, *, ids: Sequence[int]) -> tuple[list[Claimed], list[in
             _QUEUE.c.attempts,
             _QUEUE.c.cancel_requested,
             _REQUESTS.c.status,
+            _REQUESTS.c.confirmed,
             _REQUESTS.c.email,
             _REQUESTS.c.contact_id,
             _REQUESTS.c.item_url,
@@ -133,7 +134,13 @@ def load(tx: Transaction, *, ids: Sequence[int]) -> tuple[list[Claimed], list[in
     sendable: list[Claimed] = []
     stale: list[int] = []
     for row in rows:
-        if row.status not in _WAITING or row.item_name is None or row.cancel_requested:
+        if (
+            row.status not in _WAITING
+            or row.item_name is None
+            or row.cancel_requested
+            # Reports skip unconfirmed requests; this holds for any queued otherwise.
+            or not row.confirmed
+        ):
             stale.append(row.id)
             continue
         sendable.append(

@@ -31,6 +31,12 @@ SUBJECT = "subject.txt"
 TEXT_BODY = "body.txt"
 HTML_BODY = "body.html"
 TEMPLATE_NAMES = (SUBJECT, TEXT_BODY, HTML_BODY)
+# The confirmation email's (double opt-in), overridable the same way.
+CONFIRMATION_NAMES = (
+    "confirmation_subject.txt",
+    "confirmation_body.txt",
+    "confirmation_body.html",
+)
 
 # What the start-up check renders every template with.
 _SAMPLE = {
@@ -38,6 +44,13 @@ _SAMPLE = {
     "item.price": "24.50",
     "item.image.url": "https://example.com/item.png?a=1&b=2",
     "itemUrl": "https://example.com/item?a=1&b=2",
+    "unsubscribeUrl": "https://example.com/unsubscribe/token?a=1&b=2",
+}
+_CONFIRMATION_SAMPLE = {
+    "confirmUrl": "https://example.com/confirm/token?a=1&b=2",
+    "items": ["Sample item <&>", "Another item"],
+    "expiresInHours": 48,
+    "email": "shopper@example.com",
 }
 
 
@@ -86,8 +99,10 @@ def placeholders(
     contact_id: str,
     request_id: str,
     parameters: Mapping[str, Any] | None = None,
+    unsubscribe_url: str | None = None,
 ) -> dict[str, Any]:
-    """The flat placeholder values of one email; `parameters` override same-named ones."""
+    """The flat placeholder values of one email; `parameters` override same-named ones,
+    except `unsubscribeUrl`, which always leads to the recipient's own unsubscribe page."""
     values: dict[str, Any] = {
         "item.name": item_name,
         "item.price": item_price,
@@ -98,6 +113,7 @@ def placeholders(
         "requestId": request_id,
     }
     values.update(parameters or {})
+    values["unsubscribeUrl"] = unsubscribe_url
     return values
 
 
@@ -115,9 +131,16 @@ def template_context(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Templates:
-    """The three templates of the notification email, loaded and checked."""
+    """The three templates of an email (subject, text, HTML), loaded and checked: by
+    default the notification's (`TEMPLATE_NAMES`)."""
 
-    def __init__(self, template_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        template_dir: str | None = None,
+        names: tuple[str, str, str] = TEMPLATE_NAMES,
+        sample: Mapping[str, Any] = _SAMPLE,
+    ) -> None:
+        self.names = names
         loaders: list[Any] = []
         if template_dir:
             directory = Path(template_dir)
@@ -133,11 +156,11 @@ class Templates:
             undefined=ChainableUndefined,
             keep_trailing_newline=True,
         )
-        self._templates = {name: self._load(name) for name in TEMPLATE_NAMES}
+        self._templates = {name: self._load(name) for name in names}
         # Compiling catches syntax errors; rendering a sample catches the rest
         # (unknown filters, sandbox violations, type errors).
         try:
-            self.render(_SAMPLE)
+            self.render(sample)
         except TemplateProblem:
             raise
         except Exception as error:
@@ -162,10 +185,17 @@ class Templates:
     def render(self, values: Mapping[str, Any]) -> RenderedEmail:
         """Render subject and bodies from flat placeholder values (see `placeholders`)."""
         context = template_context(values)
+        subject_name, text_name, html_name = self.names
         # A subject is one header line: fold whatever the template made into one.
-        subject = " ".join(self._render(SUBJECT, context).split())
+        subject = " ".join(self._render(subject_name, context).split())
         return RenderedEmail(
             subject=subject,
-            text=self._render(TEXT_BODY, context),
-            html=self._render(HTML_BODY, context),
+            text=self._render(text_name, context),
+            html=self._render(html_name, context),
         )
+
+
+def confirmation_templates(template_dir: str | None = None) -> Templates:
+    """The confirmation email's templates (placeholders: `confirmUrl`, `items`, the
+    names of the items waiting, `expiresInHours` and `email`)."""
+    return Templates(template_dir, CONFIRMATION_NAMES, _CONFIRMATION_SAMPLE)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, case, delete, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select
 
 from app.models import (
     CatalogItemDemand,
@@ -121,6 +121,22 @@ def lock_request(tx: Transaction, request_id: uuid.UUID) -> list[Counted]:
     if tx.dialect == "postgresql":
         tx.rows(sql.LOCK_BY_ID, {"id": request_id})
     return tx.rows(sql.COUNTED_BY_ID, {"id": request_id}, into=Counted._make)
+
+
+def lock_selected(tx: Transaction, selection: ColumnElement[bool]) -> list[Counted]:
+    """Before removing the requests `selection` names (erase, unsubscribe, purge): lock
+    them, then read them as callers see them (as `lock_request`, for many)."""
+    if tx.dialect == "postgresql":
+        tx.rows(
+            select(_REQUESTS.c.id)
+            .where(selection)
+            .order_by(_REQUESTS.c.id)
+            .with_for_update()
+        )
+    return tx.rows(
+        select(*sql.COUNTED_COLUMNS).select_from(REQUEST_VIEW).where(selection),
+        into=Counted._make,
+    )
 
 
 def lock_delivered(

@@ -166,7 +166,7 @@ _DIALECTS = ("sqlite", "postgresql")
 CREATED_UPSERT = {name: _created_upsert(name) for name in _DIALECTS}
 STATS_UPSERT = {name: _stats_upsert(name) for name in _DIALECTS}
 DATES_UPDATE = {name: _dates_update(name) for name in _DIALECTS}
-_COUNTED_COLUMNS = (
+COUNTED_COLUMNS = (
     _REQUESTS.c.id,
     _REQUESTS.c.app_id,
     _REQUESTS.c.catalog_item_id,
@@ -174,7 +174,7 @@ _COUNTED_COLUMNS = (
     _REQUESTS.c.created_date,
 )
 COUNTED_BY_ID = (
-    select(*_COUNTED_COLUMNS)
+    select(*COUNTED_COLUMNS)
     .select_from(REQUEST_VIEW)
     .where(_REQUESTS.c.id == bindparam("id", type_=_REQUESTS.c.id.type))
 )

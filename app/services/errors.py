@@ -60,3 +60,13 @@ class InvalidCatalogReferenceOptions(ServiceError):
 
 class NotSupportedAppDefId(ServiceError):
     code = "NOT_SUPPORTED_APP_DEF_ID"
+
+
+class RateLimited(ServiceError):
+    """A visitor's create refused by a limit; `retry_after_seconds` says when to retry."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds

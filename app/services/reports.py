@@ -147,7 +147,7 @@ async def report_items_back_in_stock(
     notifications_per_unit: int | None = None,
     clock: Clock = utc_now,
 ) -> ReportOutcome:
-    """Queue one email per waiting (RECEIVED or FAILED) request named, or, given an
+    """Queue one email per waiting (RECEIVED or FAILED, and confirmed) request named, or, given an
     available quantity, per one of the `available_quantity x notifications_per_unit`
     oldest of them (by creation, then id). Repeating it queues nothing twice.
 
@@ -255,11 +255,16 @@ def _not_queued() -> ColumnElement[bool]:
 
 def _still_waiting(selection: ColumnElement[bool]) -> Any:
     """How many selected requests a later report could queue (stored RECEIVED or FAILED
-    is an open request; none queued)."""
+    is an open request; none queued; the address confirmed)."""
     return (
         select(func.count())
         .select_from(NotificationRequest)
-        .where(selection, NotificationRequest.open_request == true(), _not_queued())
+        .where(
+            selection,
+            NotificationRequest.open_request == true(),
+            NotificationRequest.confirmed.is_(True),
+            _not_queued(),
+        )
     )
 
 
@@ -306,6 +311,8 @@ def _queue_waiting(
     ).where(
         selection,
         NotificationRequest.status.in_([s.value for s in REPORTABLE_STATUSES]),
+        # A request whose address is not confirmed yet is never notified.
+        NotificationRequest.confirmed.is_(True),
     )
     if limit is None:
         waiting = waiting.order_by(NotificationRequest.id)

@@ -39,6 +39,7 @@ class FilterField(enum.Enum):
     EMAIL = "email"
     APP_ID = "catalog_reference.app_id"
     CATALOG_ITEM_ID = "catalog_reference.catalog_item_id"
+    CONFIRMED = "confirmed"
 
 
 class Operator(enum.Enum):
@@ -102,6 +103,7 @@ _COLUMNS: dict[FilterField, tuple[Any, _Kind, bool]] = {
     FilterField.EMAIL: (R.email, _Kind.EMAIL, False),
     FilterField.APP_ID: (R.app_id, _Kind.TEXT, False),
     FilterField.CATALOG_ITEM_ID: (R.catalog_item_id, _Kind.TEXT, False),
+    FilterField.CONFIRMED: (R.confirmed, _Kind.BOOLEAN, False),
 }
 _COMPARISONS = {
     Operator.GT: lambda column, value: column > value,

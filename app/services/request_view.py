@@ -78,6 +78,8 @@ class RequestRecord(NamedTuple):
     delivery_round: int
     delivery_attempts: int
     last_delivery_error: str | None
+    # False while its email address awaits confirmation (double opt-in).
+    confirmed: bool
 
     @property
     def uuid(self) -> uuid.UUID:

@@ -22,8 +22,9 @@ from app.models import (
     time_ordered_id,
     utc_now,
 )
-from app.services import demand
+from app.services import confirmation, demand, limits
 from app.services.errors import RequestCollectionDisabled, RequestNotFound
+from app.services.limits import Refusal, SignUp
 from app.services.request_view import (
     RequestRecord,
     as_record,
@@ -111,36 +112,78 @@ _OPEN_BY_REFERENCE_AND_EMAIL = select_requests().where(
 
 
 def _create(
-    tx: Transaction, values: dict[str, object], clock: Clock
-) -> RequestRecord | None:
-    """The create transaction: the new or open request; None if the app is not collecting.
+    tx: Transaction,
+    values: dict[str, object],
+    clock: Clock,
+    sign_up: SignUp | None = None,
+) -> RequestRecord | Refusal | None:
+    """The create transaction: the new or open request; None if the app is not collecting;
+    a Refusal (nothing written) when a visitor's create is over a limit.
 
     De-duplication rests on the partial unique index, so concurrent identical creates
-    leave one row whatever their timing.
+    leave one row whatever their timing. A visitor's create is counted before it, so a
+    refusal never depends on whether the request exists.
     """
     if not is_collecting(tx, str(values["app_id"])):
         return None
+    if sign_up is not None:
+        refusal = limits.admit(
+            tx,
+            sign_up.policy,
+            client=sign_up.client,
+            email=str(values["email"]),
+            now=clock(),
+        )
+        if refusal is not None:
+            return refusal
     insert = _INSERT_UNLESS_OPEN[tx.dialect]
     key = {
         "catalog_reference_key": values["catalog_reference_key"],
         "email": values["email"],
     }
+    confirmed = not _opting_in(sign_up)
     # The open request may be sent between our insert and our read; then insert again.
     for _ in range(3):
         created = clock()
         row = tx.rows(
             insert,
-            {**values, "id": time_ordered_id(created), "created_date": created},
+            {
+                **values,
+                "id": time_ordered_id(created),
+                "created_date": created,
+                "confirmed": confirmed,
+            },
             into=as_record,
         )
         if row:
             demand.request_created(tx, row[0])
             events.emit_created(tx, row[0].id, created)
-            return row[0]
+            return _with_confirmation_asked(tx, row[0], sign_up, clock)
         existing = tx.rows(_OPEN_BY_REFERENCE_AND_EMAIL, key, into=as_record)
         if existing:
-            return existing[0]
+            return _with_confirmation_asked(tx, existing[0], sign_up, clock)
     raise RuntimeError("could not create or find the open request")
+
+
+def _opting_in(sign_up: SignUp | None) -> bool:
+    """Whether a create waits for its address to be confirmed (double opt-in)."""
+    return sign_up is not None and sign_up.policy.require_confirmation
+
+
+def _with_confirmation_asked(
+    tx: Transaction, record: RequestRecord, sign_up: SignUp | None, clock: Clock
+) -> RequestRecord:
+    """The request; a visitor's unconfirmed one queues its confirmation email too (the
+    resend throttle decides whether another is sent)."""
+    if sign_up is not None and _opting_in(sign_up) and not record.confirmed:
+        confirmation.ask(
+            tx,
+            contact_id=uuid.UUID(record.contact_id),
+            email=record.email,
+            now=clock(),
+            resend_after=sign_up.policy.confirmation_resend,
+        )
+    return record
 
 
 async def create_request(
@@ -149,14 +192,21 @@ async def create_request(
     request: NewRequest,
     item: ItemDetails,
     clock: Clock = utc_now,
+    sign_up: SignUp | None = None,
 ) -> RequestRecord:
-    """Store a new request, or return the shopper's open one for the same reference."""
+    """Store a new request, or return the shopper's open one for the same reference.
+
+    `sign_up` is given for a visitor's create (no API key): it is held to the limits
+    (app.services.limits), which raise RATE_LIMITED.
+    """
     values = _validated_request_values(request, item)
-    created = await store.write(lambda tx: _create(tx, values, clock))
+    created = await store.write(lambda tx: _create(tx, values, clock, sign_up))
     if created is None:
         raise RequestCollectionDisabled(
             f"appId {values['app_id']!r} is not collecting back-in-stock requests"
         )
+    if isinstance(created, Refusal):
+        raise created.error()
     return created
 
 

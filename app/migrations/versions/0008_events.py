@@ -4,8 +4,8 @@
 - `webhook_endpoints`: URLs that receive signed events, with their delivery state.
 - `webhook_deliveries`: events owed to endpoints, claimed under leases like notifications.
 
-Revision ID: 0007_events
-Revises: 0006_restock_and_demand
+Revision ID: 0008_events
+Revises: 0007_sign_up_safety
 Create Date: 2026-11-26
 """
 
@@ -18,8 +18,8 @@ from alembic import op
 
 from app.sqltypes import GUID, PortableJSON, UTCDateTime
 
-revision: str = "0007_events"
-down_revision: str | None = "0006_restock_and_demand"
+revision: str = "0008_events"
+down_revision: str | None = "0007_sign_up_safety"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
