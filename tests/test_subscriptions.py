@@ -183,3 +183,18 @@ async def test_a_subscription_ends_soon_after_its_key_is_revoked(
     assert message["type"] == "next"
     codes = [e["extensions"]["code"] for e in message["payload"]["errors"]]
     assert codes == ["UNAUTHENTICATED"]
+
+
+async def test_a_mutation_over_the_websocket_is_refused(url: str, admin_key: str):
+    # Queries and mutations go over HTTP, where every limit applies.
+    async with ws_client(url) as client:
+        await client.init({"token": admin_key})
+        await client.subscribe(
+            "1",
+            'mutation { startCollectingRequests(appId: "x") { collectionStates { appId } } }',
+        )
+
+        message = await client.receive()
+
+    assert message["type"] == "error"
+    assert message["payload"][0]["extensions"]["code"] == "BAD_REQUEST"

@@ -18,10 +18,12 @@ On top of Strawberry's view, through its overridable hooks:
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from cross_web import HTTPException, StarletteRequestAdapter
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -34,6 +36,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 
 from app.graphql.context import Context
 from app.graphql.subscriptions import SubscriptionContext, credentials
@@ -54,8 +57,45 @@ from app.http.persisted import DOCUMENT_PARAMETERS, DocumentRefused
 log = logging.getLogger("app.http")
 
 
+def _is_subscription(query: str | None, operation_name: str | None) -> bool:
+    """False for a query or mutation; True when unsure (the schema then says why)."""
+    try:
+        operation = get_operation_ast(parse(query or ""), operation_name)
+    except GraphQLError:
+        return True
+    return operation is None or operation.operation is OperationType.SUBSCRIPTION
+
+
+async def _refused_over_websocket() -> AsyncIterator[PreExecutionError]:
+    message = "Only subscriptions run over the WebSocket; send queries and mutations over HTTP."
+    yield PreExecutionError(
+        data=None, errors=[GraphQLError(message, extensions={"code": "BAD_REQUEST"})]
+    )
+
+
+class _SubscriptionsOnly:
+    """The schema as a WebSocket sees it: subscriptions only. Queries and mutations go
+    over HTTP, where the body limits, trusted documents and sign-up limits apply."""
+
+    def __init__(self, schema: Any) -> None:
+        self._schema = schema
+
+    async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> Any:
+        if not _is_subscription(query, kwargs.get("operation_name")):
+            return _refused_over_websocket()
+        return await self._schema.stream(query, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._schema, name)
+
+
 class CodedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
-    """graphql-transport-ws, with a code on the error for one subscription too many."""
+    """graphql-transport-ws for subscriptions only, with a code on the error for one
+    subscription too many."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.schema = _SubscriptionsOnly(self.schema)  # type: ignore[assignment]
 
     async def handle_subscribe(self, message: Any) -> None:
         limit = self.max_subscriptions_per_connection
@@ -142,7 +182,7 @@ class GraphQLView(GraphQL):
             return response
         except (BodyTooLarge, ClientDisconnect):
             raise  # answered by the body limit; or nobody to answer
-        except Exception as error:  # noqa: BLE001 - anything before or around execution
+        except Exception as error:
             status, code, message = classify(error)
             response = self.error_response(request, status, code, message)
             if status == 503:
