@@ -182,7 +182,7 @@ class GraphQLView(GraphQL):
             return response
         except (BodyTooLarge, ClientDisconnect):
             raise  # answered by the body limit; or nobody to answer
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - anything before or around execution
             status, code, message = classify(error)
             response = self.error_response(request, status, code, message)
             if status == 503:
