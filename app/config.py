@@ -117,7 +117,27 @@ class Settings(BaseSettings):
     delivery_connections: int = Field(default=4, ge=1, le=64)
 
     # Browsers on other origins (storefronts) may call the API; comma-separated or *.
+    # WebSocket handshakes (subscriptions) from other origins are checked against it too.
     cors_allow_origins: str = "*"
+
+    # Events (docs/events.md): webhooks, subscriptions and how long events are kept.
+    # Webhook URLs on loopback, private or link-local addresses are refused unless true.
+    webhook_allow_private_targets: bool = False
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0)
+    # Backoff after the n-th failure: between half and all of base x 2^(n-1), at most
+    # the max delay; an event is given up WEBHOOK_RETRY_FOR_SECONDS after it was due.
+    webhook_retry_base_seconds: float = Field(default=10.0, ge=0)
+    webhook_retry_max_delay_seconds: float = Field(default=3600.0, gt=0)
+    webhook_retry_for_seconds: float = Field(default=86_400.0, gt=0)
+    # An endpoint failing (no success) for longer than this is disabled.
+    webhook_disable_after_seconds: float = Field(default=5 * 86_400.0, gt=0)
+    # Requests one dispatcher has in flight at once, and deliveries per claim.
+    webhook_connections: int = Field(default=16, ge=1, le=256)
+    webhook_batch_size: int = Field(default=200, ge=1, le=10_000)
+    webhook_max_endpoints: int = Field(default=20, ge=1, le=1000)
+    # Delivered events older than this are purged (each request's latest is kept).
+    event_retention_seconds: float = Field(default=7 * 86_400.0, gt=0)
+    max_subscriptions_per_connection: int = Field(default=20, ge=1, le=1000)
 
     # Freeze what start-up loaded and collect cyclic garbage less often (app.gc_tuning).
     tune_garbage_collector: bool = True
@@ -297,6 +317,10 @@ class Settings(BaseSettings):
         server that holds the final reply longer leaves the outcome open (docs/delivery.md).
         """
         return 2 * self.mail_timeout_seconds
+
+    @cached_property
+    def cors_origin_list(self) -> list[str]:
+        return _split_names(self.cors_allow_origins)
 
     @cached_property
     def supported_app_id_set(self) -> frozenset[str]:

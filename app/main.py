@@ -9,8 +9,11 @@ from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
 from app.auth import Authenticator
 from app.config import Settings
+from app.events.feed import EventFeed
 from app.gc_tuning import tune_garbage_collector
 from app.graphql.schema import BackInStockSchema, build_schema
 from app.http import graphiql
@@ -71,7 +74,10 @@ def create_app(
             else None
         )
         state.notify_queued = dispatcher.wake if dispatcher else (lambda: None)
+        # Subscriptions' events, from every process.
+        state.events = EventFeed(state.store, settings)
         try:
+            await state.events.start()
             if dispatcher:
                 await dispatcher.start()
             if settings.tune_garbage_collector:
@@ -80,6 +86,7 @@ def create_app(
         finally:
             if dispatcher:
                 await dispatcher.stop()
+            await state.events.stop()
             await state.authenticator.wait_for_background_writes()
             await state.store.dispose()
 
@@ -95,15 +102,22 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    view = GraphQLView(
+        schema,
+        state=app.state,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        allowed_origins=settings.cors_origin_list,
+        max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+    )
     # Every method reaches the view, so even a PUT is answered as GraphQL (405, JSON).
-    app.add_route("/graphql", GraphQLView(schema, state=app.state))
+    app.add_route("/graphql", view)
+    # Subscriptions: graphql-transport-ws on the same path.
+    app.router.add_websocket_route("/graphql", view)
     app.add_middleware(LimitRequestBody, max_bytes=settings.max_request_bytes)
     # Outermost, so refusals (413) carry CORS headers too and browsers can read them.
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=[
-            o.strip() for o in settings.cors_allow_origins.split(",") if o.strip()
-        ],
+        allow_origins=settings.cors_origin_list,
         allow_methods=["GET", "POST"],
         allow_headers=["Authorization", "Content-Type", "Apollo-Require-Preflight"],
         max_age=600,

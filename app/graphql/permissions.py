@@ -65,7 +65,11 @@ class Needs(BasePermission):
 
 
 def field_requiring(
-    permission: DomainPermission, description: str, *, mutation: bool = False
+    permission: DomainPermission,
+    description: str,
+    *,
+    mutation: bool = False,
+    subscription: bool = False,
 ) -> Any:
     """A field declared once: its permission check, its `@requiresPermission` directive,
     its `@requiresScopes` (which a schema drops where visitors hold the permission: see
@@ -74,7 +78,13 @@ def field_requiring(
 
     Use it as the decorator of a resolver: `@field_requiring(P, "What it does.")`.
     """
-    declare = strawberry.mutation if mutation else strawberry.field
+    declare = (
+        strawberry.subscription
+        if subscription
+        else strawberry.mutation
+        if mutation
+        else strawberry.field
+    )
     return declare(
         extensions=[PermissionExtension([Needs(permission)], use_directives=False)],
         directives=[

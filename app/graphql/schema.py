@@ -8,7 +8,8 @@ configuration's.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
+from contextlib import aclosing
 from typing import Any
 
 from graphql import GraphQLError
@@ -24,8 +25,8 @@ from strawberry.types.field import StrawberryField
 from app import fast_paths
 from app.config import Settings
 from app.graphql.catalog_items import CatalogItemQuery
-from app.graphql.demand import DemandQueries
 from app.graphql.cost import QueryBudgets, QueryCostCheck
+from app.graphql.demand import DemandQueries
 from app.graphql.documents import DocumentCache
 from app.graphql.entities import check_representations
 from app.graphql.errors import coded_and_logged
@@ -35,11 +36,15 @@ from app.graphql.permissions import router_scoped, with_router_scopes
 from app.graphql.privacy import PrivacyMutation, PrivacyQuery
 from app.graphql.queries import Query
 from app.graphql.scalars import SafeJSON
+from app.graphql.subscriptions import Subscription
+from app.graphql.webhooks import WebhookMutation, WebhookQuery
 from app.permissions import Permission
 
-# The root Query: each domain area's fields.
-RootQuery = merge_types("Query", (Query, DemandQueries, CatalogItemQuery, PrivacyQuery))
-RootMutation = merge_types("Mutation", (Mutation, PrivacyMutation))
+# The root types: each domain area's fields.
+RootQuery = merge_types(
+    "Query", (Query, DemandQueries, CatalogItemQuery, PrivacyQuery, WebhookQuery)
+)
+RootMutation = merge_types("Mutation", (Mutation, PrivacyMutation, WebhookMutation))
 
 DOCUMENT_CACHE_SIZE = 1024
 
@@ -79,12 +84,24 @@ class BackInStockSchema(Schema):
             result.errors = coded_and_logged(result.errors)
         return result
 
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
+        # Subscriptions' results (and their errors) come this way, not through execute.
+        return _with_coded_errors(await super().stream(*args, **kwargs))
+
     def process_errors(
         self,
         errors: list[GraphQLError],
         execution_context: ExecutionContext | None = None,
     ) -> None:
         """Nothing here: execute() logs each error once, knowing its code."""
+
+
+async def _with_coded_errors(results: Any) -> AsyncIterator[Any]:
+    async with aclosing(results):
+        async for result in results:
+            if isinstance(result, ExecutionResult) and result.errors:
+                result.errors = coded_and_logged(result.errors)
+            yield result
 
 
 def build_schema(settings: Settings | None = None) -> BackInStockSchema:
@@ -109,6 +126,7 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
     schema = BackInStockSchema(
         query=RootQuery,
         mutation=RootMutation,
+        subscription=Subscription,
         scoped_permissions=router_scoped(
             settings.anonymous_permission_set, requires_scopes=settings.requires_scopes
         ),

@@ -11,24 +11,35 @@ On top of Strawberry's view, through its overridable hooks:
 - GraphiQL is served from files vendored into the package (app.http.graphiql);
 - a response with a RATE_LIMITED error carries `Retry-After`, and the context carries the
   client's address (app.http.clients) for the limits on visitors' creates.
+- WebSockets speak graphql-transport-ws (subscriptions): the credentials come in
+  `connection_init`'s payload, the Origin is checked against CORS_ALLOW_ORIGINS.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from cross_web import HTTPException, StarletteRequestAdapter
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 
 from app.graphql.context import Context
+from app.graphql.subscriptions import SubscriptionContext, credentials
 from app.http import graphiql
 from app.http.clients import client_address
 from app.http.failures import RETRY_AFTER_SECONDS, classify
@@ -44,6 +55,71 @@ from app.http.negotiation import (
 from app.http.persisted import DOCUMENT_PARAMETERS, DocumentRefused
 
 log = logging.getLogger("app.http")
+
+
+def _is_subscription(query: str | None, operation_name: str | None) -> bool:
+    """False for a query or mutation; True when unsure (the schema then says why)."""
+    try:
+        operation = get_operation_ast(parse(query or ""), operation_name)
+    except GraphQLError:
+        return True
+    return operation is None or operation.operation is OperationType.SUBSCRIPTION
+
+
+async def _refused_over_websocket() -> AsyncIterator[PreExecutionError]:
+    message = "Only subscriptions run over the WebSocket; send queries and mutations over HTTP."
+    yield PreExecutionError(
+        data=None, errors=[GraphQLError(message, extensions={"code": "BAD_REQUEST"})]
+    )
+
+
+class _SubscriptionsOnly:
+    """The schema as a WebSocket sees it: subscriptions only. Queries and mutations go
+    over HTTP, where the body limits, trusted documents and sign-up limits apply."""
+
+    def __init__(self, schema: Any) -> None:
+        self._schema = schema
+
+    async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> Any:
+        if not _is_subscription(query, kwargs.get("operation_name")):
+            return _refused_over_websocket()
+        return await self._schema.stream(query, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._schema, name)
+
+
+class CodedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+    """graphql-transport-ws for subscriptions only, with a code on the error for one
+    subscription too many."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.schema = _SubscriptionsOnly(self.schema)  # type: ignore[assignment]
+
+    async def handle_subscribe(self, message: Any) -> None:
+        limit = self.max_subscriptions_per_connection
+        if (
+            self.connection_acknowledged
+            and limit is not None
+            and message["id"] not in self.operations
+            and len(self.operations) >= limit
+        ):
+            await self.send_message(
+                {
+                    "id": message["id"],
+                    "type": "error",
+                    "payload": [
+                        {
+                            "message": f"At most {limit} subscriptions per connection "
+                            "(MAX_SUBSCRIPTIONS_PER_CONNECTION).",
+                            "extensions": {"code": "TOO_MANY_SUBSCRIPTIONS"},
+                        }
+                    ],
+                }
+            )
+            return
+        await super().handle_subscribe(message)
 
 
 def _retry_after(
@@ -67,6 +143,8 @@ def _retry_after(
 
 class GraphQLView(GraphQL):
     """Serves /graphql; `state` is the app's state (store, settings, authenticator, clock)."""
+
+    graphql_transport_ws_handler_class = CodedTransportWSHandler
 
     def __init__(self, *args: Any, state: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -133,6 +211,19 @@ class GraphQLView(GraphQL):
 
     async def get_context(self, request: Any, response: Any) -> Context:
         state = self.state
+        if isinstance(request, WebSocket):
+            # Anonymous until `connection_init` says otherwise (on_ws_connect).
+            return SubscriptionContext(
+                store=state.store,
+                settings=state.settings,
+                principal=state.authenticator.anonymous,
+                keys=state.keys,
+                notify_queued=state.notify_queued,
+                clock=state.clock,
+                events=state.events,
+                authenticator=state.authenticator,
+                authorization=request.headers.get("authorization"),
+            )
         principal = await state.authenticator.principal_for(
             request.headers.get("authorization")
         )
@@ -148,6 +239,20 @@ class GraphQLView(GraphQL):
             ),
             sign_up_policy=state.sign_up_policy,
         )
+
+    async def on_ws_connect(self, context: Any) -> Any:
+        """Take the credentials of `connection_init` (Authorization, or Apollo Router's
+        token); bad ones are refused by each subscription as UNAUTHENTICATED."""
+        authorization = credentials(context.connection_params, context.authorization)
+        try:
+            context.principal = await self.state.authenticator.principal_for(
+                authorization
+            )
+        except Exception as error:  # the database is down
+            classify(error)
+            raise ConnectionRejectionError() from error
+        context.authorization = authorization
+        return await super().on_ws_connect(context)
 
     async def get_sub_response(self, request: Request) -> Response:
         sub_response = await super().get_sub_response(request)

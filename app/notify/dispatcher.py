@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.config import ConfigurationError, Settings
+from app.events.webhooks import WebhookDispatcher
 from app.models import Clock, utc_now
 from app.notify import maintenance, queue
 from app.notify.batch import BatchRun, DeliveryStats, Outcomes
@@ -86,6 +87,10 @@ class Dispatcher:
         self.sender: Sender | None = None
         # Signs the unsubscribe and confirmation links in emails (loaded at the start).
         self.links: Links | None = None
+        # Webhooks: delivered beside mail, by a loop and connections of their own, and
+        # held back to one connection while mail is being sent.
+        self.sending = False
+        self.webhooks = WebhookDispatcher(store, settings, yield_to=lambda: self.sending)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -135,6 +140,7 @@ class Dispatcher:
         await self.prepare_links()
         self.stopping = False
         self._task = asyncio.create_task(self._run(), name="notification-dispatcher")
+        await self.webhooks.start()
         log.info(
             "dispatcher %s delivering to %s", self.name, self.transports[0].describe()
         )
@@ -143,6 +149,7 @@ class Dispatcher:
         """Finish the messages in flight, record outcomes, hand back the rest of the batch."""
         self.stopping = True
         self._wakeup.set()
+        webhooks_stopped = asyncio.ensure_future(self.webhooks.stop())
         task, self._task = self._task, None
         if task is not None:
             try:
@@ -153,6 +160,7 @@ class Dispatcher:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         await self.close()
+        await webhooks_stopped
 
     async def close(self) -> None:
         """Close the transports' connections (the next send opens new ones)."""
@@ -297,12 +305,14 @@ class Dispatcher:
         await self.prepare_links()
         run = BatchRun(self, batch)
         keeper = asyncio.create_task(run.keep(), name=f"keeper {batch.owner}")
+        self.sending = True
         try:
             await run.withdraw_cancelled()
             async with asyncio.TaskGroup() as lanes:
                 for transport in self.transports[: max(1, len(run.work))]:
                     lanes.create_task(run.lane(transport))
         finally:
+            self.sending = False
             run.finished.set()
             await asyncio.gather(keeper, return_exceptions=True)
             # Also on cancellation or an unexpected error: what was sent is recorded,

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
 
+from app.events import outbox as events
 from app.models import (
     REPORTABLE_STATUSES,
     Notification,
@@ -187,11 +188,19 @@ def _queued(column: Any) -> Any:
     return select(column).where(_QUEUE.c.request_id == _REQUESTS.c.id).scalar_subquery()
 
 
+def _finishing(owner: str, notification: Any) -> Any:
+    """The requests `_finish` changes (for their events): the same WHERE."""
+    return _REQUESTS.c.id.in_(
+        select(_QUEUE.c.request_id).where(notification, _QUEUE.c.lease_owner == owner)
+    ) & (_REQUESTS.c.status != RequestStatus.NOTIFICATION_SENT.value)
+
+
 def record_sent(tx: Transaction, *, owner: str, ids: Sequence[int]) -> int:
     """Mark the requests sent and drop their notifications; return how many were ours."""
     if not ids:
         return 0
     finishing = demand.lock_delivered(tx, owner=owner, notification_ids=ids)
+    changing = events.lock_changing(tx, _finishing(owner, _QUEUE.c.id.in_(ids)))
     updated = tx.execute(
         _finish(owner, _QUEUE.c.id.in_(ids)).values(
             status=RequestStatus.NOTIFICATION_SENT.value,
@@ -204,6 +213,7 @@ def record_sent(tx: Transaction, *, owner: str, ids: Sequence[int]) -> int:
     demand.record_change(
         tx, finishing, RequestStatus.NOTIFICATION_SENT.value, utc_now()
     )
+    events.emit_updated(tx, changing, utc_now())
     return updated
 
 
@@ -219,6 +229,7 @@ def record_unconfirmed(
         return
     ids = [outcome.notification_id for outcome in outcomes]
     finishing = demand.lock_delivered(tx, owner=owner, notification_ids=ids)
+    changing = events.lock_changing(tx, _finishing(owner, _QUEUE.c.id.in_(ids)))
     tx.execute(
         _finish(owner, _QUEUE.c.id == bindparam("b_notification")).values(
             status=RequestStatus.NOTIFICATION_SENT.value,
@@ -232,6 +243,7 @@ def record_unconfirmed(
     demand.record_change(
         tx, finishing, RequestStatus.NOTIFICATION_SENT.value, utc_now()
     )
+    events.emit_updated(tx, changing, utc_now())
 
 
 def _failure_params(failure: Failure) -> dict[str, Any]:
@@ -261,6 +273,9 @@ def record_failures(
     if final:
         final_ids = [row["b_notification"] for row in final]
         finishing = demand.lock_delivered(tx, owner=owner, notification_ids=final_ids)
+        changing = events.lock_changing(
+            tx, _finishing(owner, _QUEUE.c.id.in_(final_ids))
+        )
         tx.execute(
             _finish(owner, _QUEUE.c.id == bindparam("b_notification")).values(
                 status=RequestStatus.FAILED.value,
@@ -271,6 +286,7 @@ def record_failures(
         )
         drop(tx, owner=owner, ids=final_ids)
         demand.record_change(tx, finishing, RequestStatus.FAILED.value, utc_now())
+        events.emit_updated(tx, changing, utc_now())
     if retrying:
         tx.execute(
             update(_QUEUE)
@@ -328,6 +344,7 @@ def settle_withdrawn(tx: Transaction, *, owner: str, ids: Sequence[int]) -> None
     if not withdrawn:
         return
     finishing = demand.lock_delivered(tx, owner=owner, notification_ids=withdrawn)
+    changing = events.lock_changing(tx, _finishing(owner, cancelled))
     tx.execute(
         update(_REQUESTS)
         .where(
@@ -351,6 +368,7 @@ def settle_withdrawn(tx: Transaction, *, owner: str, ids: Sequence[int]) -> None
     demand.record_change(
         tx, finishing, RequestStatus.NOTIFICATION_SENT.value, utc_now()
     )
+    events.emit_updated(tx, changing, utc_now())
 
 
 def still_wanted(*, owner: str, ids: Sequence[int]) -> Any:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from app.events import outbox as events
 from app.models import Clock, EmailConfirmation, NotificationRequest, utc_now
 from app.services import privacy
 from app.storage import Store, Transaction
@@ -39,7 +40,8 @@ def _requests_confirmed(
     tx: Transaction, selection: ColumnElement[bool], now: datetime
 ) -> None:
     """Called right after `selection`'s requests were confirmed, in that transaction:
-    the wiring point for `updated` events of the request events outbox once it lands."""
+    their `updated` events (app/events/outbox.py)."""
+    events.emit_changed(tx, selection, now)
 
 
 def ask(

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, select
 
+from app.events import outbox as events
 from app.models import (
     Clock,
     EmailConfirmation,
@@ -45,9 +46,11 @@ def _requests_removed(
     """Called right before `selection`'s requests are deleted, in that transaction,
     while they can still be read: the one place for data derived from requests to follow
     (the demand counters, app/services/demand.py; they are recounted once the rows are
-    gone, by `_requests_gone`).
+    gone, by `_requests_gone`) and the requests' `deleted` events (app/events/outbox.py).
     """
-    return demand.lock_selected(tx, selection)
+    counted = demand.lock_selected(tx, selection)
+    events.emit_deleted(tx, selection, now)
+    return counted
 
 
 def _requests_gone(tx: Transaction, removed: list[demand.Counted]) -> None:
@@ -67,7 +70,10 @@ def remove_requests(
     removed = [
         id
         for (id,) in tx.rows(
-            delete(_REQUESTS).where(selection).returning(_REQUESTS.c.id)
+            # Only those whose `deleted` event was written: one created meanwhile stays.
+            delete(_REQUESTS)
+            .where(selection, events.deletion_written())
+            .returning(_REQUESTS.c.id)
         )
     ]
     if removed:

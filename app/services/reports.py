@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from app.events import outbox as events
 from app.models import (
     REPORTABLE_STATUSES,
     Clock,
@@ -188,6 +189,7 @@ def _report(
     )
     if queued:
         demand.record_queued(tx, _taken(tx, selection, report_id, queued))
+        events.emit_reported(tx, selection.where, report_id, now)
     remaining = 0 if limit is None else tx.scalar(_still_waiting(selection.where))
     return ReportOutcome(queued_count=queued, remaining_count=int(remaining or 0))
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from app.events import outbox as events
 from app.models import (
     Clock,
     Notification,
@@ -156,6 +157,7 @@ def _create(
         )
         if row:
             demand.request_created(tx, row[0])
+            events.emit_created(tx, row[0].id, created)
             return _with_confirmation_asked(tx, row[0], sign_up, clock)
         existing = tx.rows(_OPEN_BY_REFERENCE_AND_EMAIL, key, into=as_record)
         if existing:
@@ -271,6 +273,7 @@ def _delete(
     if wait and _cancel_if_claimed(tx, request_id, now):
         return None
     counted = demand.lock_request(tx, request_id)
+    events.emit_deleted(tx, NotificationRequest.id == request_id, now)
     deleted = tx.execute(
         delete(NotificationRequest).where(NotificationRequest.id == request_id)
     )
@@ -314,13 +317,14 @@ def _mark_as_sent(
     for; the attempt in flight records what happened, or the mark is settled then.
     """
     in_flight = _cancel_if_claimed(tx, request_id, utc_now())
-    if not in_flight:
-        _mark_now(tx, request_id, now)
+    if not in_flight and _mark_now(tx, request_id, now):
+        events.emit_updated(tx, [request_id], now)
     found = tx.rows(_BY_ID, {"id": request_id}, into=as_record)
     return (found[0], in_flight) if found else None
 
 
-def _mark_now(tx: Transaction, request_id: uuid.UUID, now: datetime) -> None:
+def _mark_now(tx: Transaction, request_id: uuid.UUID, now: datetime) -> bool:
+    """Mark the request sent now; False when it already was."""
     counted = demand.lock_request(tx, request_id)
     # A round under way ends here: the request keeps its attempts and error.
     tx.execute(
@@ -335,7 +339,7 @@ def _mark_now(tx: Transaction, request_id: uuid.UUID, now: datetime) -> None:
             last_delivery_error=Notification.last_error,
         )
     )
-    tx.execute(
+    changed = tx.execute(
         update(NotificationRequest)
         .where(
             NotificationRequest.id == request_id,
@@ -350,6 +354,7 @@ def _mark_now(tx: Transaction, request_id: uuid.UUID, now: datetime) -> None:
     # A notification still queued for it would now be a second email.
     tx.execute(delete(Notification).where(Notification.request_id == request_id))
     demand.record_change(tx, counted, RequestStatus.NOTIFICATION_SENT.value, now)
+    return changed > 0
 
 
 async def mark_as_notification_sent(
