@@ -211,6 +211,12 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"RSS: second minute {statistics.median(second):.0f} MB, last minute "
           f"{statistics.median(last):.0f} MB (growth {growth:+.1f} MB), "
           f"peak {max(rss for _, rss in samples):.0f} MB")
+    minutes = int(samples[-1][0] // 60) + 1
+    by_minute = [
+        statistics.median([rss for at, rss in samples if m * 60 <= at < (m + 1) * 60] or [0])
+        for m in range(minutes)
+    ]
+    print("RSS by minute (MB):", " ".join(f"{rss:.0f}" for rss in by_minute))
     for error in soak.errors[:5]:
         print("  error:", error)
     passed = not soak.errors and growth <= args.rss_growth
