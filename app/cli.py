@@ -204,7 +204,9 @@ def _privacy_call(action: Callable[[Store], Awaitable[T]]) -> T:
     try:
         return asyncio.run(_with_store(action))
     except InvalidArgument as error:
-        sys.exit("; ".join(f"{v.field} {v.description}" for v in error.field_violations))
+        sys.exit(
+            "; ".join(f"{v.field} {v.description}" for v in error.field_violations)
+        )
 
 
 def export_email(args: argparse.Namespace) -> int:
@@ -253,7 +255,7 @@ def export_requests(args: argparse.Namespace) -> int:
         sys.exit(f"--filter: {'; '.join(broken)}")
 
     opened = (
-        open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - or stdout
+        open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
         if args.output != "-"
         else contextlib.nullcontext(sys.stdout)
     )

@@ -230,7 +230,9 @@ def leaf_plans(schema: GraphQLSchema) -> LeafPlans:
     no field extension) and whose type is a scalar or an enum."""
     plans: LeafPlans = {}
     for type_name, graphql_type in schema.type_map.items():
-        if type_name.startswith("__") or not isinstance(graphql_type, GraphQLObjectType):
+        if type_name.startswith("__") or not isinstance(
+            graphql_type, GraphQLObjectType
+        ):
             continue
         for field_name, field in graphql_type.fields.items():
             definition = field.extensions.get("strawberry-definition")
@@ -285,7 +287,9 @@ class LeafFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
         path: Any,
         position_context: Any,
     ) -> Any:
-        plan = self._plans.get((parent_type.name, field_details_list[0].node.name.value))
+        plan = self._plans.get(
+            (parent_type.name, field_details_list[0].node.name.value)
+        )
         if plan is not None:
             value = getattr(source, plan.attribute, Undefined)
             if value is None:
@@ -309,7 +313,9 @@ class LeafFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
 def execution_context_for() -> type[LeafFieldExecutionContext]:
     """A context class of one schema's own, to hold the plans made from it."""
-    return type("BackInStockExecutionContext", (LeafFieldExecutionContext,), {"plans": {}})
+    return type(
+        "BackInStockExecutionContext", (LeafFieldExecutionContext,), {"plans": {}}
+    )
 
 
 def graphql_core_schema(schema: Any) -> GraphQLSchema:

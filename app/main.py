@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
-
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from app.auth import Authenticator
@@ -95,9 +94,7 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route(graphiql.STATIC_PATH, graphiql.static_file, methods=["GET"]),
-            Route(
-                UNSUBSCRIBE_PATH + "{token}", unsubscribe, methods=["GET", "POST"]
-            ),
+            Route(UNSUBSCRIBE_PATH + "{token}", unsubscribe, methods=["GET", "POST"]),
             Route(CONFIRM_PATH + "{token}", confirm, methods=["GET", "POST"]),
         ],
         lifespan=lifespan,

@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
-import app.models  # noqa: F401  (registers the tables)
 from app.config import Settings
 from app.storage import Store
 

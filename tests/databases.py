@@ -30,7 +30,6 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-import app.models  # noqa: F401  (registers the tables)
 from app.migrate import alembic_config, upgrade_database
 
 T = TypeVar("T")
@@ -182,7 +181,7 @@ class PostgresDatabases:
                         await connection.execute(statement)
             finally:
                 await connection.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - any doubt: start from the template instead
             self._reusable.discard(name)
             await self._drop(name)
             return
@@ -196,7 +195,7 @@ class PostgresDatabases:
     async def _keep_ready(self, ready: asyncio.Queue[str | Exception]) -> None:
         try:
             await ready.put(await self._create_from_template())
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - handed to the test that takes it
             await ready.put(error)
 
     async def _take(self) -> str:

@@ -86,7 +86,7 @@ class Receiver:
         for secret in self.secrets:
             try:
                 Webhook(secret).verify(body, headers)
-            except Exception:  # the next secret may verify it
+            except Exception:  # noqa: BLE001 - the next secret may verify it
                 continue
             return secret
         return None

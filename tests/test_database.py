@@ -12,11 +12,11 @@ from sqlalchemy import exc
 from starlette.applications import Starlette
 
 from app.config import Settings
+from app.main import create_app
 from app.storage import Transaction, open_store
 from app.storage.engine import EngineStore
 from app.storage.sqlite import checkpoints
 from app.storage.sqlite.writer import SQLiteWriter
-from app.main import create_app
 from tests.conftest import GraphQLClient
 from tests.databases import PostgresDatabases
 from tests.documents import GET_REQUEST, create
@@ -156,7 +156,9 @@ async def test_a_long_log_starts_over_while_writes_go_on(tmp_path, monkeypatch):
 
     largest = 0
     try:
-        for _ in range(200):  # 200 transactions of 6 pages: 4.8 MB of log unless restarted
+        for _ in range(
+            200
+        ):  # 200 transactions of 6 pages: 4.8 MB of log unless restarted
             await writer.write(write_pages)
             largest = max(largest, Path(f"{path}-wal").stat().st_size)
     finally:

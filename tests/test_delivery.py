@@ -67,6 +67,7 @@ async def test_every_queued_request_is_emailed_once_with_its_details(
     for received, request_id in zip(
         sorted(mailbox.received, key=lambda r: r.recipients[0]),
         [await request_id_of(gql, admin_key, ids, email) for email in emails],
+        strict=True,
     ):
         message = received.message
         assert received.sender == "alerts@shop.example"

@@ -76,7 +76,7 @@ async def statuses(app: Starlette) -> dict[str, int]:
             NotificationRequest.status
         )
     )
-    return {status: count for status, count in rows}
+    return dict(rows)
 
 
 async def queued(app: Starlette) -> int:

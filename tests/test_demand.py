@@ -11,8 +11,7 @@ from starlette.applications import Starlette
 from app.config import Settings
 from app.permissions import Permission
 from tests.clock import app_with_clock
-from tests.conftest import ManualClock
-from tests.conftest import mint_key
+from tests.conftest import ManualClock, mint_key
 from tests.documents import DELETE_REQUEST, MARK_AS_SENT, REPORT, create
 
 DEMAND = """

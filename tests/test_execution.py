@@ -16,8 +16,8 @@ import strawberry
 from strawberry.extensions import SchemaExtension
 from strawberry.scalars import JSON
 
-from app.fast_paths import execution_context_for, graphql_core_schema, leaf_plans
 from app.config import Settings
+from app.fast_paths import execution_context_for, graphql_core_schema, leaf_plans
 from app.graphql.schema import build_schema
 
 
@@ -44,14 +44,42 @@ class Thing:
 def _things() -> list[Thing]:
     moment = datetime(2026, 11, 23, tzinfo=UTC)
     fine = Thing(
-        name="a", nickname=None, colour=Colour.RED, count=1, when=moment, extra={"k": [1]}
+        name="a",
+        nickname=None,
+        colour=Colour.RED,
+        count=1,
+        when=moment,
+        extra={"k": [1]},
     )
     return [
         fine,
-        Thing(name=None, nickname="n", colour=Colour.RED, count=2, when=moment, extra=None),  # type: ignore[arg-type]
-        Thing(name="c", nickname=ValueError("boom"), colour="BLUE", count="x", when=moment, extra=None),  # type: ignore[arg-type]
-        Thing(name="d", nickname=None, colour=Colour.RED, count=2**40, when="soon", extra=None),  # type: ignore[arg-type]
-        Thing(name="e", nickname=_later("late"), colour=Colour.RED, count=3, when=moment, extra=_later(1)),  # type: ignore[arg-type]
+        Thing(
+            name=None, nickname="n", colour=Colour.RED, count=2, when=moment, extra=None
+        ),  # type: ignore[arg-type]
+        Thing(
+            name="c",
+            nickname=ValueError("boom"),
+            colour="BLUE",
+            count="x",
+            when=moment,
+            extra=None,
+        ),  # type: ignore[arg-type]
+        Thing(
+            name="d",
+            nickname=None,
+            colour=Colour.RED,
+            count=2**40,
+            when="soon",
+            extra=None,
+        ),  # type: ignore[arg-type]
+        Thing(
+            name="e",
+            nickname=_later("late"),
+            colour=Colour.RED,
+            count=3,
+            when=moment,
+            extra=_later(1),
+        ),  # type: ignore[arg-type]
     ]
 
 
@@ -66,7 +94,9 @@ DOCUMENT = "{ things { name nickname colour count when extra alias: name } }"
 
 
 class Shouting(SchemaExtension):
-    def resolve(self, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+    def resolve(
+        self, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any
+    ) -> Any:
         result = _next(root, info, *args, **kwargs)
         return result.upper() if isinstance(result, str) else result
 

@@ -20,7 +20,6 @@ from app.gc_tuning import YOUNG_COLLECTION_THRESHOLD
 from app.main import create_app
 from tests.documents import CREATE_REQUEST, GET_REQUEST, QUERY_REQUESTS, new_request
 
-
 # Acyclic requests are a fast path's doing (app/fast_paths.py); with them off (the second
 # CI run) Strawberry's own execution leaves its cycles, and nothing here applies.
 pytestmark = pytest.mark.skipif(

@@ -189,4 +189,7 @@ async def test_storefronts_on_other_origins_may_call_the_api(http):
 
     assert preflight.status_code == 200
     assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
-    assert response.headers["access-control-allow-origin"] in ("*", "https://shop.example")
+    assert response.headers["access-control-allow-origin"] in (
+        "*",
+        "https://shop.example",
+    )

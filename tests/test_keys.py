@@ -46,5 +46,5 @@ def test_signatures_are_itsdangerous_hmac_sha256_ones():
 
 
 def test_no_key_at_all_is_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one key"):
         ServerKeys([])

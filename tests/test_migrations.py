@@ -22,7 +22,6 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
 
-import app.models  # noqa: F401  (registers the tables)
 from app.config import Settings
 from app.migrate import (
     MIGRATION_LOCK_ID,

@@ -199,7 +199,7 @@ async def test_identical_creates_sent_to_two_servers_at_once_leave_one_request(
 
         # then: each item has one request, and every create returned it
         ids_by_item: dict[int, set[str]] = {}
-        for (item, _), data in zip(calls, results):
+        for (item, _), data in zip(calls, results, strict=True):
             ids_by_item.setdefault(item, set()).add(
                 data["createBackInStockNotificationRequest"]["id"]
             )

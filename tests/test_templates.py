@@ -106,7 +106,7 @@ def test_the_sandbox_refuses_reaching_into_python(tmp_path: Path):
         "{{ item.name.__class__.__mro__[1].__subclasses__() }}"
     )
 
-    with pytest.raises(TemplateProblem, match="body.txt"):
+    with pytest.raises(TemplateProblem, match=r"body\.txt"):
         Templates(str(tmp_path))
 
 
@@ -127,7 +127,7 @@ async def test_a_broken_template_stops_the_server_at_start(
         )
     )
 
-    with pytest.raises(TemplateProblem, match="subject.txt"):
+    with pytest.raises(TemplateProblem, match=r"subject\.txt"):
         async with app.router.lifespan_context(app):
             pass
 

@@ -144,7 +144,7 @@ class EventFeed:
     async def _last_id(self) -> int:
         try:
             return int(await self.store.scalar(LAST_EVENT_ID) or 0)
-        except Exception:  # keep the old mark
+        except Exception:  # noqa: BLE001 - an unreadable mark keeps the old one
             return self._low
 
     async def read(self) -> None:
@@ -200,7 +200,7 @@ class EventFeed:
                         await asyncio.wait_for(connection.fetchval("SELECT 1"), 5)
             except asyncio.CancelledError:
                 raise
-            except Exception as error:  # reconnect after a pause
+            except Exception as error:  # noqa: BLE001 - any failure: reconnect after a pause
                 log.warning("event listener lost its connection: %s", error)
             finally:
                 if connection is not None and not connection.is_closed():

@@ -82,7 +82,7 @@ class BackInStockItemDemandConnection:
                 BackInStockItemDemandEdge(
                     cursor=cursor, node=BackInStockItemDemand.from_record(row)
                 )
-                for row, cursor in zip(page.rows, page.cursors)
+                for row, cursor in zip(page.rows, page.cursors, strict=True)
             ],
             page_info=PageInfo(
                 has_next_page=page.has_next_page,

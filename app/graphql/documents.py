@@ -23,10 +23,6 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from strawberry.extensions import SchemaExtension
-
-from app.fast_paths import graphql_core_schema
-from app.graphql.errors import request_error_code
 from graphql import (
     ASTValidationRule,
     DocumentNode,
@@ -35,6 +31,10 @@ from graphql import (
     parse,
     validate,
 )
+from strawberry.extensions import SchemaExtension
+
+from app.fast_paths import graphql_core_schema
+from app.graphql.errors import request_error_code
 
 T = TypeVar("T")
 PARSE_FAILED = "GRAPHQL_PARSE_FAILED"

@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 import re
 
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.utils.str_converters import to_camel_case
 
 from app.services.errors import InvalidArgument, RateLimited, ServiceError
-from graphql import GraphQLError, GraphQLSyntaxError
 
 log = logging.getLogger("app.graphql")
 
@@ -93,7 +93,7 @@ def coded(error: GraphQLError) -> GraphQLError:
             fields = [graphql_path(v.field) for v in original.field_violations]
             extensions["fieldViolations"] = [
                 {"field": field, "description": v.description}
-                for field, v in zip(fields, original.field_violations)
+                for field, v in zip(fields, original.field_violations, strict=True)
             ]
             # The message names the fields as the API does, like fieldViolations.
             message = f"Invalid argument: {', '.join(fields)}"

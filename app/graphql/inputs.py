@@ -11,7 +11,6 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.fast_paths import built_once
-
 from app.graphql.types import BackInStockNotificationRequestStatus
 from app.services.request_filters import (
     Condition,
@@ -23,6 +22,7 @@ from app.services.request_sort import SortField as DomainSortField
 from app.services.request_sort import SortKey
 from app.services.request_sort import SortOrder as DomainSortOrder
 from app.services.rules import CatalogReference, ItemDetails, NewRequest
+
 
 @built_once
 @strawberry.input

@@ -50,7 +50,9 @@ class Mutation:
             info.context.notify_queued()  # its confirmation email may be due
         return BackInStockNotificationRequest.from_record(created)
 
-    @field_requiring(MODIFY_REQUESTS, "Delete a request; returns its id.", mutation=True)
+    @field_requiring(
+        MODIFY_REQUESTS, "Delete a request; returns its id.", mutation=True
+    )
     async def delete_back_in_stock_notification_request(
         self, info: strawberry.Info, id: strawberry.ID
     ) -> strawberry.ID:

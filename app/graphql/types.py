@@ -12,9 +12,9 @@ from app.models import RequestStatus
 from app.permissions import Permission
 from app.services.request_query import Page, RequestQuery, count_requests
 from app.services.request_view import RequestRecord
-from app.services.settings import CollectionStateRecord
 from app.services.rules import CatalogReference as DomainCatalogReference
 from app.services.rules import parse_id
+from app.services.settings import CollectionStateRecord
 
 READ_REQUESTS = Permission.READ_BACK_IN_STOCK_NOTIFICATION_REQUESTS
 _STATUSES = {status.value: status for status in RequestStatus}  # faster than the call
@@ -94,7 +94,9 @@ class BackInStockNotificationRequest(Node):
         return cls(
             id=strawberry.ID(row.id),
             catalog_reference=CatalogReference(
-                app_id=row.app_id, catalog_item_id=row.catalog_item_id, options=row.options
+                app_id=row.app_id,
+                catalog_item_id=row.catalog_item_id,
+                options=row.options,
             ),
             email=row.email,
             contact_id=strawberry.ID(row.contact_id),
@@ -172,17 +174,21 @@ class BackInStockNotificationRequestConnection:
     def nodes(self) -> list[BackInStockNotificationRequest]:
         return [edge.node for edge in self.edges]
 
-    @strawberry.field(description="Every request the filter matches (counted only when asked).")
+    @strawberry.field(
+        description="Every request the filter matches (counted only when asked)."
+    )
     async def total_count(self, info: strawberry.Info) -> int:
         return await count_requests(info.context.store, self.query)
 
     @classmethod
-    def from_page(cls, page: Page, query: RequestQuery) -> BackInStockNotificationRequestConnection:
+    def from_page(
+        cls, page: Page, query: RequestQuery
+    ) -> BackInStockNotificationRequestConnection:
         edges = [
             BackInStockNotificationRequestEdge(
                 cursor=cursor, node=BackInStockNotificationRequest.from_record(row)
             )
-            for row, cursor in zip(page.rows, page.cursors)
+            for row, cursor in zip(page.rows, page.cursors, strict=True)
         ]
         return cls(
             edges=edges,

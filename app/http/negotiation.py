@@ -46,7 +46,7 @@ def response_media_type(accept: str | None) -> str:
     if not accept:
         return JSON
     graphql_quality = 0.0
-    json_quality = {media: 0.0 for media in _JSON_RANGES}
+    json_quality = dict.fromkeys(_JSON_RANGES, 0.0)
     listed = set()
     for media, quality in _media_ranges(accept):
         if media == GRAPHQL_RESPONSE_JSON:

@@ -178,7 +178,7 @@ def refresh() -> None:
             packages.append(entry)
             contents.update(files)
     by_name = {p["package"]: p for p in packages}
-    for pin, package in zip(PINS, packages):
+    for pin, package in zip(PINS, packages, strict=True):
         if "licence" not in package:
             donor = by_name[pin.licence_from] if pin.licence_from else None
             if donor is None or "licence" not in donor:

@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
-import app.models  # noqa: F401  (registers the tables)
 from app.config import Settings
 from app.migrate import declared_for
 

@@ -302,7 +302,7 @@ async def _send(
     error: str | None = None
     try:
         message = _compose(dispatcher, templates, claimed)
-    except Exception as problem:  # a bad template fails this email, not the batch
+    except Exception as problem:  # noqa: BLE001 - a bad template fails one email
         refused = MessageRefused(f"rendering failed: {problem}", permanent=True)
         return await _failed(dispatcher, run, claimed, refused)
     try:

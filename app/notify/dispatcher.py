@@ -11,6 +11,7 @@ Message-ID; never a lost notification or a request stuck in PROCESSING.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -90,7 +91,9 @@ class Dispatcher:
         # Webhooks: delivered beside mail, by a loop and connections of their own, and
         # held back to one connection while mail is being sent.
         self.sending = False
-        self.webhooks = WebhookDispatcher(store, settings, yield_to=lambda: self.sending)
+        self.webhooks = WebhookDispatcher(
+            store, settings, yield_to=lambda: self.sending
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -192,10 +195,8 @@ class Dispatcher:
                 await self.close()
             if self.stopping:
                 break
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
-            except TimeoutError:
-                pass
 
     async def _purge_when_due(self) -> None:
         if time.monotonic() < self._next_purge:
@@ -229,7 +230,9 @@ class Dispatcher:
 
     def retry_delay(self, attempts: int) -> float:
         """The wait before the next attempt after `attempts` failed ones."""
-        return retry_delay(attempts, self.settings.delivery_retry_base_seconds, self._rng)
+        return retry_delay(
+            attempts, self.settings.delivery_retry_base_seconds, self._rng
+        )
 
     async def purge(self) -> maintenance.Purged:
         """Delete what retention and the limits no longer keep (every

@@ -308,7 +308,7 @@ class FileTransport:
         except OSError as error:
             raise TransportUnavailable(
                 _clip(f"cannot write {message.name}.eml: {error}")
-            )
+            ) from error
 
     async def close(self) -> None:
         return None

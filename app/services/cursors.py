@@ -80,7 +80,10 @@ def decode_cursor(
         )
         if version != _VERSION or not isinstance(raw, list) or len(raw) != len(keys):
             raise ValueError("not a cursor of this version")
-        values = [_decode_value(key.field, value) for key, value in zip(keys, raw)]
+        values = [
+            _decode_value(key.field, value)
+            for key, value in zip(keys, raw, strict=True)
+        ]
     except (BadData, ValueError, TypeError, KeyError, UnicodeError):
         violations.add("after", "is not a cursor of this connection")
         return None

@@ -217,13 +217,15 @@ def _count_items(tx: Transaction, items: Items, *, forget_empty: bool) -> None:
     ordered = sorted(items)
     keys = [{"b_app_id": app, "b_catalog_item_id": item} for app, item in ordered]
     counts = []
-    for key, item in zip(keys, ordered):
+    for key, item in zip(keys, ordered, strict=True):
         change = items[item].counts
         values = {f"b_{STATUS_COUNTS[s]}": n for s, n in change.items()}
         values["b_waiting_count"] = sum(n for s, n in change.items() if s in WAITING)
         counts.append({**key, **values})
     tx.execute(sql.COUNTS_UPDATE, counts)
-    left = [key for key, item in zip(keys, ordered) if items[item].left_waiting]
+    left = [
+        key for key, item in zip(keys, ordered, strict=True) if items[item].left_waiting
+    ]
     if left:
         tx.execute(sql.DATES_UPDATE[tx.dialect], left)
     if forget_empty:

@@ -408,5 +408,8 @@ async def count_by_catalog_references(
         .where(key_column.in_(set(keys)))
         .group_by(key_column)
     )
-    counts = {key: count for key, count in rows}
-    return [(reference, counts.get(key, 0)) for reference, key in zip(references, keys)]
+    counts = dict(rows)
+    return [
+        (reference, counts.get(key, 0))
+        for reference, key in zip(references, keys, strict=True)
+    ]

@@ -55,9 +55,9 @@ async def start_collecting_requests(
     now = clock()
 
     def start(tx: Transaction) -> bool:
-        if supported_app_ids and app_id not in supported_app_ids:
-            if not is_collecting(tx, app_id):
-                return False
+        allowed = not supported_app_ids or app_id in supported_app_ids
+        if not allowed and not is_collecting(tx, app_id):
+            return False
         _set_collecting(tx, app_id, True, now)
         return True
 
@@ -76,7 +76,9 @@ async def stop_collecting_requests(
     return await list_collection_states(store)
 
 
-def _set_collecting(tx: Transaction, app_id: str, collecting: bool, now: object) -> None:
+def _set_collecting(
+    tx: Transaction, app_id: str, collecting: bool, now: object
+) -> None:
     values = {"app_id": app_id, "collecting_requests": collecting, "updated_date": now}
     tx.execute(
         upsert(

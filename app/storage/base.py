@@ -43,7 +43,9 @@ class Transaction:
     SQLAlchemy's bridge (`AsyncConnection.run_sync`).
     """
 
-    def __init__(self, connection: Connection, raw: RawStatements | None = None) -> None:
+    def __init__(
+        self, connection: Connection, raw: RawStatements | None = None
+    ) -> None:
         self.connection = connection
         self.dialect: str = connection.dialect.name
         self._raw = raw
@@ -151,8 +153,9 @@ class Store(abc.ABC):
         """Start a write that would touch `table` within `timeout` seconds and undo it;
         raise if none can (readiness: reads may work while every write waits)."""
 
-    async def prepare(self) -> None:  # noqa: B027 - most stores need nothing
+    async def prepare(self) -> None:
         """Once the schema is up to date: whatever makes this database fast."""
+        return None  # most stores need nothing
 
     @abc.abstractmethod
     async def dispose(self) -> None:

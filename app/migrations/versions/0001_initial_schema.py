@@ -20,6 +20,7 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+
 def _create_nullable_sort_index(name: str, column: str) -> None:
     """Index a nullable sort key in the contract's order: NULL ranks lowest."""
     if op.get_bind().dialect.name == "postgresql":

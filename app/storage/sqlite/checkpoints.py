@@ -40,7 +40,9 @@ class BackgroundCheckpoints:
         self.frames = 0  # the log's length at the last checkpoint
         self._passes_started = 0
         self._passes_done = 0
-        self._restart_after: int | None = None  # the passes started when a restart was due
+        self._restart_after: int | None = (
+            None  # the passes started when a restart was due
+        )
         self._last_copied = 0
         self._copied_before = 0
 
@@ -84,7 +86,9 @@ class BackgroundCheckpoints:
         if self._passes_done <= self._restart_after:
             return False  # the pass asked for has not finished yet
         if self._last_copied > RESTART_READY_FRAMES:
-            self._restart_after = self._passes_started  # one more pass, on the heels of that
+            self._restart_after = (
+                self._passes_started
+            )  # one more pass, on the heels of that
             self._hurried.set()
             self.request()
             return False
@@ -94,7 +98,9 @@ class BackgroundCheckpoints:
             busy, frames, copied = (1, 0, 0) if self._closed else self._checkpoint()
         except sqlite3.Error:
             busy = 1
-        if busy or copied != frames:  # a reader still reads older frames: try again later
+        if (
+            busy or copied != frames
+        ):  # a reader still reads older frames: try again later
             self._restart_after = None
             self._lock.release()
             return False

@@ -69,7 +69,9 @@ class SQLiteWriter:
             loop = asyncio.get_running_loop()
             works = [work for work, _ in batch]
             try:
-                outcomes = await loop.run_in_executor(self._executor, self._batch, works)
+                outcomes = await loop.run_in_executor(
+                    self._executor, self._batch, works
+                )
             except BaseException as error:
                 for _, future in batch:
                     if not future.done():
