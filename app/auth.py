@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from sqlalchemy import insert, select, update
 
-from app.models import ApiKey, utc_now
+from app.models import ApiKey, table_of, utc_now
 from app.permissions import Permission
 from app.storage import Store
 
@@ -58,7 +58,8 @@ class ApiKeyRecord(NamedTuple):
     revoked_date: datetime | None
 
 
-_KEY_COLUMNS = [ApiKey.__table__.c[name] for name in ApiKeyRecord._fields]
+_KEYS = table_of(ApiKey)
+_KEY_COLUMNS = [_KEYS.c[name] for name in ApiKeyRecord._fields]
 
 
 async def create_api_key(
@@ -81,15 +82,15 @@ async def create_api_key(
 
 async def list_api_keys(store: Store) -> list[ApiKeyRecord]:
     return await store.rows(
-        select(*_KEY_COLUMNS).order_by(ApiKey.created_date),
+        select(*_KEY_COLUMNS).order_by(_KEYS.c.created_date),
         into=ApiKeyRecord._make,
     )
 
 
 async def revoke_api_key(store: Store, *, id: uuid.UUID) -> bool:
     revoke = (
-        update(ApiKey)
-        .where(ApiKey.id == id, ApiKey.revoked_date.is_(None))
+        update(_KEYS)
+        .where(_KEYS.c.id == id, _KEYS.c.revoked_date.is_(None))
         .values(revoked_date=utc_now())
     )
     return await store.write(lambda tx: tx.execute(revoke)) > 0
@@ -148,7 +149,7 @@ class Authenticator:
 
     async def _look_up(self, key_hash: str) -> Principal:
         rows = await self.store.rows(
-            select(*_KEY_COLUMNS).where(ApiKey.key_hash == key_hash),
+            select(*_KEY_COLUMNS).where(_KEYS.c.key_hash == key_hash),
             into=ApiKeyRecord._make,
         )
         record = rows[0] if rows else None
@@ -167,7 +168,7 @@ class Authenticator:
 
     def _note_use(self, key_id: uuid.UUID, now: datetime) -> None:
         """Write last_used_date in the background; a failure only loses the hint."""
-        statement = update(ApiKey).where(ApiKey.id == key_id).values(last_used_date=now)
+        statement = update(_KEYS).where(_KEYS.c.id == key_id).values(last_used_date=now)
 
         async def write() -> None:
             try:

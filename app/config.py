@@ -220,7 +220,9 @@ class Settings(BaseSettings):
     @classmethod
     def _long_enough(cls, raw: SecretStr | None) -> SecretStr | None:
         short = [
-            key for key in _split_names(raw and raw.get_secret_value()) if len(key) < 32
+            key
+            for key in _split_names(raw.get_secret_value() if raw else None)
+            if len(key) < 32
         ]
         if short:
             raise ConfigurationError(

@@ -236,7 +236,7 @@ def leaf_plans(schema: GraphQLSchema) -> LeafPlans:
             continue
         for field_name, field in graphql_type.fields.items():
             definition = field.extensions.get("strawberry-definition")
-            if definition is None or not is_default_resolver(field.resolve):  # type: ignore[arg-type]
+            if definition is None or not is_default_resolver(field.resolve):
                 continue
             nullable = not isinstance(field.type, GraphQLNonNull)
             named = field.type if nullable else field.type.of_type

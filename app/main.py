@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from app.auth import Authenticator
@@ -106,10 +106,9 @@ def create_app(
         allowed_origins=settings.cors_origin_list,
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
     )
-    # Every method reaches the view, so even a PUT is answered as GraphQL (405, JSON).
-    app.add_route("/graphql", view)
-    # Subscriptions: graphql-transport-ws on the same path.
-    app.router.add_websocket_route("/graphql", view)
+    # Every method reaches the view, so even a PUT is answered as GraphQL (405, JSON);
+    # subscriptions speak graphql-transport-ws on the same path. The view is an ASGI app.
+    app.router.routes += [Route("/graphql", view), WebSocketRoute("/graphql", view)]
     app.add_middleware(LimitRequestBody, max_bytes=settings.max_request_bytes)
     # Outermost, so refusals (413) carry CORS headers too and browsers can read them.
     app.add_middleware(

@@ -58,13 +58,24 @@ def time_ordered_id(
     return uuid.UUID(int=value)
 
 
+def table_of(model: type[SQLModel]) -> Table:
+    """A model's Core table, typed (SQLModel leaves `__table__` untyped).
+
+    Services write statements against its columns (`table_of(M).c.status`), which type
+    as SQL expressions; a model's class attributes type as the values they hold.
+    """
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
 def only_on(dialect: str, index: Index) -> Index:
     """An index made on one database only; `info["dialect"]` tells migrations which."""
     index.info["dialect"] = dialect
     return index.ddl_if(dialect=dialect)
 
 
-class RequestStatus(str, enum.Enum):
+class RequestStatus(enum.StrEnum):
     RECEIVED = "RECEIVED"
     PROCESSING = "PROCESSING"
     NOTIFICATION_SENT = "NOTIFICATION_SENT"
@@ -73,6 +84,7 @@ class RequestStatus(str, enum.Enum):
 
 # Statuses a report moves to PROCESSING.
 REPORTABLE_STATUSES = (RequestStatus.RECEIVED, RequestStatus.FAILED)
+
 
 class NotificationRequest(SQLModel, table=True):
     """A shopper's request to be emailed when an item is back in stock."""
@@ -95,7 +107,8 @@ class NotificationRequest(SQLModel, table=True):
         Index("ix_notification_requests_status", "status", "id"),
         # The nullable sort keys: see _nullable_sort_indexes below for PostgreSQL.
         only_on(
-            "sqlite", Index("ix_notification_requests_auto_notified", "auto_notified", "id")
+            "sqlite",
+            Index("ix_notification_requests_auto_notified", "auto_notified", "id"),
         ),
         only_on("sqlite", Index("ix_notification_requests_item_url", "item_url", "id")),
         Index("ix_notification_requests_email", "email", "id"),
@@ -124,7 +137,9 @@ class NotificationRequest(SQLModel, table=True):
 
     id: uuid.UUID = Field(sa_column=Column(GUID(), primary_key=True))
     app_id: str = Field(sa_column=Column(code_point_string(64), nullable=False))
-    catalog_item_id: str = Field(sa_column=Column(code_point_string(36), nullable=False))
+    catalog_item_id: str = Field(
+        sa_column=Column(code_point_string(36), nullable=False)
+    )
     # None stands for both an absent and an empty options object.
     options: dict[str, Any] | None = Field(
         default=None, sa_column=Column(PortableJSON, nullable=True)
@@ -190,7 +205,7 @@ def _nullable_sort_indexes(table: Table, *names: str) -> None:
         )
 
 
-_nullable_sort_indexes(NotificationRequest.__table__, "auto_notified", "item_url")
+_nullable_sort_indexes(table_of(NotificationRequest), "auto_notified", "item_url")
 
 
 class Report(SQLModel, table=True):
@@ -355,7 +370,9 @@ class WebhookEndpoint(SQLModel, table=True):
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
     enabled: bool = Field(sa_column=Column(Boolean, nullable=False))
-    disabled_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    disabled_reason: str | None = Field(
+        default=None, sa_column=Column(Text, nullable=True)
+    )
     created_date: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     last_success_date: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
@@ -382,9 +399,7 @@ class WebhookDelivery(SQLModel, table=True):
         Index("ix_webhook_deliveries_available", "available_at", "id"),
         Index("uq_webhook_deliveries_event", "endpoint_id", "event_id", unique=True),
         # The delivery before (and after) this one of the same request and endpoint.
-        Index(
-            "ix_webhook_deliveries_request", "request_id", "endpoint_id", "event_id"
-        ),
+        Index("ix_webhook_deliveries_request", "request_id", "endpoint_id", "event_id"),
     )
 
     id: int | None = Field(

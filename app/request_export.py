@@ -88,7 +88,7 @@ def as_csv_row(request: RequestRecord) -> list[Any]:
         ).decode()
     if row[_AUTO_NOTIFIED] is not None:
         row[_AUTO_NOTIFIED] = "true" if row[_AUTO_NOTIFIED] else "false"
-    row[_CREATED_DATE] = row[_CREATED_DATE].isoformat()
+    row[_CREATED_DATE] = request.created_date.isoformat()
     return row
 
 
@@ -96,10 +96,16 @@ def _writer(output: TextIO, format: str) -> Callable[[RequestRecord], None]:
     if format == "csv":
         rows = csv.writer(output)
         rows.writerow(CSV_COLUMNS)
-        return lambda request: rows.writerow(as_csv_row(request))
-    return lambda request: output.write(
-        orjson.dumps(as_api_object(request)).decode() + "\n"
-    )
+
+        def write_csv(request: RequestRecord) -> None:
+            rows.writerow(as_csv_row(request))
+
+        return write_csv
+
+    def write_json(request: RequestRecord) -> None:
+        output.write(orjson.dumps(as_api_object(request)).decode() + "\n")
+
+    return write_json
 
 
 async def export_requests(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import subprocess
 import sys
@@ -25,7 +26,6 @@ import psutil
 from sqlalchemy import func, insert, select
 
 from app.config import Settings
-from app.storage import Store, open_store
 from app.migrate import prepare_database
 from app.models import (
     Notification,
@@ -40,6 +40,7 @@ from app.services.reports import report_items_back_in_stock
 from app.services.requests import _validated_request_values, create_request
 from app.services.rules import CatalogReference, ItemDetails, NewRequest
 from app.services.settings import start_collecting_requests
+from app.storage import Store, open_store
 
 APP_ID = "stores"
 REFERENCE = CatalogReference(APP_ID, "bench-item")
@@ -141,7 +142,9 @@ async def seed(store: Store, count: int, *, one_by_one: bool) -> float:
             for index in indexes
         ]
         insert_rows = insert(NotificationRequest.__table__)
-        await store.write(lambda tx, rows=rows: tx.execute(insert_rows, rows))
+        await store.write(
+            lambda tx, rows=rows, insert_rows=insert_rows: tx.execute(insert_rows, rows)
+        )
     if not one_by_one:  # rows written around the service: count its demand
         await store.write(rebuild_item_demand)
     return time.perf_counter() - started
@@ -168,10 +171,8 @@ async def deliver(
         while not done.is_set():
             left = await store.scalar(select(func.count()).select_from(Notification))
             samples.append((total - left, rss_mib()))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), timeout=0.5)
-            except TimeoutError:
-                pass
 
     sampler = asyncio.create_task(sample())
     started = time.perf_counter()

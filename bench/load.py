@@ -8,6 +8,7 @@ when wrk is missing, with a small asyncio HTTP/1.1 client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -65,11 +66,24 @@ class Server:
         return f"http://{HOST}:{self.port}/graphql"
 
     def start(self, log_dir: Path) -> None:
-        self.log_path = log_dir / f"server-{self.factory.rsplit(':', 1)[-1]}-{self.port}.log"
+        self.log_path = (
+            log_dir / f"server-{self.factory.rsplit(':', 1)[-1]}-{self.port}.log"
+        )
         command = [
-            sys.executable, "-m", "uvicorn", "--factory", self.factory,
-            "--host", HOST, "--port", str(self.port), "--workers", "1",
-            "--no-access-log", "--log-level", "warning",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            self.factory,
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+            "--no-access-log",
+            "--log-level",
+            "warning",
         ]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
@@ -81,7 +95,9 @@ class Server:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server {self.factory} exited: {self.log_path.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"server {self.factory} exited: {self.log_path.read_text()[-2000:]}"
+                )
             try:
                 with socket.create_connection((HOST, self.port), timeout=0.2):
                     return
@@ -155,10 +171,8 @@ class RssSampler:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
-        try:
+        with contextlib.suppress(psutil.Error):
             self.samples.append(self.server.rss_mb())
-        except psutil.Error:
-            pass
 
     @property
     def peak(self) -> float:
@@ -212,15 +226,26 @@ def _drive_wrk(
     bodies_file = work_dir / f"bodies-{time.monotonic_ns()}.jsonl"
     bodies_file.write_text("\n".join(bodies) + "\n")
     command = [
-        "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
-        "-s", str(LUA_SCRIPT), url, "--", str(bodies_file), key or "",
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(LUA_SCRIPT),
+        url,
+        "--",
+        str(bodies_file),
+        key or "",
     ]
     finished = subprocess.run(
         _pinned(command, core), capture_output=True, text=True, timeout=seconds + 60
     )
     bodies_file.unlink(missing_ok=True)
     line = next(
-        (line for line in finished.stdout.splitlines() if line.startswith("RESULT ")), None
+        (line for line in finished.stdout.splitlines() if line.startswith("RESULT ")),
+        None,
     )
     if line is None:
         raise RuntimeError(f"wrk failed: {finished.stdout}\n{finished.stderr}")
@@ -232,7 +257,10 @@ def _drive_wrk(
         p90_ms=raw["p90_us"] / 1000,
         p99_ms=raw["p99_us"] / 1000,
         max_ms=raw["max_us"] / 1000,
-        errors=raw["socket_errors"] + raw["timeouts"] + raw["http_errors"] + raw["graphql_errors"],
+        errors=raw["socket_errors"]
+        + raw["timeouts"]
+        + raw["http_errors"]
+        + raw["graphql_errors"],
         first_error=raw["first_error"],
     )
 
@@ -289,7 +317,11 @@ async def _drive_python(
     latencies.sort()
 
     def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else 0.0
+        return (
+            latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
+            if latencies
+            else 0.0
+        )
 
     return LoadResult(
         requests=len(latencies),

@@ -60,7 +60,9 @@ def _record(row: dict[str, Any]) -> tuple[Any, ...]:
 async def _exists(server_url: str, name: str) -> dict[str, Any] | None:
     admin = await asyncpg.connect(_dsn(server_url))
     try:
-        found = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        found = await admin.fetchval(
+            "SELECT 1 FROM pg_database WHERE datname = $1", name
+        )
     finally:
         await admin.close()
     if not found:
@@ -77,7 +79,9 @@ async def _exists(server_url: str, name: str) -> dict[str, Any] | None:
     return json.loads(info) if info else None
 
 
-async def _fill(server_url: str, name: str, requests: int, items: int, seed: int) -> None:
+async def _fill(
+    server_url: str, name: str, requests: int, items: int, seed: int
+) -> None:
     connection = await asyncpg.connect(_dsn(server_url, name))
     try:
         await connection.execute("SET synchronous_commit = off")
@@ -95,7 +99,9 @@ async def _fill(server_url: str, name: str, requests: int, items: int, seed: int
                     row["status"] = RequestStatus.RECEIVED.value
                     processing.append(row["id"])
             await connection.copy_records_to_table(
-                "notification_requests", records=[_record(r) for r in rows], columns=_COLUMNS
+                "notification_requests",
+                records=[_record(r) for r in rows],
+                columns=_COLUMNS,
             )
         for index in indexes:
             await connection.execute(index["indexdef"])
@@ -116,7 +122,12 @@ async def _fill(server_url: str, name: str, requests: int, items: int, seed: int
                 for request_id in processing
             ],
             columns=[
-                "request_id", "report_id", "round", "attempts", "available_at", "created_date"
+                "request_id",
+                "report_id",
+                "round",
+                "attempts",
+                "available_at",
+                "created_date",
             ],
         )
         await connection.execute("ANALYZE")
@@ -149,7 +160,9 @@ async def seed(
     await _fill(server_url, name, requests, items, seed)
     store = open_store(Settings(_env_file=None, database_url=url))
     try:
-        _, key = await create_api_key(store, name="bench", permissions=frozenset(Permission))
+        _, key = await create_api_key(
+            store, name="bench", permissions=frozenset(Permission)
+        )
     finally:
         await store.dispose()
     connection = await asyncpg.connect(_dsn(server_url, name))
@@ -176,7 +189,12 @@ def main() -> None:
     parser.add_argument("--reseed", action="store_true")
     args = parser.parse_args()
     url, _ = asyncio.run(
-        seed(args.server_url, requests=args.requests, items=args.items, reseed=args.reseed)
+        seed(
+            args.server_url,
+            requests=args.requests,
+            items=args.items,
+            reseed=args.reseed,
+        )
     )
     print(url)
 

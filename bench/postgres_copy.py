@@ -16,7 +16,6 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-import app.models  # registers every table
 from app.migrate import upgrade_database
 
 BATCH = 50_000

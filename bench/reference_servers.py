@@ -107,7 +107,9 @@ def _request(index: int) -> BackInStockNotificationRequest:
         created_date=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=index),
         item_url=f"https://shop1.example.com/product/{item}",
         item_details=BackInStockItemDetails(
-            name=f"Item {index}", price="24.50", image=f"https://static.example.com/{index}.jpg"
+            name=f"Item {index}",
+            price="24.50",
+            image=f"https://static.example.com/{index}.jpg",
         ),
     )
 
@@ -131,13 +133,16 @@ class Query:
 
     @strawberry.field
     def back_in_stock_notification_requests(
-        self, first: int | None = None, after: str | None = None, filter: JSON | None = None
+        self,
+        first: int | None = None,
+        after: str | None = None,
+        filter: JSON | None = None,
     ) -> BackInStockNotificationRequestConnection:
         page = _PAGE[: 50 if first is None else first]
         return BackInStockNotificationRequestConnection(
             edges=[
                 BackInStockNotificationRequestEdge(cursor=cursor, node=node)
-                for cursor, node in zip(_CURSORS, page)
+                for cursor, node in zip(_CURSORS, page, strict=False)
             ],
             page_info=PageInfo(
                 has_next_page=True,
@@ -159,7 +164,10 @@ class _OrjsonGraphQL(GraphQL):
 def in_memory_app() -> Starlette:
     schema = strawberry.Schema(
         query=Query,
-        extensions=[lambda: ParserCache(maxsize=1024), lambda: ValidationCache(maxsize=1024)],
+        extensions=[
+            lambda: ParserCache(maxsize=1024),
+            lambda: ValidationCache(maxsize=1024),
+        ],
     )
     app = Starlette()
     app.add_route("/graphql", _OrjsonGraphQL(schema), methods=["GET", "POST"])

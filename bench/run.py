@@ -132,13 +132,21 @@ class Samples:
 
 
 def _reference(app_id: str, item_id: str, options: str | None) -> dict[str, Any]:
-    return {"appId": app_id, "catalogItemId": item_id, "options": json.loads(options) if options else None}
+    return {
+        "appId": app_id,
+        "catalogItemId": item_id,
+        "options": json.loads(options) if options else None,
+    }
 
 
-def collect_samples(db: Path, *, deep_page: int, report_target: int, rng: random.Random) -> Samples:
+def collect_samples(
+    db: Path, *, deep_page: int, report_target: int, rng: random.Random
+) -> Samples:
     """Ids, references and keyset positions to ask for, read straight from the database."""
     with sqlite3.connect(db) as connection:
-        (max_rowid,) = connection.execute("SELECT max(rowid) FROM notification_requests").fetchone()
+        (max_rowid,) = connection.execute(
+            "SELECT max(rowid) FROM notification_requests"
+        ).fetchone()
         rowids = rng.sample(range(1, max_rowid + 1), min(5000, max_rowid))
         ids = [
             row[0]
@@ -224,20 +232,23 @@ class Bench:
         self, spec: CaseSpec, server: Server, key: str | None, *, warm: bool
     ) -> tuple[LoadResult, float]:
         """(Warm up,) then measure; returns the result and the RSS peak while measuring."""
-        common = dict(
-            connections=spec.connections,
-            key=key if spec.key else None,
-            work_dir=self.work,
-            core=self.load_core,
-            use_wrk=not self.args.python_client,
-        )
+        common = {
+            "connections": spec.connections,
+            "key": key if spec.key else None,
+            "work_dir": self.work,
+            "core": self.load_core,
+            "use_wrk": not self.args.python_client,
+        }
         server.wait_idle()
         if warm:
             drive(server.url, spec.bodies(), seconds=self.args.warmup, **common)
             server.wait_idle()
         with RssSampler(server) as rss:
             result = drive(
-                server.url, spec.bodies(), seconds=self.args.seconds / self.args.rounds, **common
+                server.url,
+                spec.bodies(),
+                seconds=self.args.seconds / self.args.rounds,
+                **common,
             )
         print(
             f"  {spec.name[:44]:44s} {result.rps:9,.0f} req/s  p50 {result.p50_ms:7.2f} ms  "
@@ -250,10 +261,15 @@ class Bench:
         one = [body(GET, {"id": str(uuid.uuid4())})]
         specs = [
             CaseSpec("bare Starlette, fixed JSON", "bare", "one", lambda: one, 16),
-            CaseSpec("in-memory Strawberry, one object", "memory", "one", lambda: one, 16),
             CaseSpec(
-                "in-memory Strawberry, page of 100", "memory", "page",
-                lambda: [body(PAGE, {"first": 100})], 16,
+                "in-memory Strawberry, one object", "memory", "one", lambda: one, 16
+            ),
+            CaseSpec(
+                "in-memory Strawberry, page of 100",
+                "memory",
+                "page",
+                lambda: [body(PAGE, {"first": 100})],
+                16,
             ),
         ]
         if self.args.only_service:
@@ -274,7 +290,10 @@ class Bench:
         check = httpx.post(
             server.url,
             content=body(PAGE, {"first": 100, "after": cursors[0]}),
-            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            headers={
+                "Authorization": f"Bearer {key}",
+                "Content-Type": "application/json",
+            },
             timeout=300,
         ).json()
         if check.get("errors"):
@@ -282,12 +301,15 @@ class Bench:
         deep = [body(PAGE, {"first": 100, "after": cursor}) for cursor in cursors]
         refs = samples.references
         counts = [
-            body(COUNT, {"refs": self.rng.sample(refs, min(100, len(refs)))}) for _ in range(20)
+            body(COUNT, {"refs": self.rng.sample(refs, min(100, len(refs)))})
+            for _ in range(20)
         ]
         collecting = samples.collecting_references
 
         def creates() -> list[str]:
-            nonce = uuid.uuid4().hex[:8]  # every load gets emails of its own, so each inserts
+            nonce = uuid.uuid4().hex[
+                :8
+            ]  # every load gets emails of its own, so each inserts
             return [
                 body(
                     CREATE,
@@ -307,25 +329,44 @@ class Bench:
                 for reference in self.rng.sample(collecting, min(500, len(collecting)))
             ]
 
-        return specs + [
+        return [
+            *specs,
             CaseSpec("get by id", "service", "one", lambda: gets, c, key=True),
             CaseSpec(
-                "page of 100, filtered (status in, appId eq)", "service", "page",
-                lambda: [filtered], c, key=True,
+                "page of 100, filtered (status in, appId eq)",
+                "service",
+                "page",
+                lambda: [filtered],
+                c,
+                key=True,
             ),
             CaseSpec(
-                "page 1 of 100 (default order)", "service", "page",
-                lambda: [body(PAGE, {"first": 100})], c, key=True,
+                "page 1 of 100 (default order)",
+                "service",
+                "page",
+                lambda: [body(PAGE, {"first": 100})],
+                c,
+                key=True,
             ),
             CaseSpec(
-                f"page {samples.deep_page:,} of 100 (by cursor)", "service", "page",
-                lambda: deep, c, key=True,
+                f"page {samples.deep_page:,} of 100 (by cursor)",
+                "service",
+                "page",
+                lambda: deep,
+                c,
+                key=True,
             ),
             CaseSpec(
-                "counts for 100 references (1 connection)", "service", "one",
-                lambda: counts, 1, key=True,
+                "counts for 100 references (1 connection)",
+                "service",
+                "one",
+                lambda: counts,
+                1,
+                key=True,
             ),
-            CaseSpec("create (distinct emails, anonymous)", "service", "one", creates, c),
+            CaseSpec(
+                "create (distinct emails, anonymous)", "service", "one", creates, c
+            ),
         ]
 
     def run(self, db: Path, info: seeding.SeedInfo, samples: Samples, run: Run) -> None:
@@ -352,7 +393,9 @@ class Bench:
             ),
         }
         if not self.args.only_service:
-            servers["bare"] = Server("bench.reference_servers:bare_app", core=self.server_core)
+            servers["bare"] = Server(
+                "bench.reference_servers:bare_app", core=self.server_core
+            )
             servers["memory"] = Server(
                 "bench.reference_servers:in_memory_app", core=self.server_core
             )
@@ -372,7 +415,9 @@ class Bench:
                         for spec in specs
                     }
                 )
-            run.cases = [combine(spec, [r[spec.name] for r in rounds], rounds) for spec in specs]
+            run.cases = [
+                combine(spec, [r[spec.name] for r in rounds], rounds) for spec in specs
+            ]
             run.report = self.report(service, samples, info.api_key)
             run.service_peak_rss_mb = service.peak_rss_mb()
         finally:
@@ -448,25 +493,39 @@ def machine() -> dict[str, Any]:
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
-        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "memory_gb": round(
+            os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1
+        ),
         "kernel": platform.release(),
         "python": platform.python_version(),
         "load_average_at_start": os.getloadavg(),
-        "wrk": subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout.splitlines()[0]
+        "wrk": subprocess.run(
+            [wrk, "-v"], capture_output=True, text=True
+        ).stdout.splitlines()[0]
         if wrk
         else None,
         "sqlite": sqlite3.sqlite_version,
         "packages": {
             name: version(name)
             for name in (
-                "strawberry-graphql", "starlette", "uvicorn", "sqlalchemy", "sqlmodel",
-                "aiosqlite", "orjson", "uvloop", "httptools",
+                "strawberry-graphql",
+                "starlette",
+                "uvicorn",
+                "sqlalchemy",
+                "sqlmodel",
+                "aiosqlite",
+                "orjson",
+                "uvloop",
+                "httptools",
             )
         },
     }
 
 
-BASES = {"one": "in-memory Strawberry, one object", "page": "in-memory Strawberry, page of 100"}
+BASES = {
+    "one": "in-memory Strawberry, one object",
+    "page": "in-memory Strawberry, page of 100",
+}
 
 
 def combine(
@@ -490,7 +549,7 @@ def combine(
     )
     ratios = [
         result.rps / r[BASES[spec.base]][0].rps
-        for (result, _), r in zip(results, rounds)
+        for (result, _), r in zip(results, rounds, strict=True)
         if BASES[spec.base] in r and r[BASES[spec.base]][0].rps
     ]
     return Case(
@@ -512,54 +571,68 @@ def compute(run: Run) -> None:
     targets: list[tuple[str, bool | None, str]] = []
     get = find("get by id")
     if get:
-        targets.append((
-            "get by id >= 0.6 of in-memory, p99 <= 25 ms",
-            (get.ratio or 0) >= 0.6 and get.result.p99_ms <= 25,
-            f"{get.ratio or 0:.2f}, p99 {get.result.p99_ms:.1f} ms",
-        ))
+        targets.append(
+            (
+                "get by id >= 0.6 of in-memory, p99 <= 25 ms",
+                (get.ratio or 0) >= 0.6 and get.result.p99_ms <= 25,
+                f"{get.ratio or 0:.2f}, p99 {get.result.p99_ms:.1f} ms",
+            )
+        )
     create = find("create")
     if create:
-        targets.append((
-            "create >= 0.4, zero errors, p99 <= 60 ms",
-            (create.ratio or 0) >= 0.4 and create.result.errors == 0 and create.result.p99_ms <= 60,
-            f"{create.ratio or 0:.2f}, {create.result.errors} errors, p99 {create.result.p99_ms:.1f} ms",
-        ))
+        targets.append(
+            (
+                "create >= 0.4, zero errors, p99 <= 60 ms",
+                (create.ratio or 0) >= 0.4
+                and create.result.errors == 0
+                and create.result.p99_ms <= 60,
+                f"{create.ratio or 0:.2f}, {create.result.errors} errors, p99 {create.result.p99_ms:.1f} ms",
+            )
+        )
     filtered = find("page of 100, filtered")
     if filtered:
-        targets.append((
-            "filtered page of 100 >= 0.8 of in-memory page",
-            (filtered.ratio or 0) >= 0.8,
-            f"{filtered.ratio or 0:.2f}",
-        ))
+        targets.append(
+            (
+                "filtered page of 100 >= 0.8 of in-memory page",
+                (filtered.ratio or 0) >= 0.8,
+                f"{filtered.ratio or 0:.2f}",
+            )
+        )
     first = find("page 1 of")
     deep = next((c for c in run.cases if "(by cursor)" in c.name), None)
     if first and deep and deep.result.rps:
         slower = first.result.rps / deep.result.rps
-        targets.append((
-            "deep page (by cursor) within 1.5x of page 1",
-            slower <= 1.5,
-            f"{slower:.2f}x (p50 {deep.result.p50_ms:.1f} vs {first.result.p50_ms:.1f} ms)",
-        ))
+        targets.append(
+            (
+                "deep page (by cursor) within 1.5x of page 1",
+                slower <= 1.5,
+                f"{slower:.2f}x (p50 {deep.result.p50_ms:.1f} vs {first.result.p50_ms:.1f} ms)",
+            )
+        )
     counts = find("counts")
     if counts:
-        targets.append((
-            "counts for 100 references <= 20 ms server time",
-            counts.result.p50_ms <= 20,
-            f"p50 {counts.result.p50_ms:.1f} ms, p99 {counts.result.p99_ms:.1f} ms",
-        ))
+        targets.append(
+            (
+                "counts for 100 references <= 20 ms server time",
+                counts.result.p50_ms <= 20,
+                f"p50 {counts.result.p50_ms:.1f} ms, p99 {counts.result.p99_ms:.1f} ms",
+            )
+        )
     if run.service_peak_rss_mb:
         report = run.report
         flat = report is not None and report.rss_peak_mb - report.rss_before_mb <= 20
-        targets.append((
-            "peak RSS <= 200 MB, flat (+<= 20 MB) while reporting",
-            run.service_peak_rss_mb <= 200 and flat,
-            f"peak {run.service_peak_rss_mb:.0f} MB"
-            + (
-                f"; reporting {report.rss_before_mb:.0f} -> {report.rss_peak_mb:.0f} MB"
-                if report
-                else ""
-            ),
-        ))
+        targets.append(
+            (
+                "peak RSS <= 200 MB, flat (+<= 20 MB) while reporting",
+                run.service_peak_rss_mb <= 200 and flat,
+                f"peak {run.service_peak_rss_mb:.0f} MB"
+                + (
+                    f"; reporting {report.rss_before_mb:.0f} -> {report.rss_peak_mb:.0f} MB"
+                    if report
+                    else ""
+                ),
+            )
+        )
     run.targets = targets
 
 
@@ -585,7 +658,9 @@ def table(run: Run) -> str:
             f"{rep.rss_before_mb:.0f} MB before, {rep.rss_peak_mb:.0f} MB peak, "
             f"{rep.rss_after_mb:.0f} MB after."
         )
-    text += f"\n\nService peak RSS over the run (VmHWM): {run.service_peak_rss_mb:.0f} MB."
+    text += (
+        f"\n\nService peak RSS over the run (VmHWM): {run.service_peak_rss_mb:.0f} MB."
+    )
     text += "\n\n| target | met | figure |\n|---|---|---|\n" + "\n".join(
         f"| {name} | {'yes' if ok else 'no' if ok is not None else '-'} | {figure} |"
         for name, ok, figure in run.targets
@@ -594,20 +669,36 @@ def table(run: Run) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Benchmark the service against references.")
+    parser = argparse.ArgumentParser(
+        description="Benchmark the service against references."
+    )
     parser.add_argument("--quick", action="store_true", help="100k rows, 3 s per case")
     parser.add_argument("--requests", type=int, help="rows to seed (default 1,000,000)")
     parser.add_argument("--items", type=int, help="catalog references (default 50,000)")
-    parser.add_argument("--seconds", type=float, help="measured seconds per case, over all rounds (default 15; quick 4)")
-    parser.add_argument("--warmup", type=float, help="warm-up seconds per case (default 2)")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3; quick 2)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        help="measured seconds per case, over all rounds (default 15; quick 4)",
+    )
+    parser.add_argument(
+        "--warmup", type=float, help="warm-up seconds per case (default 2)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, help="interleaved rounds (default 3; quick 2)"
+    )
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--report", type=int, help="requests to report (default 100,000)")
+    parser.add_argument(
+        "--report", type=int, help="requests to report (default 100,000)"
+    )
     parser.add_argument("--report-timeout", type=float, default=300.0)
     parser.add_argument("--data-dir", type=Path, default=BENCH_DIR / ".data")
-    parser.add_argument("--reseed", action="store_true", help="seed again even if current")
+    parser.add_argument(
+        "--reseed", action="store_true", help="seed again even if current"
+    )
     parser.add_argument("--python-client", action="store_true", help="do not use wrk")
-    parser.add_argument("--only-service", action="store_true", help="skip the references")
+    parser.add_argument(
+        "--only-service", action="store_true", help="skip the references"
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     args.requests = args.requests or (100_000 if quick else 1_000_000)
@@ -619,15 +710,25 @@ def main(argv: list[str] | None = None) -> int:
     deep_page = min(5_000, max(2, args.requests // 200))
 
     pristine = args.data_dir / f"bench-{args.requests}-{args.items}.db"
-    if args.reseed or not seeding.is_current(pristine, requests=args.requests, items=args.items, seed=1):
-        print(f"seeding {args.requests:,} requests over {args.items:,} items ...", flush=True)
+    if args.reseed or not seeding.is_current(
+        pristine, requests=args.requests, items=args.items, seed=1
+    ):
+        print(
+            f"seeding {args.requests:,} requests over {args.items:,} items ...",
+            flush=True,
+        )
         seeding.seed(pristine, requests=args.requests, items=args.items, seed=1)
     info = seeding.read_info(pristine)
     assert info is not None
 
     run = Run(
         started=datetime.now(UTC).isoformat(timespec="seconds"),
-        command=" ".join([".venv/bin/python -m bench.run", *(argv if argv is not None else sys.argv[1:])]),
+        command=" ".join(
+            [
+                ".venv/bin/python -m bench.run",
+                *(argv if argv is not None else sys.argv[1:]),
+            ]
+        ),
         machine=machine(),
         rows=args.requests,
         items=args.items,
@@ -646,7 +747,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{'python client' if args.python_client or not shutil.which('wrk') else 'wrk'}",
             flush=True,
         )
-        samples = collect_samples(db, deep_page=deep_page, report_target=args.report, rng=bench.rng)
+        samples = collect_samples(
+            db, deep_page=deep_page, report_target=args.report, rng=bench.rng
+        )
         bench.run(db, info, samples, run)
     compute(run)
     output = table(run)

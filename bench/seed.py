@@ -32,7 +32,6 @@ from sqlmodel import SQLModel
 import app.models  # registers every table
 from app.auth import create_api_key
 from app.config import Settings
-from app.storage import Transaction, open_store
 from app.models import (
     CollectionState,
     DailyRequestStats,
@@ -50,6 +49,7 @@ from app.services.rules import (
     contact_id_for,
     normalize_email,
 )
+from app.storage import Transaction, open_store
 
 # A few catalog apps, weighted like a real shop mix; the last one stopped collecting.
 APPS: list[tuple[str, float, bool]] = [
@@ -82,7 +82,9 @@ def schema_fingerprint() -> str:
     engine = create_engine("sqlite://")
     ddl = [
         path.read_text()
-        for path in sorted((Path(app.models.__file__).parent / "migrations").glob("**/*.py"))
+        for path in sorted(
+            (Path(app.models.__file__).parent / "migrations").glob("**/*.py")
+        )
     ]
     for table in SQLModel.metadata.sorted_tables:
         ddl.append(str(CreateTable(table).compile(engine)))
@@ -161,7 +163,7 @@ def build_rows(requests: int, items: int, seed: int) -> Iterator[list[dict[str, 
     app_weights = [weight for _, weight, _ in APPS]
     references: list[CatalogReference] = []
     keys: list[str] = []
-    for index in range(items):
+    for _ in range(items):
         app_id = rng.choices(app_ids, app_weights)[0]
         item_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         reference = CatalogReference(app_id, item_id, _options(rng))
@@ -200,7 +202,9 @@ def build_rows(requests: int, items: int, seed: int) -> Iterator[list[dict[str, 
                 "email": email,
                 "contact_id": contact,
                 "status": status,
-                "open_request": None if status == RequestStatus.NOTIFICATION_SENT.value else True,
+                "open_request": None
+                if status == RequestStatus.NOTIFICATION_SENT.value
+                else True,
                 "auto_notified": auto_notified,
                 "created_date": created,
                 "item_url": (
@@ -210,11 +214,15 @@ def build_rows(requests: int, items: int, seed: int) -> Iterator[list[dict[str, 
                 ),
                 "item_name": f"Item {item}",
                 "item_price": f"{(item % 200) + 0.99:.2f}",
-                "item_image": f"https://static.example.com/media/{item}.jpg" if item % 3 else None,
+                "item_image": f"https://static.example.com/media/{item}.jpg"
+                if item % 3
+                else None,
                 "delivery_round": round_,
                 "delivery_attempts": 1 if status == RequestStatus.FAILED.value else 0,
                 "last_delivery_error": (
-                    "550 mailbox unavailable" if status == RequestStatus.FAILED.value else None
+                    "550 mailbox unavailable"
+                    if status == RequestStatus.FAILED.value
+                    else None
                 ),
             }
         )
@@ -235,7 +243,9 @@ async def _make_schema(db: Path) -> None:
     if upgrade_database is not None:
         await upgrade_database(url)
         return
-    store = open_store(Settings(_env_file=None, database_url=url, dispatch_in_serve=False))
+    store = open_store(
+        Settings(_env_file=None, database_url=url, dispatch_in_serve=False)
+    )
     try:
         await store.write(lambda tx: SQLModel.metadata.create_all(tx.connection))
     finally:
@@ -278,7 +288,11 @@ def _write(db: Path, batches: Iterator[list[dict[str, Any]]]) -> None:
         connection.execute(
             insert(CollectionState.__table__),
             [
-                {"app_id": app_id, "collecting_requests": collecting, "updated_date": now}
+                {
+                    "app_id": app_id,
+                    "collecting_requests": collecting,
+                    "updated_date": now,
+                }
                 for app_id, _, collecting in APPS
             ],
         )
@@ -335,7 +349,10 @@ def _count_days(
         created = row["created_date"]
         per_day[(day_of(created), row["app_id"])][0] += 1
         status = row["status"]
-        if status not in (RequestStatus.NOTIFICATION_SENT.value, RequestStatus.FAILED.value):
+        if status not in (
+            RequestStatus.NOTIFICATION_SENT.value,
+            RequestStatus.FAILED.value,
+        ):
             continue
         hours = min(14 * 24, int((now - created).total_seconds() // 3600))
         event = day_of(created + timedelta(hours=row["id"].int % max(hours, 1)))
@@ -345,16 +362,24 @@ def _count_days(
 
 async def _mint_key(db: Path) -> str:
     store = open_store(
-        Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{db}", dispatch_in_serve=False)
+        Settings(
+            _env_file=None,
+            database_url=f"sqlite+aiosqlite:///{db}",
+            dispatch_in_serve=False,
+        )
     )
     try:
-        _, key = await create_api_key(store, name="bench", permissions=frozenset(Permission))
+        _, key = await create_api_key(
+            store, name="bench", permissions=frozenset(Permission)
+        )
     finally:
         await store.dispose()
     return key
 
 
-def seed(db: Path, *, requests: int, items: int, seed: int = 1, quiet: bool = False) -> SeedInfo:
+def seed(
+    db: Path, *, requests: int, items: int, seed: int = 1, quiet: bool = False
+) -> SeedInfo:
     started = time.perf_counter()
     db.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm", ".json"):
@@ -384,7 +409,9 @@ def seed(db: Path, *, requests: int, items: int, seed: int = 1, quiet: bool = Fa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", type=Path, default=Path("bench/.data/bench-1000000-50000.db"))
+    parser.add_argument(
+        "--db", type=Path, default=Path("bench/.data/bench-1000000-50000.db")
+    )
     parser.add_argument("--requests", type=int, default=1_000_000)
     parser.add_argument("--items", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=1)

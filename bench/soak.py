@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import random
 import statistics
 import subprocess
@@ -70,21 +72,28 @@ class Soak:
         self.errors: list[str] = []
 
     async def ask(
-        self, http: httpx.AsyncClient, query: str, variables: dict[str, Any], keyed: bool
+        self,
+        http: httpx.AsyncClient,
+        query: str,
+        variables: dict[str, Any],
+        keyed: bool,
     ) -> Any:
         headers = {"Authorization": f"Bearer {self.key}"} if keyed else {}
         response = await http.post(
             self.url, json={"query": query, "variables": variables}, headers=headers
         )
         self.answers += 1
-        body = response.json() if response.headers.get("content-type", "").startswith(
-            "application/json"
-        ) else None
+        body = (
+            response.json()
+            if response.headers.get("content-type", "").startswith("application/json")
+            else None
+        )
         if response.status_code != 200 or body is None:
             self.errors.append(f"{response.status_code} {response.text[:200]}")
             return None
         codes = {
-            (error.get("extensions") or {}).get("code") for error in body.get("errors", [])
+            (error.get("extensions") or {}).get("code")
+            for error in body.get("errors", [])
         }
         if codes - EXPECTED_CODES:
             self.errors.append(f"{response.status_code} {response.text[:200]}")
@@ -111,8 +120,12 @@ class Soak:
             await self.ask(http, GET, {"id": self.rng.choice(self.ids)}, keyed=True)
         elif roll < 0.75:
             status = self.rng.choice(["RECEIVED", "PROCESSING", "NOTIFICATION_SENT"])
-            variables = {"f": {"status": {"eq": status}, "catalogReference": {
-                "appId": {"eq": "soak"}}}}
+            variables = {
+                "f": {
+                    "status": {"eq": status},
+                    "catalogReference": {"appId": {"eq": "soak"}},
+                }
+            }
             await self.ask(http, PAGE, variables, keyed=True)
         elif roll < 0.83:
             refs = [self.reference() for _ in range(20)]
@@ -150,7 +163,10 @@ async def _postgres_database(server_url: str) -> str:
 def _mint_key(env: dict[str, str]) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "app", "create-api-key", "--name", "soak"],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return done.stdout.strip().splitlines()[-1]
 
@@ -171,11 +187,12 @@ async def main_async(args: argparse.Namespace) -> int:
             "MAX_OPEN_REQUESTS_PER_EMAIL": "0",
             "DELIVERY_RETRY_BASE_SECONDS": "0.5",
         }
-        import os
-
         full_env = {**os.environ, **env}
-        subprocess.run(
-            [sys.executable, "-m", "app", "migrate"], env=full_env, check=True,
+        # Set-up, before any load runs: blocking the loop here delays nothing measured.
+        subprocess.run(  # noqa: ASYNC221
+            [sys.executable, "-m", "app", "migrate"],
+            env=full_env,
+            check=True,
             capture_output=True,
         )
         key = _mint_key(full_env)
@@ -188,10 +205,8 @@ async def main_async(args: argparse.Namespace) -> int:
             started = time.monotonic()
             while not stop.is_set():
                 samples.append((time.monotonic() - started, server.rss_mb()))
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
-                except TimeoutError:
-                    pass
 
         try:
             soak = Soak(server.url, key, seed=7)
@@ -206,14 +221,20 @@ async def main_async(args: argparse.Namespace) -> int:
     second = [rss for at, rss in samples if 60 <= at < 120] or [samples[0][1]]
     last = [rss for at, rss in samples if at >= samples[-1][0] - 60]
     growth = statistics.median(last) - statistics.median(second)
-    print(f"{args.database}: {soak.answers:,} answers in {args.minutes:g} min, "
-          f"{len(soak.errors)} errors")
-    print(f"RSS: second minute {statistics.median(second):.0f} MB, last minute "
-          f"{statistics.median(last):.0f} MB (growth {growth:+.1f} MB), "
-          f"peak {max(rss for _, rss in samples):.0f} MB")
+    print(
+        f"{args.database}: {soak.answers:,} answers in {args.minutes:g} min, "
+        f"{len(soak.errors)} errors"
+    )
+    print(
+        f"RSS: second minute {statistics.median(second):.0f} MB, last minute "
+        f"{statistics.median(last):.0f} MB (growth {growth:+.1f} MB), "
+        f"peak {max(rss for _, rss in samples):.0f} MB"
+    )
     minutes = int(samples[-1][0] // 60) + 1
     by_minute = [
-        statistics.median([rss for at, rss in samples if m * 60 <= at < (m + 1) * 60] or [0])
+        statistics.median(
+            [rss for at, rss in samples if m * 60 <= at < (m + 1) * 60] or [0]
+        )
         for m in range(minutes)
     ]
     print("RSS by minute (MB):", " ".join(f"{rss:.0f}" for rss in by_minute))
@@ -226,7 +247,9 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--database", choices=["sqlite", "postgresql"], default="sqlite"
+    )
     parser.add_argument("--server-url", default=DEFAULT_SERVER)
     parser.add_argument("--minutes", type=float, default=5)
     parser.add_argument("--connections", type=int, default=8)

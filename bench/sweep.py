@@ -53,7 +53,14 @@ COUNTS = (
 )
 # Filter fields whose totalCount must take at most 20 ms (issue 16); others 100 ms.
 FAST_COUNT_FIELDS = {"catalogReference", "status", "autoNotified", "and", "or", "not"}
-SORT_FIELDS = ["ID", "CONTACT_ID", "STATUS", "AUTO_NOTIFIED", "CREATED_DATE", "ITEM_URL"]
+SORT_FIELDS = [
+    "ID",
+    "CONTACT_ID",
+    "STATUS",
+    "AUTO_NOTIFIED",
+    "CREATED_DATE",
+    "ITEM_URL",
+]
 MAIN_APP = seeding.APPS[0][0]
 EMPTY_APP = "bench-app-with-no-requests"
 
@@ -80,9 +87,13 @@ class Client:
         )
         self.url = url
 
-    def ask(self, query: str, variables: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+    def ask(
+        self, query: str, variables: dict[str, Any]
+    ) -> tuple[float, dict[str, Any]]:
         started = time.perf_counter()
-        response = self.http.post(self.url, json={"query": query, "variables": variables})
+        response = self.http.post(
+            self.url, json={"query": query, "variables": variables}
+        )
         elapsed = (time.perf_counter() - started) * 1000
         return elapsed, response.json()
 
@@ -106,7 +117,10 @@ def _only_fast_fields(filter: dict[str, Any]) -> bool:
 def _samples(client: Client) -> dict[str, Any]:
     """Real values to filter on, read through the API."""
     _, page = client.ask(PAGE, {"filter": {"itemUrl": {"exists": True}}})
-    nodes = [edge["node"] for edge in page["data"]["backInStockNotificationRequests"]["edges"]]
+    nodes = [
+        edge["node"]
+        for edge in page["data"]["backInStockNotificationRequests"]["edges"]
+    ]
     middle = nodes[len(nodes) // 2]
     return {
         "node": middle,
@@ -116,20 +130,46 @@ def _samples(client: Client) -> dict[str, Any]:
 
 def _operators(field: str, kind: str, value: Any, prefix: str) -> list[tuple[str, Any]]:
     if kind == "id":
-        return [("eq", value), ("ne", value), ("in", [value]), ("nin", [value]),
-                ("startsWith", prefix), ("exists", True)]
+        return [
+            ("eq", value),
+            ("ne", value),
+            ("in", [value]),
+            ("nin", [value]),
+            ("startsWith", prefix),
+            ("exists", True),
+        ]
     if kind == "string":
-        return [("eq", value), ("ne", value), ("in", [value]), ("nin", [value]),
-                ("startsWith", prefix), ("gt", value), ("gte", value), ("lt", value),
-                ("lte", value), ("exists", True), ("exists", False)]
+        return [
+            ("eq", value),
+            ("ne", value),
+            ("in", [value]),
+            ("nin", [value]),
+            ("startsWith", prefix),
+            ("gt", value),
+            ("gte", value),
+            ("lt", value),
+            ("lte", value),
+            ("exists", True),
+            ("exists", False),
+        ]
     if kind == "date":
-        return [("eq", value), ("ne", value), ("gt", value), ("gte", value),
-                ("lt", value), ("lte", value)]
+        return [
+            ("eq", value),
+            ("ne", value),
+            ("gt", value),
+            ("gte", value),
+            ("lt", value),
+            ("lte", value),
+        ]
     if kind == "bool":
         return [("eq", True), ("eq", False), ("ne", True), ("exists", False)]
-    return [("eq", "RECEIVED"), ("ne", "NOTIFICATION_SENT"),
-            ("in", ["RECEIVED", "FAILED"]), ("nin", ["NOTIFICATION_SENT"]),
-            ("eq", "PROCESSING")]
+    return [
+        ("eq", "RECEIVED"),
+        ("ne", "NOTIFICATION_SENT"),
+        ("in", ["RECEIVED", "FAILED"]),
+        ("nin", ["NOTIFICATION_SENT"]),
+        ("eq", "PROCESSING"),
+    ]
 
 
 def _leaf_filters(samples: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -144,8 +184,13 @@ def _leaf_filters(samples: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         ("autoNotified", "bool", None, "", False),
         ("status", "status", None, "", False),
         ("appId", "string", reference["appId"], reference["appId"][:4], True),
-        ("catalogItemId", "string", reference["catalogItemId"],
-         reference["catalogItemId"][:4].upper(), True),
+        (
+            "catalogItemId",
+            "string",
+            reference["catalogItemId"],
+            reference["catalogItemId"][:4].upper(),
+            True,
+        ),
     ]
     filters = []
     for field, kind, value, prefix, in_reference in leaves:
@@ -164,31 +209,64 @@ def shapes(samples: dict[str, Any]) -> list[Shape]:
     filters: list[tuple[str, dict[str, Any]]] = [("no filter", {})]
     leaves = _leaf_filters(samples)
     filters += leaves
-    filters += [(f"{name} AND appId", {**condition, "and": [app]}) for name, condition in leaves]
-    filters += [(f"{name} AND status", {**condition, "and": [received]}) for name, condition in leaves]
     filters += [
-        ("appId eq OR appId eq", {"or": [app, {"catalogReference": {"appId": {"eq": "bench-pos-catalog"}}}]}),
+        (f"{name} AND appId", {**condition, "and": [app]}) for name, condition in leaves
+    ]
+    filters += [
+        (f"{name} AND status", {**condition, "and": [received]})
+        for name, condition in leaves
+    ]
+    filters += [
+        (
+            "appId eq OR appId eq",
+            {"or": [app, {"catalogReference": {"appId": {"eq": "bench-pos-catalog"}}}]},
+        ),
         ("status OR autoNotified", {"or": [received, {"autoNotified": {"eq": False}}]}),
         ("NOT status eq SENT", {"not": {"status": {"eq": "NOTIFICATION_SENT"}}}),
         ("NOT appId eq", {"not": app}),
-        ("item reference (app AND item)", {"catalogReference": {
-            "appId": {"eq": reference["appId"]}, "catalogItemId": {"eq": reference["catalogItemId"]}}}),
-        ("nothing: appId eq unknown", {"catalogReference": {"appId": {"eq": EMPTY_APP}}}),
+        (
+            "item reference (app AND item)",
+            {
+                "catalogReference": {
+                    "appId": {"eq": reference["appId"]},
+                    "catalogItemId": {"eq": reference["catalogItemId"]},
+                }
+            },
+        ),
+        (
+            "nothing: appId eq unknown",
+            {"catalogReference": {"appId": {"eq": EMPTY_APP}}},
+        ),
         ("nothing: email eq unknown", {"email": {"eq": "nobody@nowhere.example"}}),
-        ("nothing: catalogItemId startsWith zz", {"catalogReference": {"catalogItemId": {"startsWith": "zz"}}}),
-        ("nothing: itemUrl startsWith unknown", {"itemUrl": {"startsWith": "https://nowhere."}}),
-        ("nothing: unknown app AND status", {"catalogReference": {"appId": {"eq": EMPTY_APP}}, **received}),
+        (
+            "nothing: catalogItemId startsWith zz",
+            {"catalogReference": {"catalogItemId": {"startsWith": "zz"}}},
+        ),
+        (
+            "nothing: itemUrl startsWith unknown",
+            {"itemUrl": {"startsWith": "https://nowhere."}},
+        ),
+        (
+            "nothing: unknown app AND status",
+            {"catalogReference": {"appId": {"eq": EMPTY_APP}}, **received},
+        ),
     ]
     result = []
     for name, filter in filters:
         total_target = 20.0 if _only_fast_fields(filter) else 100.0
         result.append(Shape(f"page: {name}", "page", {"filter": filter}, 20.0))
-        result.append(Shape(f"total: {name}", "total", {"filter": filter}, total_target))
+        result.append(
+            Shape(f"total: {name}", "total", {"filter": filter}, total_target)
+        )
     for field in SORT_FIELDS:
         for order in ("ASC", "DESC"):
             sort = [{"field": field, "order": order}]
-            result.append(Shape(f"page 2: sort {field} {order}", "page 2", {"sort": sort}, 20.0))
-    result.append(Shape("counts: 100 references", "counts", {"refs": samples["references"]}, 10.0))
+            result.append(
+                Shape(f"page 2: sort {field} {order}", "page 2", {"sort": sort}, 20.0)
+            )
+    result.append(
+        Shape("counts: 100 references", "counts", {"refs": samples["references"]}, 10.0)
+    )
     return result
 
 
@@ -199,7 +277,9 @@ def time_shape(client: Client, shape: Shape, repeats: int) -> Timing:
         _, first = client.ask(PAGE, variables)
         if first.get("errors"):
             return Timing(shape, float("nan"), str(first["errors"])[:200])
-        variables["after"] = first["data"]["backInStockNotificationRequests"]["pageInfo"]["endCursor"]
+        variables["after"] = first["data"]["backInStockNotificationRequests"][
+            "pageInfo"
+        ]["endCursor"]
     times = []
     for attempt in range(repeats + 2):
         elapsed, answer = client.ask(query, variables)
@@ -211,7 +291,9 @@ def time_shape(client: Client, shape: Shape, repeats: int) -> Timing:
 
 
 def report(timings: list[Timing], label: str) -> str:
-    timings = sorted(timings, key=lambda t: -(t.p50_ms if t.p50_ms == t.p50_ms else 1e9))
+    timings = sorted(
+        timings, key=lambda t: -(t.p50_ms if t.p50_ms == t.p50_ms else 1e9)
+    )
     missed = [t for t in timings if t.errors or t.p50_ms > t.shape.target_ms]
     lines = [
         f"### {label}: {len(timings)} shapes, {len(missed)} over target",
@@ -220,7 +302,11 @@ def report(timings: list[Timing], label: str) -> str:
         "|---|---:|---:|---|",
     ]
     for timing in timings:
-        met = "error" if timing.errors else ("yes" if timing.p50_ms <= timing.shape.target_ms else "**no**")
+        met = (
+            "error"
+            if timing.errors
+            else ("yes" if timing.p50_ms <= timing.shape.target_ms else "**no**")
+        )
         lines.append(
             f"| {timing.shape.name} | {timing.p50_ms:.1f} | {timing.shape.target_ms:.0f} | {met} |"
         )
@@ -233,7 +319,11 @@ def report(timings: list[Timing], label: str) -> str:
 def _serve(url: str, work: Path, core: str | None) -> Server:
     server = Server(
         "app.main:create_app",
-        env={"DATABASE_URL": url, "DISPATCH_IN_SERVE": "false", "MIGRATE_ON_START": "true"},
+        env={
+            "DATABASE_URL": url,
+            "DISPATCH_IN_SERVE": "false",
+            "MIGRATE_ON_START": "true",
+        },
         core=core,
     )
     server.start(work)
@@ -242,7 +332,9 @@ def _serve(url: str, work: Path, core: str | None) -> Server:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--database", choices=["sqlite", "postgresql"], default="sqlite"
+    )
     parser.add_argument("--server-url", default=pg_seed.DEFAULT_SERVER)
     parser.add_argument("--requests", type=int, default=1_000_000)
     parser.add_argument("--items", type=int, default=50_000)
@@ -254,7 +346,9 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         if args.database == "sqlite":
             pristine = args.data_dir / f"bench-{args.requests}-{args.items}.db"
-            if not seeding.is_current(pristine, requests=args.requests, items=args.items, seed=1):
+            if not seeding.is_current(
+                pristine, requests=args.requests, items=args.items, seed=1
+            ):
                 seeding.seed(pristine, requests=args.requests, items=args.items, seed=1)
             info = seeding.read_info(pristine)
             assert info is not None
@@ -284,7 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     results = BENCH_DIR / "results"
     results.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (results / f"{stamp}-sweep-{args.database}-{args.requests}.md").write_text(output + "\n")
+    (results / f"{stamp}-sweep-{args.database}-{args.requests}.md").write_text(
+        output + "\n"
+    )
     return 0
 
 

@@ -34,12 +34,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.events.outbox import EventType, StoredEvent
-from app.models import RequestEvent, WebhookDelivery, WebhookEndpoint
+from app.models import RequestEvent, WebhookDelivery, WebhookEndpoint, table_of
 from app.storage import Transaction
 
-_EVENTS = RequestEvent.__table__
-_ENDPOINTS = WebhookEndpoint.__table__
-_DELIVERIES = WebhookDelivery.__table__
+_EVENTS = table_of(RequestEvent)
+_ENDPOINTS = table_of(WebhookEndpoint)
+_DELIVERIES = table_of(WebhookDelivery)
 _EARLIER = _DELIVERIES.alias("earlier")
 # Written as the partial index's own predicate: SQLite uses the index only for that
 # (SQLAlchemy would write `webhooks_pending = 1`).

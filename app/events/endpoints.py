@@ -18,14 +18,14 @@ from app.events import deliveries
 from app.events.outbox import EventType
 from app.events.payloads import new_secret
 from app.events.targets import TargetRefused, resolve
-from app.models import Clock, WebhookDelivery, WebhookEndpoint, utc_now
+from app.models import Clock, WebhookDelivery, WebhookEndpoint, table_of, utc_now
 from app.services.errors import ServiceError
 from app.services.rules import MAX_URL_LENGTH, Violations, is_http_url, parse_id
 from app.storage import Store, Transaction
 
 ROTATION_OVERLAP = timedelta(hours=24)
-_ENDPOINTS = WebhookEndpoint.__table__
-_DELIVERIES = WebhookDelivery.__table__
+_ENDPOINTS = table_of(WebhookEndpoint)
+_DELIVERIES = table_of(WebhookDelivery)
 _BY_WIX_NAME = {event_type.wix_name: event_type for event_type in EventType}
 
 

@@ -35,14 +35,20 @@ from sqlalchemy import (
 )
 
 from app.events.wakeups import note_written
-from app.models import NotificationRequest, RequestEvent, RequestStatus, WebhookEndpoint
+from app.models import (
+    NotificationRequest,
+    RequestEvent,
+    RequestStatus,
+    WebhookEndpoint,
+    table_of,
+)
 from app.services.request_view import COLUMNS, QUEUED, REQUEST_VIEW, RequestRecord
 from app.services.rules import CatalogReference, catalog_reference_key
 from app.storage import Transaction
 
-_EVENTS = RequestEvent.__table__
-_REQUESTS = NotificationRequest.__table__
-_ENDPOINTS = WebhookEndpoint.__table__
+_EVENTS = table_of(RequestEvent)
+_REQUESTS = table_of(NotificationRequest)
+_ENDPOINTS = table_of(WebhookEndpoint)
 # Event ids are derived from (request, sequence): the same event always has the same id.
 _EVENT_ID_NAMESPACE = uuid.UUID("0b6f1c43-6d3e-4f8e-9d7a-3c2b5e8f1a90")
 # Record fields an event leaves out: derived from others, or internal (less to write for

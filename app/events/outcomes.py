@@ -15,11 +15,11 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, func, select, true, update
 
 from app.events.deliveries import FAN_OUT_LOCK, Failure
-from app.models import WebhookDelivery, WebhookEndpoint
+from app.models import WebhookDelivery, WebhookEndpoint, table_of
 from app.storage import Transaction
 
-_ENDPOINTS = WebhookEndpoint.__table__
-_DELIVERIES = WebhookDelivery.__table__
+_ENDPOINTS = table_of(WebhookEndpoint)
+_DELIVERIES = table_of(WebhookDelivery)
 _EARLIER = _DELIVERIES.alias("earlier")
 
 
@@ -27,25 +27,23 @@ def _release_next(
     tx: Transaction, owner: str, ids: Sequence[int], now: datetime
 ) -> None:
     """Let the next delivery of each finished one's request and endpoint go."""
+    done = _DELIVERIES.alias("done")
     following = (
         select(_EARLIER.c.id)
         .where(
-            _EARLIER.c.request_id == _DELIVERIES.c.request_id,
-            _EARLIER.c.endpoint_id == _DELIVERIES.c.endpoint_id,
-            _EARLIER.c.event_id > _DELIVERIES.c.event_id,
+            _EARLIER.c.request_id == done.c.request_id,
+            _EARLIER.c.endpoint_id == done.c.endpoint_id,
+            _EARLIER.c.event_id > done.c.event_id,
         )
         .order_by(_EARLIER.c.event_id)
         .limit(1)
-        .correlate(_DELIVERIES)
+        .correlate(done)
         .scalar_subquery()
     )
-    finished = select(following).where(
-        _DELIVERIES.c.id.in_(ids), _DELIVERIES.c.lease_owner == owner
-    )
-    waiting = _DELIVERIES.alias("waiting")
+    finished = select(following).where(done.c.id.in_(ids), done.c.lease_owner == owner)
     tx.execute(
-        update(waiting)
-        .where(waiting.c.id.in_(finished), waiting.c.available_at.is_(None))
+        update(_DELIVERIES)
+        .where(_DELIVERIES.c.id.in_(finished), _DELIVERIES.c.available_at.is_(None))
         .values(available_at=now)
     )
 

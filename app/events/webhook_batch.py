@@ -16,7 +16,7 @@ import httpx
 
 from app.events import deliveries, outcomes, payloads
 from app.events.targets import Target, TargetRefused, resolve
-from app.models import WebhookEndpoint, utc_now
+from app.models import WebhookEndpoint, table_of, utc_now
 from app.storage import Transaction
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ class Outcomes:
         self, tx: Transaction, owner: str, now: datetime, disable_after: float
     ) -> None:
         # Every endpoint first, then deliveries: the order of every transaction here.
-        endpoints = WebhookEndpoint.__table__
+        endpoints = table_of(WebhookEndpoint)
         disabled = []
         if self.gone:
             disabled += outcomes.disable(

@@ -87,7 +87,8 @@ class CatalogItem:
     async def back_in_stock_notification_requests_count(
         self, info: strawberry.Info
     ) -> int:
-        return await info.context.waiting_count_loader.load(self.key)
+        count: int = await info.context.waiting_count_loader.load(self.key)
+        return count
 
     @field_requiring(
         READ_REQUESTS,
@@ -113,7 +114,8 @@ class CatalogItem:
         "collection state (false for an app never started).",
     )
     async def back_in_stock_collecting_requests(self, info: strawberry.Info) -> bool:
-        return await info.context.collecting_loader.load(self.app_id)
+        collecting: bool = await info.context.collecting_loader.load(self.app_id)
+        return collecting
 
 
 @strawberry.type

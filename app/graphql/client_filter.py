@@ -9,6 +9,7 @@ the very steps of a `backInStockNotificationRequests(filter: $filter)` call.
 from __future__ import annotations
 
 import json
+from typing import cast
 
 from graphql import GraphQLError, Undefined
 from graphql.utilities import coerce_input_value, validate_input_value
@@ -48,4 +49,4 @@ def filter_from_json(text: str) -> RequestFilter | None:
         converter.scalar_registry,
         schema.config,
     )
-    return filter_to_domain(converted)
+    return filter_to_domain(cast(BackInStockNotificationRequestFilter, converted))

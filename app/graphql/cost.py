@@ -73,8 +73,8 @@ class Size:
                 value = len(value) if isinstance(value, list) else None
         if not isinstance(value, int) or isinstance(value, bool):
             value = self.default
-        value = max(value, 1)  # even an empty page runs its query
-        return value if self.maximum is None else min(value, self.maximum)
+        counted = max(int(value), 1)  # even an empty page runs its query
+        return counted if self.maximum is None else min(counted, self.maximum)
 
 
 # The rows of the page being selected on, replaced by the page's own size on the way up.

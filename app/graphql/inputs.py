@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -32,7 +32,9 @@ class CatalogReferenceInput:
     options: JSON | None = None
 
     def to_domain(self) -> CatalogReference:
-        return CatalogReference(self.app_id, self.catalog_item_id, self.options)
+        # Any JSON value: the rules refuse what is not an object (or null).
+        options = cast("dict[str, Any] | None", self.options)
+        return CatalogReference(self.app_id, self.catalog_item_id, options)
 
 
 @built_once

@@ -44,7 +44,10 @@ def _spreads(selection_set: SelectionSetNode) -> list[str]:
         for selection in pending.pop().selections:
             if isinstance(selection, FragmentSpreadNode):
                 names.append(selection.name.value)
-            elif selection.selection_set is not None:  # a field or inline fragment
+            elif (
+                isinstance(selection, FieldNode | InlineFragmentNode)
+                and selection.selection_set is not None
+            ):
                 pending.append(selection.selection_set)
     return names
 

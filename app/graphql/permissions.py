@@ -99,7 +99,7 @@ def declared_permission(field: StrawberryField) -> DomainPermission | None:
     """The permission a field declares with `field_requiring`, if any."""
     for directive in field.directives:
         if isinstance(directive, RequiresPermission):
-            return directive.permission  # type: ignore[no-any-return]
+            return directive.permission
     return None
 
 

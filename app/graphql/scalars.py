@@ -17,7 +17,7 @@ from strawberry.types.scalar import ScalarDefinition, scalar
 
 from app.services.rules import MAX_JSON_DEPTH, MAX_SAFE_INTEGER
 
-_JSON: ScalarDefinition = DEFAULT_SCALAR_REGISTRY[JSON]  # type: ignore[assignment]
+_JSON: ScalarDefinition = DEFAULT_SCALAR_REGISTRY[JSON]
 
 
 def _unsafe_number(value: Any) -> bool:

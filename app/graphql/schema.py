@@ -57,6 +57,8 @@ class BackInStockSchema(Schema):
     ) -> None:
         # The permissions whose fields this schema publishes with @requiresScopes.
         self.scoped_permissions = frozenset(scoped_permissions)
+        # Its document cache (set by build_schema), for its accounting.
+        self.documents: DocumentCache | None = None
         super().__init__(*args, **kwargs)
 
     def get_fields(

@@ -35,7 +35,7 @@ class CatalogReference:
         return cls(
             app_id=reference.app_id,
             catalog_item_id=reference.catalog_item_id,
-            options=reference.options,
+            options=JSON(reference.options),
         )
 
 
@@ -96,7 +96,7 @@ class BackInStockNotificationRequest(Node):
             catalog_reference=CatalogReference(
                 app_id=row.app_id,
                 catalog_item_id=row.catalog_item_id,
-                options=row.options,
+                options=JSON(row.options),
             ),
             email=row.email,
             contact_id=strawberry.ID(row.contact_id),

@@ -19,14 +19,14 @@ from sqlalchemy import literal, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.models import NotificationRequest
+from app.models import NotificationRequest, table_of
 from app.storage import Store
 
 log = logging.getLogger("app.http")
 
 WRITE_START_TIMEOUT_SECONDS = 1.5
 # The table every write of the service touches.
-_MAIN_TABLE = NotificationRequest.__table__.name
+_MAIN_TABLE = table_of(NotificationRequest).name
 
 
 async def healthz(_: Request) -> Response:

@@ -77,7 +77,8 @@ def licence_file_name(package: str) -> str:
 
 
 def read_manifest() -> dict[str, Any]:
-    return json.loads(MANIFEST.read_text())
+    manifest: dict[str, Any] = json.loads(MANIFEST.read_text())
+    return manifest
 
 
 def check(manifest: dict[str, Any] | None = None) -> list[str]:
@@ -106,7 +107,8 @@ def _npm_pack(spec: str, into: Path) -> dict[str, Any]:
         text=True,
         check=True,
     )
-    return json.loads(completed.stdout)[0]
+    packed: list[dict[str, Any]] = json.loads(completed.stdout)
+    return packed[0]
 
 
 def _members(tarball: Path) -> dict[str, bytes]:

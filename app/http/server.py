@@ -53,7 +53,7 @@ class H11WithHeadTimeout(H11Protocol):
 
     head_timeout: float = HEAD_TIMEOUT_SECONDS
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
         self._head_deadline: asyncio.TimerHandle | None = None
         self._arm_head_deadline()  # a connection that says nothing is closed too

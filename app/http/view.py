@@ -141,7 +141,7 @@ def _retry_after(
     return max(waits) if waits else None
 
 
-class GraphQLView(GraphQL):
+class GraphQLView(GraphQL[Context, None]):
     """Serves /graphql; `state` is the app's state (store, settings, authenticator, clock)."""
 
     graphql_transport_ws_handler_class = CodedTransportWSHandler
@@ -254,7 +254,7 @@ class GraphQLView(GraphQL):
         context.authorization = authorization
         return await super().on_ws_connect(context)
 
-    async def get_sub_response(self, request: Request) -> Response:
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)
         # Read back by create_response, which is not given the request.
         sub_response.media_type = response_media_type(request.headers.get("accept"))

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ColumnElement, delete, select, update
 
 from app.logmask import mask_emails
-from app.models import EmailConfirmation, NotificationRequest, utc_now
+from app.models import EmailConfirmation, NotificationRequest, table_of, utc_now
 from app.notify.messages import OutgoingMessage, compose_confirmation
 from app.notify.templates import Templates, confirmation_templates
 from app.notify.transports import DeliveryUnconfirmed, MessageRefused
@@ -37,8 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("app.notify")
 
-_CONFIRMATIONS = EmailConfirmation.__table__
-_REQUESTS = NotificationRequest.__table__
+_CONFIRMATIONS = table_of(EmailConfirmation)
+_REQUESTS = table_of(NotificationRequest)
 BATCH_SIZE = 20
 # Item names an email lists (the oldest waiting first).
 MAX_ITEMS_LISTED = 20

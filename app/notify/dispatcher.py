@@ -46,7 +46,7 @@ __all__ = ["ClaimedBatch", "DeliveryStats", "Dispatcher", "retry_delay"]
 def retry_delay(attempts: int, base: float, rng: random.Random) -> float:
     """Exponential backoff with "equal jitter": between half and all of base * 2^(n-1)."""
     exponent = min(max(attempts - 1, 0), 32)
-    ceiling = min(base * 2**exponent, MAX_RETRY_DELAY_SECONDS)
+    ceiling = min(base * 2.0**exponent, MAX_RETRY_DELAY_SECONDS)
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 

@@ -28,14 +28,15 @@ from app.models import (
     NotificationRequest,
     Report,
     RequestStatus,
+    table_of,
     utc_now,
 )
 from app.services import demand
 from app.storage import Transaction
 
-_QUEUE = Notification.__table__
-_REQUESTS = NotificationRequest.__table__
-_REPORTS = Report.__table__
+_QUEUE = table_of(Notification)
+_REQUESTS = table_of(NotificationRequest)
+_REPORTS = table_of(Report)
 # A request's stored status while its notification is queued (see app.services.request_view).
 _WAITING = {status.value for status in REPORTABLE_STATUSES}
 

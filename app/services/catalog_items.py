@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 
-from app.models import CollectionState, NotificationRequest, RequestStatus
+from app.models import CollectionState, NotificationRequest, RequestStatus, table_of
 from app.services.request_query import RequestQuery
 from app.services.request_view import REQUEST_VIEW, status_in
 from app.services.rules import (
@@ -24,7 +24,8 @@ from app.services.rules import (
 )
 from app.storage import Store
 
-_REQUESTS = NotificationRequest.__table__
+_REQUESTS = table_of(NotificationRequest)
+_STATES = table_of(CollectionState)
 WAITING_STATUSES = frozenset(
     {RequestStatus.RECEIVED.value, RequestStatus.PROCESSING.value}
 )
@@ -98,8 +99,8 @@ async def are_collecting(store: Store, *, app_ids: Sequence[str]) -> list[bool]:
     if not app_ids:
         return []
     rows = await store.rows(
-        select(CollectionState.app_id, CollectionState.collecting_requests).where(
-            CollectionState.app_id.in_(sorted(set(app_ids)))
+        select(_STATES.c.app_id, _STATES.c.collecting_requests).where(
+            _STATES.c.app_id.in_(sorted(set(app_ids)))
         )
     )
     collecting = {app_id: bool(state) for app_id, state in rows}

@@ -18,12 +18,12 @@ from sqlalchemy import ColumnElement, and_, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.events import outbox as events
-from app.models import Clock, EmailConfirmation, NotificationRequest, utc_now
+from app.models import Clock, EmailConfirmation, NotificationRequest, table_of, utc_now
 from app.services import privacy
 from app.storage import Store, Transaction
 
-_REQUESTS = NotificationRequest.__table__
-_CONFIRMATIONS = EmailConfirmation.__table__
+_REQUESTS = table_of(NotificationRequest)
+_CONFIRMATIONS = table_of(EmailConfirmation)
 
 
 @dataclass(frozen=True)

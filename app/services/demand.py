@@ -33,15 +33,16 @@ from app.models import (
     Notification,
     NotificationRequest,
     RequestStatus,
+    table_of,
 )
 from app.services import demand_statements as sql
 from app.services.demand_statements import STATUS_COUNTS
 from app.services.request_view import COLUMNS, REQUEST_VIEW, RequestRecord
 from app.storage import Transaction
 
-_DEMAND = CatalogItemDemand.__table__
-_REQUESTS = NotificationRequest.__table__
-_QUEUE = Notification.__table__
+_DEMAND = table_of(CatalogItemDemand)
+_REQUESTS = table_of(NotificationRequest)
+_QUEUE = table_of(Notification)
 RECEIVED = RequestStatus.RECEIVED.value
 PROCESSING = RequestStatus.PROCESSING.value
 SENT = RequestStatus.NOTIFICATION_SENT.value

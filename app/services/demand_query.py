@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy import ColumnElement, and_, func, select, tuple_
 
-from app.models import CatalogItemDemand, DailyRequestStats
+from app.models import CatalogItemDemand, DailyRequestStats, table_of
 from app.services.rules import MAX_APP_ID_LENGTH, Violations
 from app.storage import Store
 
@@ -24,8 +24,8 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
 MAX_STATS_DAYS = 366
 _CURSOR_VERSION = 1
-_DEMAND = CatalogItemDemand.__table__
-_STATS = DailyRequestStats.__table__
+_DEMAND = table_of(CatalogItemDemand)
+_STATS = table_of(DailyRequestStats)
 
 
 class ItemDemand(NamedTuple):

@@ -7,9 +7,12 @@ reusable statements on SQLite's fast path (`Transaction.rows`).
 
 from __future__ import annotations
 
+import functools
+import operator
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     and_,
     bindparam,
     delete,
@@ -25,12 +28,13 @@ from app.models import (
     DailyRequestStats,
     NotificationRequest,
     RequestStatus,
+    table_of,
 )
 from app.services.request_view import COLUMNS, REQUEST_VIEW
 
-_DEMAND = CatalogItemDemand.__table__
-_STATS = DailyRequestStats.__table__
-_REQUESTS = NotificationRequest.__table__
+_DEMAND = table_of(CatalogItemDemand)
+_STATS = table_of(DailyRequestStats)
+_REQUESTS = table_of(NotificationRequest)
 RECEIVED = RequestStatus.RECEIVED.value
 FAILED = RequestStatus.FAILED.value
 # Each status's counter column.
@@ -120,9 +124,10 @@ COUNTS_UPDATE = (
         }
     )
 )
-FORGET_EMPTY = delete(_DEMAND).where(
-    _THIS_ITEM, sum(_DEMAND.c[column] for column in STATUS_COUNTS.values()) == 0
+_ALL_COUNTS: ColumnElement[int] = functools.reduce(
+    operator.add, (_DEMAND.c[column] for column in STATUS_COUNTS.values())
 )
+FORGET_EMPTY = delete(_DEMAND).where(_THIS_ITEM, _ALL_COUNTS == 0)
 
 
 def _first_waiting(status: str, latest: bool) -> Any:

@@ -21,12 +21,12 @@ from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.config import Rate, Settings
-from app.models import NotificationRequest, RateLimitCounter
+from app.models import NotificationRequest, RateLimitCounter, table_of
 from app.services.errors import RateLimited
 from app.storage import Transaction
 
-_COUNTERS = RateLimitCounter.__table__
-_REQUESTS = NotificationRequest.__table__
+_COUNTERS = table_of(RateLimitCounter)
+_REQUESTS = table_of(NotificationRequest)
 # What a refusal says: the same whichever limit refused, so it tells nothing about the
 # address beyond "not now".
 REFUSAL_MESSAGE = "Too many sign-ups; try again later."

@@ -20,6 +20,7 @@ from app.models import (
     Notification,
     NotificationRequest,
     RequestStatus,
+    table_of,
     utc_now,
 )
 from app.services import demand, limits
@@ -32,9 +33,9 @@ from app.services.rules import (
 )
 from app.storage import Store, Transaction
 
-_REQUESTS = NotificationRequest.__table__
-_QUEUE = Notification.__table__
-_CONFIRMATIONS = EmailConfirmation.__table__
+_REQUESTS = table_of(NotificationRequest)
+_QUEUE = table_of(Notification)
+_CONFIRMATIONS = table_of(EmailConfirmation)
 # Requests deleted per transaction when purging.
 PURGE_BATCH = 500
 _SETTLED = (RequestStatus.NOTIFICATION_SENT.value, RequestStatus.FAILED.value)

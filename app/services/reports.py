@@ -31,6 +31,7 @@ from app.models import (
     Notification,
     NotificationRequest,
     Report,
+    table_of,
     utc_now,
 )
 from app.services import demand
@@ -52,8 +53,9 @@ MAX_AVAILABLE_QUANTITY = 1_000_000
 MAX_NOTIFICATIONS_PER_UNIT = 1_000
 # The most notifications one report with a quantity may ask for.
 MAX_REPORTED_NOTIFICATIONS = 1_000_000
-_REQUESTS = NotificationRequest.__table__
-_QUEUE = Notification.__table__
+_REQUESTS = table_of(NotificationRequest)
+_QUEUE = table_of(Notification)
+_REPORTS = table_of(Report)
 # PostgreSQL advisory locks (two-int form: a key space of its own) that make reports
 # with a quantity take turns per reference, or all together for those naming ids.
 _FAIR_REPORT_LOCK = 0x62_69_73_51
@@ -90,7 +92,7 @@ def _selection(
         )
         key = catalog_reference_key(reference)
         return _Selection(
-            NotificationRequest.catalog_reference_key == key,
+            _REQUESTS.c.catalog_reference_key == key,
             reference_key=key,
             item=(reference.app_id, reference.catalog_item_id),
         )
@@ -105,7 +107,7 @@ def _selection(
         for index, value in enumerate(request_ids)
     }
     ids = frozenset(id for id in checked if id is not None)
-    return _Selection(NotificationRequest.id.in_(ids), ids=ids)
+    return _Selection(_REQUESTS.c.id.in_(ids), ids=ids)
 
 
 def _check_quantity(
@@ -182,7 +184,7 @@ def _report(
 ) -> ReportOutcome:
     if limit is not None and tx.dialect == "postgresql":
         _take_turns(tx, selection)
-    report_id = tx.scalar(insert(Report).values(**report).returning(Report.id))
+    report_id = tx.scalar(insert(Report).values(**report).returning(_REPORTS.c.id))
     now = report["created_date"]
     queued = tx.execute(
         _queue_waiting(tx.dialect, selection.where, report_id, now, limit)
@@ -250,7 +252,7 @@ def _taken(
 
 
 def _not_queued() -> ColumnElement[bool]:
-    return ~exists().where(_QUEUE.c.request_id == NotificationRequest.id)
+    return ~exists().where(_QUEUE.c.request_id == _REQUESTS.c.id)
 
 
 def _still_waiting(selection: ColumnElement[bool]) -> Any:
@@ -261,8 +263,8 @@ def _still_waiting(selection: ColumnElement[bool]) -> Any:
         .select_from(NotificationRequest)
         .where(
             selection,
-            NotificationRequest.open_request == true(),
-            NotificationRequest.confirmed.is_(True),
+            _REQUESTS.c.open_request == true(),
+            _REQUESTS.c.confirmed.is_(True),
             _not_queued(),
         )
     )
@@ -302,24 +304,24 @@ def _queue_waiting(
     `limit` are found. Concurrent reports with a limit take turns (see _take_turns).
     """
     waiting = select(
-        NotificationRequest.id,
+        _REQUESTS.c.id,
         literal(report_id),
-        NotificationRequest.delivery_round + 1,
+        _REQUESTS.c.delivery_round + 1,
         literal(0),
-        literal(now, Notification.available_at.type),
-        literal(now, Notification.created_date.type),
+        literal(now, _QUEUE.c.available_at.type),
+        literal(now, _QUEUE.c.created_date.type),
     ).where(
         selection,
-        NotificationRequest.status.in_([s.value for s in REPORTABLE_STATUSES]),
+        _REQUESTS.c.status.in_([s.value for s in REPORTABLE_STATUSES]),
         # A request whose address is not confirmed yet is never notified.
-        NotificationRequest.confirmed.is_(True),
+        _REQUESTS.c.confirmed.is_(True),
     )
     if limit is None:
-        waiting = waiting.order_by(NotificationRequest.id)
+        waiting = waiting.order_by(_REQUESTS.c.id)
     else:
         waiting = (
-            waiting.where(NotificationRequest.open_request == true(), _not_queued())
-            .order_by(NotificationRequest.created_date, NotificationRequest.id)
+            waiting.where(_REQUESTS.c.open_request == true(), _not_queued())
+            .order_by(_REQUESTS.c.created_date, _REQUESTS.c.id)
             .limit(limit)
         )
     # PostgreSQL: a shared lock on each request read, so that a concurrent

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, String, and_, cast, false, func, not_, or_, true
 
-from app.models import NotificationRequest, RequestStatus
+from app.models import NotificationRequest, RequestStatus, table_of
 from app.services.request_view import status_in
 from app.services.rules import Violations, check_id, normalize_email
 
@@ -24,7 +24,7 @@ MAX_FILTER_DEPTH = 8
 MAX_FILTER_NODES = 200
 MAX_LIST_VALUES = 1000
 
-R = NotificationRequest
+R = table_of(NotificationRequest).c
 
 
 class FilterField(enum.Enum):
@@ -94,7 +94,7 @@ _OPERATORS: dict[_Kind, set[Operator]] = {
     _Kind.BOOLEAN: {Operator.EQ, Operator.NE, Operator.EXISTS},
 }
 # Each field's column, its kind, and whether it may be NULL (STATUS is compiled apart).
-_COLUMNS: dict[FilterField, tuple[Any, _Kind, bool]] = {
+_COLUMNS: dict[FilterField, tuple[ColumnElement[Any], _Kind, bool]] = {
     FilterField.ID: (R.id, _Kind.ID, False),
     FilterField.CONTACT_ID: (R.contact_id, _Kind.ID, False),
     FilterField.AUTO_NOTIFIED: (R.auto_notified, _Kind.BOOLEAN, True),

@@ -73,7 +73,7 @@ def sort_keys(sort: Sequence[SortKey] | None) -> tuple[SortKey, ...]:
     return tuple(keys)
 
 
-def column_of(field: SortField) -> Any:
+def column_of(field: SortField) -> ColumnElement[Any]:
     """The field's column of the request view (its name is the field's value)."""
     return COLUMNS[field.value]
 
@@ -110,7 +110,8 @@ class Segment:
     def where(self, keys: Sequence[SortKey]) -> ColumnElement[bool]:
         id_column = self._id_column(keys)
         parts = [
-            _same(key.field, value, id_column) for key, value in zip(keys, self.equal)
+            _same(key.field, value, id_column)
+            for key, value in zip(keys, self.equal, strict=False)
         ]
         if self.bound is not None:
             parts.append(self._bounded(keys, id_column))
@@ -121,30 +122,39 @@ class Segment:
         columns = {**COLUMNS, SortField.ID.value: self._id_column(keys)}
         return order_by(keys[len(self.equal) :], dialect, columns)
 
-    def _id_column(self, keys: Sequence[SortKey]) -> Any:
+    def _id_column(self, keys: Sequence[SortKey]) -> ColumnElement[Any]:
         # A PROCESSING request's id is its queued notification's `request_id`: ordering
         # and bounding by that column lets the queue's unique index drive the read.
         if self.equal[:1] == (_PROCESSING,) and keys[0].field is SortField.STATUS:
             return QUEUED.c.request_id
         return column_of(SortField.ID)
 
-    def _bounded(self, keys: Sequence[SortKey], id_column: Any) -> ColumnElement[bool]:
+    def _bounded(
+        self, keys: Sequence[SortKey], id_column: ColumnElement[Any]
+    ) -> ColumnElement[bool]:
         assert self.bound is not None
         kind, *values = self.bound
         if kind in ("row_gt", "row_lt"):
             columns = [column_of(key.field) for key in keys]
             # Bound with the columns' types, as a plain comparison is (UUID text, UTC).
             row = tuple_(*columns)
-            cursor = tuple_(*[literal(v, c.type) for v, c in zip(values[0], columns)])
+            cursor = tuple_(
+                *[literal(v, c.type) for v, c in zip(values[0], columns, strict=True)]
+            )
             return row > cursor if kind == "row_gt" else row < cursor
         field = keys[len(self.equal)].field
         column = id_column if field is SortField.ID else column_of(field)
         if kind == "not_null":
             return column.is_not(None)
-        return column > values[0] if kind == "gt" else column < values[0]
+        bounded: ColumnElement[bool] = (
+            column > values[0] if kind == "gt" else column < values[0]
+        )
+        return bounded
 
 
-def _same(field: SortField, value: Any, id_column: Any) -> ColumnElement[bool]:
+def _same(
+    field: SortField, value: Any, id_column: ColumnElement[Any]
+) -> ColumnElement[bool]:
     if field is SortField.STATUS:
         return status_in({value})
     column = id_column if field is SortField.ID else column_of(field)
@@ -153,7 +163,8 @@ def _same(field: SortField, value: Any, id_column: Any) -> ColumnElement[bool]:
     if isinstance(value, bool):
         # `= true`: an index range on both databases (`IS TRUE` is none on PostgreSQL).
         return column == (true() if value else false())
-    return column == value
+    same: ColumnElement[bool] = column == value
+    return same
 
 
 def _pieces_after(key: SortKey, value: Any, equal: tuple[Any, ...]) -> list[Segment]:

@@ -17,10 +17,10 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, String, and_, case, cast, false, or_, select
 
-from app.models import Notification, NotificationRequest, RequestStatus
+from app.models import Notification, NotificationRequest, RequestStatus, table_of
 
-_REQUESTS = NotificationRequest.__table__
-QUEUED = Notification.__table__.alias("queued")
+_REQUESTS = table_of(NotificationRequest)
+QUEUED = table_of(Notification).alias("queued")
 _SENT = RequestStatus.NOTIFICATION_SENT.value
 _PROCESSING = RequestStatus.PROCESSING.value
 
@@ -48,7 +48,7 @@ _DERIVED = {
     ),
 }
 # The request's columns, by name, as callers see them.
-COLUMNS: dict[str, Any] = {
+COLUMNS: dict[str, ColumnElement[Any]] = {
     column.key: _DERIVED.get(column.key, column) for column in _REQUESTS.c
 }
 

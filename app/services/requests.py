@@ -19,6 +19,7 @@ from app.models import (
     Notification,
     NotificationRequest,
     RequestStatus,
+    table_of,
     time_ordered_id,
     utc_now,
 )
@@ -51,7 +52,8 @@ MAX_COUNT_REFERENCES = 100
 # How long a mark or delete waits for an email of its request being sent (the server
 # passes Settings.in_flight_wait_seconds).
 IN_FLIGHT_WAIT_SECONDS = 40.0
-_REQUESTS = NotificationRequest.__table__
+_REQUESTS = table_of(NotificationRequest)
+_QUEUE = table_of(Notification)
 _BY_ID = select_requests().where(
     _REQUESTS.c.id == bindparam("id", type_=_REQUESTS.c.id.type)
 )
@@ -233,11 +235,9 @@ def _not_found(id: str) -> RequestNotFound:
 # The request's notification, while a dispatcher's lease on it holds: an attempt may be
 # in flight (the dispatcher knows which; the database does not).
 _CLAIMED = (
-    Notification.request_id
-    == bindparam("b_request", type_=Notification.request_id.type),
-    Notification.lease_owner.is_not(None),
-    Notification.available_at
-    > bindparam("b_now", type_=Notification.available_at.type),
+    _QUEUE.c.request_id == bindparam("b_request", type_=_QUEUE.c.request_id.type),
+    _QUEUE.c.lease_owner.is_not(None),
+    _QUEUE.c.available_at > bindparam("b_now", type_=_QUEUE.c.available_at.type),
 )
 _STILL_CLAIMED = select(func.count()).select_from(Notification).where(*_CLAIMED)
 _ASK_TO_CANCEL = update(Notification).where(*_CLAIMED).values(cancel_requested=True)
@@ -273,12 +273,12 @@ def _delete(
     if wait and _cancel_if_claimed(tx, request_id, now):
         return None
     counted = demand.lock_request(tx, request_id)
-    events.emit_deleted(tx, NotificationRequest.id == request_id, now)
+    events.emit_deleted(tx, _REQUESTS.c.id == request_id, now)
     deleted = tx.execute(
-        delete(NotificationRequest).where(NotificationRequest.id == request_id)
+        delete(NotificationRequest).where(_REQUESTS.c.id == request_id)
     )
     # Cascades on PostgreSQL; said outright so it holds with any foreign-key setting.
-    tx.execute(delete(Notification).where(Notification.request_id == request_id))
+    tx.execute(delete(Notification).where(_QUEUE.c.request_id == request_id))
     demand.record_change(tx, counted, None)
     return deleted > 0
 
@@ -330,20 +330,20 @@ def _mark_now(tx: Transaction, request_id: uuid.UUID, now: datetime) -> bool:
     tx.execute(
         update(NotificationRequest)
         .where(
-            NotificationRequest.id == Notification.request_id,
-            Notification.request_id == request_id,
-            NotificationRequest.status != RequestStatus.NOTIFICATION_SENT.value,
+            _REQUESTS.c.id == _QUEUE.c.request_id,
+            _QUEUE.c.request_id == request_id,
+            _REQUESTS.c.status != RequestStatus.NOTIFICATION_SENT.value,
         )
         .values(
-            delivery_attempts=Notification.attempts,
-            last_delivery_error=Notification.last_error,
+            delivery_attempts=_QUEUE.c.attempts,
+            last_delivery_error=_QUEUE.c.last_error,
         )
     )
     changed = tx.execute(
         update(NotificationRequest)
         .where(
-            NotificationRequest.id == request_id,
-            NotificationRequest.status != RequestStatus.NOTIFICATION_SENT.value,
+            _REQUESTS.c.id == request_id,
+            _REQUESTS.c.status != RequestStatus.NOTIFICATION_SENT.value,
         )
         .values(
             status=RequestStatus.NOTIFICATION_SENT.value,
@@ -352,7 +352,7 @@ def _mark_now(tx: Transaction, request_id: uuid.UUID, now: datetime) -> bool:
         )
     )
     # A notification still queued for it would now be a second email.
-    tx.execute(delete(Notification).where(Notification.request_id == request_id))
+    tx.execute(delete(Notification).where(_QUEUE.c.request_id == request_id))
     demand.record_change(tx, counted, RequestStatus.NOTIFICATION_SENT.value, now)
     return changed > 0
 
@@ -402,7 +402,7 @@ async def count_by_catalog_references(
     ]
     violations.raise_if_any()
     keys = [catalog_reference_key(reference) for reference in checked]
-    key_column = NotificationRequest.catalog_reference_key
+    key_column = _REQUESTS.c.catalog_reference_key
     rows = await store.rows(
         select(key_column, func.count())
         .where(key_column.in_(set(keys)))

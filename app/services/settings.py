@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
 
-from app.models import Clock, CollectionState, utc_now
+from app.models import Clock, CollectionState, table_of, utc_now
 from app.services.errors import NotSupportedAppDefId
 from app.services.rules import MAX_APP_ID_LENGTH, Violations, check_length
 from app.services.upsert import upsert
@@ -19,11 +19,12 @@ class CollectionStateRecord(NamedTuple):
     collecting_requests: bool
 
 
-_STATES = select(CollectionState.app_id, CollectionState.collecting_requests).order_by(
-    CollectionState.app_id
+_STATES_TABLE = table_of(CollectionState)
+_STATES = select(_STATES_TABLE.c.app_id, _STATES_TABLE.c.collecting_requests).order_by(
+    _STATES_TABLE.c.app_id
 )
-_COLLECTING = select(CollectionState.collecting_requests).where(
-    CollectionState.app_id == bindparam("app_id")
+_COLLECTING = select(_STATES_TABLE.c.collecting_requests).where(
+    _STATES_TABLE.c.app_id == bindparam("app_id")
 )
 
 

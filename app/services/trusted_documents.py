@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Executable, bindparam, select
+from sqlalchemy import Column, Executable, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.models import Clock, TrustedDocument, TrustedDocumentId, utc_now
+from app.models import Clock, TrustedDocument, TrustedDocumentId, table_of, utc_now
 from app.storage import Store, Transaction
 
 APQ_SOURCE = "apq"
@@ -26,8 +26,8 @@ CACHE_SIZE = 1024
 # Rows asked for at once while registering a manifest (bound parameters per statement).
 _CHUNK = 500
 
-_DOCUMENTS = TrustedDocument.__table__
-_IDS = TrustedDocumentId.__table__
+_DOCUMENTS = table_of(TrustedDocument)
+_IDS = table_of(TrustedDocumentId)
 _BY_HASH = select(_DOCUMENTS.c.text, _DOCUMENTS.c.source).where(
     _DOCUMENTS.c.sha256 == bindparam("sha256", type_=_DOCUMENTS.c.sha256.type)
 )
@@ -212,12 +212,12 @@ def _check_other_ids(tx: Transaction, documents: Sequence[ManifestDocument]) -> 
 
 
 def _chunked_rows(
-    tx: Transaction, key: object, value: object, keys: list[str]
+    tx: Transaction, key: Column[str], value: Column[str], keys: list[str]
 ) -> list[tuple[str, str]]:
     """(key, value) of the rows whose key is one of `keys`."""
     found: list[tuple[str, str]] = []
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start : start + _CHUNK]
-        statement = select(key, value).where(key.in_(chunk))  # type: ignore[attr-defined]
+        statement = select(key, value).where(key.in_(chunk))
         found.extend((row[0], row[1]) for row in tx.rows(statement))
     return found

@@ -80,7 +80,7 @@ class Transaction:
         self, statement: Executable, params: Params | Sequence[Params] | None = None
     ) -> int:
         """Run a write (once per parameter set given as a list); how many rows it hit."""
-        result = self.connection.execute(statement, params or {})  # type: ignore[arg-type]
+        result = self.connection.execute(statement, params or {})
         return int(result.rowcount)
 
     def scalar(self, statement: Executable, params: Params | None = None) -> Any:

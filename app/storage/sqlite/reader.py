@@ -103,7 +103,7 @@ class SQLiteReader:
         if raw is None:
             connection = await self._acquire()
             try:
-                raw = await connection.execute_fetchall(sql, arguments)
+                raw = list(await connection.execute_fetchall(sql, arguments))
             finally:
                 assert self._idle is not None
                 self._idle.put_nowait(connection)

@@ -58,7 +58,10 @@ def _result_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | No
     implementation = type_.dialect_impl(dialect)
     if isinstance(implementation, JSON):
         return _json
-    return implementation.result_processor(dialect, None)
+    process: Callable[[Any], Any] | None = implementation.result_processor(
+        dialect, None
+    )
+    return process
 
 
 class RawStatements:
