@@ -17,6 +17,7 @@ from app.graphql.types import (
 )
 from app.permissions import Permission
 from app.services import reports as report_service
+from app.services import request_changes
 from app.services import requests as request_service
 from app.services import settings as settings_service
 
@@ -56,7 +57,7 @@ class Mutation:
     async def delete_back_in_stock_notification_request(
         self, info: strawberry.Info, id: strawberry.ID
     ) -> strawberry.ID:
-        deleted = await request_service.delete_request(
+        deleted = await request_changes.delete_request(
             info.context.store,
             id=id,
             in_flight_wait=info.context.settings.in_flight_wait_seconds,
@@ -71,7 +72,7 @@ class Mutation:
     async def mark_as_notification_sent(
         self, info: strawberry.Info, id: strawberry.ID
     ) -> BackInStockNotificationRequest:
-        marked = await request_service.mark_as_notification_sent(
+        marked = await request_changes.mark_as_notification_sent(
             info.context.store,
             id=id,
             in_flight_wait=info.context.settings.in_flight_wait_seconds,
