@@ -8,7 +8,7 @@ that the HTTP client's own objects are not counted.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -66,6 +66,23 @@ async def post(
     return data
 
 
+# A socket transport in the garbage is never the requests' own: they go straight to the
+# ASGI app and open no socket. It is a connection of another thread (a test server of an
+# earlier test) torn down during the block, and the block is measured again.
+_FOREIGN_KINDS = {"_SelectorSocketTransport", "_SSLProtocolTransport"}
+
+
+async def cycles_of(make_requests: Callable[[], Awaitable[None]]) -> list[Any]:
+    """The cyclic garbage `make_requests` leaves, measured up to three times while other
+    threads' connections show up in it."""
+    for _ in range(3):
+        with garbage_cycles() as cycles:
+            await make_requests()
+        if not kinds(cycles) & _FOREIGN_KINDS:
+            break
+    return cycles
+
+
 @contextmanager
 def garbage_cycles() -> Iterator[list[Any]]:
     """The objects that became unreachable cyclic garbage within the block."""
@@ -92,14 +109,18 @@ async def test_creating_a_request_leaves_no_reference_cycles(
 ):
     await post(app, CREATE_REQUEST, new_request(email="first@example.com"), admin_key)
 
-    with garbage_cycles() as cycles:
-        for number in range(3):
+    emails = iter(range(9))
+
+    async def three_creates() -> None:
+        for number in [next(emails) for _ in range(3)]:
             await post(
                 app,
                 CREATE_REQUEST,
                 new_request(email=f"s{number}@example.com"),
                 admin_key,
             )
+
+    cycles = await cycles_of(three_creates)
 
     assert cycles == [], kinds(cycles)
 
@@ -109,9 +130,11 @@ async def test_reading_a_request_leaves_no_reference_cycles(app, admin_key, coll
     get = {"id": created["createBackInStockNotificationRequest"]["id"]}
     await post(app, GET_REQUEST, get, admin_key)
 
-    with garbage_cycles() as cycles:
+    async def three_gets() -> None:
         for _ in range(3):
             await post(app, GET_REQUEST, get, admin_key)
+
+    cycles = await cycles_of(three_gets)
 
     assert cycles == [], kinds(cycles)
 
@@ -124,9 +147,11 @@ async def test_a_page_leaves_few_objects_in_cycles(app, admin_key, collecting):
     page = {"first": 3, "filter": {"status": {"in": ["RECEIVED", "FAILED"]}}}
     await post(app, QUERY_REQUESTS, page, admin_key)
 
-    with garbage_cycles() as cycles:
+    async def three_pages() -> None:
         for _ in range(3):
             await post(app, QUERY_REQUESTS, page, admin_key)
+
+    cycles = await cycles_of(three_pages)
 
     # The statement built for a filter holds a few small cycles of its own (SQLAlchemy's
     # bind parameters); what matters is that the execution state of the page is not there.
