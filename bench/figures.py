@@ -261,10 +261,14 @@ def compute(run: Run) -> None:
 
 
 def table(run: Run) -> str:
-    load = ", ".join(f"{x:.1f}" for x in run.machine.get("load_average_at_start", ()))
+    def load(moment: str) -> str:
+        return ", ".join(
+            f"{x:.1f}" for x in run.machine.get(f"load_average_at_{moment}", ())
+        )
+
     lines = [
-        f"{run.database}, {run.rows:,} rows; load average at start {load}; "
-        f"{run.pinning}",
+        f"{run.database}, {run.rows:,} rows; load average at start {load('start')}, "
+        f"at end {load('end')}; {run.pinning}",
         "",
         "| case | conns | req/s | ratio | p50 ms | p99 ms | errors | RSS MB | req/s by round |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
