@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import ValidationError
 
 from app.config import Settings
-from app.http.server import HEAD_TIMEOUT_SECONDS, KEEP_ALIVE_SECONDS
+from app.http.server import add_serve_arguments
 from app.logmask import MaskingFormatter
 from app.permissions import Permission
 
@@ -43,10 +43,11 @@ def _settings() -> Settings:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.http.server import uvicorn_options
+    from app.http.server import serve_options
     from app.main import create_app
 
     settings = _with_own_address(_settings(), args.host, args.port)
+    log.info("serving HTTP/1.1 with %s on the %s event loop", args.http, args.loop)
     uvicorn.run(
         create_app(settings),
         host=args.host,
@@ -54,9 +55,7 @@ def serve(args: argparse.Namespace) -> int:
         log_level="info",
         lifespan="on",
         # The body limit lives in the app; the head's size and time limits here.
-        **uvicorn_options(
-            head_timeout=args.head_timeout, keep_alive=args.keep_alive_timeout
-        ),
+        **serve_options(args),
     )
     return 0
 
@@ -298,23 +297,7 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
 
     serve_cmd = commands.add_parser("serve", help="serve GraphQL at /graphql")
-    serve_cmd.add_argument("--host", default="127.0.0.1")
-    serve_cmd.add_argument("--port", type=int, default=8000)
-    serve_cmd.add_argument(
-        "--head-timeout",
-        type=float,
-        default=HEAD_TIMEOUT_SECONDS,
-        metavar="S",
-        help="close a connection whose request line and headers take longer "
-        f"(default {HEAD_TIMEOUT_SECONDS:g})",
-    )
-    serve_cmd.add_argument(
-        "--keep-alive-timeout",
-        type=int,
-        default=KEEP_ALIVE_SECONDS,
-        metavar="S",
-        help=f"close a connection idle this long between requests (default {KEEP_ALIVE_SECONDS})",
-    )
+    add_serve_arguments(serve_cmd)
     serve_cmd.set_defaults(run=serve)
 
     commands.add_parser("dispatch", help="deliver queued notifications").set_defaults(

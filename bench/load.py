@@ -1,8 +1,9 @@
 """Servers under test and the load generators that drive them (loopback only, bounded).
 
-`Server` starts one uvicorn worker pinned to one core and samples its RSS; `drive` sends a
-closed-loop load of GraphQL POSTs for a bounded time with wrk (pinned to the other core) or,
-when wrk is missing, with a small asyncio HTTP/1.1 client.
+`Server` starts one uvicorn worker pinned to one core, on uvloop and httptools (the stack
+`python -m app serve` runs on by default), and samples its RSS; `drive` sends a closed-loop
+load of GraphQL POSTs for a bounded time with wrk (pinned to the other core) or, when wrk
+is missing, with a small asyncio HTTP/1.1 client, over one server or alternately several.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import psutil
 
@@ -50,11 +52,18 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    """One uvicorn worker serving `factory` on 127.0.0.1, pinned to `core`."""
+    """One uvicorn worker serving `factory` on 127.0.0.1, pinned to `core`.
+
+    With `serve`, the service as its users run it (`python -m app serve`, no access log);
+    `factory` then only names it.
+    """
 
     factory: str
     env: dict[str, str] = field(default_factory=dict)
     core: str | None = None
+    serve: bool = False
+    http: str = "httptools"
+    loop: str = "uvloop"
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
@@ -69,25 +78,9 @@ class Server:
         self.log_path = (
             log_dir / f"server-{self.factory.rsplit(':', 1)[-1]}-{self.port}.log"
         )
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            self.factory,
-            "--host",
-            HOST,
-            "--port",
-            str(self.port),
-            "--workers",
-            "1",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                _pinned(command, self.core),
+                _pinned(self.command(), self.core),
                 env={**os.environ, **self.env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -104,6 +97,16 @@ class Server:
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"server {self.factory} did not start within 60 s")
+
+    def command(self) -> list[str]:
+        stack = ["--http", self.http, "--loop", self.loop, "--no-access-log"]
+        address = ["--host", HOST, "--port", str(self.port)]
+        if self.serve:
+            return [sys.executable, "-m", "app", "serve", *address, *stack]
+        return [
+            *(sys.executable, "-m", "uvicorn", "--factory", self.factory),
+            *(*address, *stack, "--workers", "1", "--log-level", "warning"),
+        ]
 
     @property
     def pid(self) -> int:
@@ -146,10 +149,14 @@ class Server:
             self.process.wait()
 
 
+class HasRss(Protocol):
+    def rss_mb(self) -> float: ...
+
+
 class RssSampler:
     """Samples a server's RSS every `interval` seconds while a block runs."""
 
-    def __init__(self, server: Server, interval: float = 0.1) -> None:
+    def __init__(self, server: HasRss, interval: float = 0.1) -> None:
         self.server = server
         self.interval = interval
         self.samples: list[float] = []
@@ -196,7 +203,7 @@ class LoadResult:
 
 
 def drive(
-    url: str,
+    urls: str | list[str],
     bodies: list[str],
     *,
     connections: int,
@@ -206,16 +213,25 @@ def drive(
     core: str | None,
     use_wrk: bool = True,
 ) -> LoadResult:
-    """A closed-loop load of `connections` keep-alive connections for `seconds`."""
-    assert url.startswith(f"http://{HOST}:"), "the bench only ever targets 127.0.0.1"
+    """A closed-loop load of `connections` keep-alive connections for `seconds`.
+
+    Over several servers (same path), connection i goes to server i modulo their number.
+    """
+    urls = [urls] if isinstance(urls, str) else urls
+    for url in urls:
+        assert url.startswith(f"http://{HOST}:"), "the bench only targets 127.0.0.1"
     seconds = min(seconds, MAX_DURATION_S)
     if use_wrk and shutil.which("wrk"):
-        return _drive_wrk(url, bodies, connections, seconds, key, work_dir, core)
-    return asyncio.run(_drive_python(url, bodies, connections, seconds, key))
+        return _drive_wrk(urls, bodies, connections, seconds, key, work_dir, core)
+    return asyncio.run(_drive_python(urls, bodies, connections, seconds, key))
+
+
+def _port(url: str) -> str:
+    return url.removeprefix("http://").split("/", 1)[0].rsplit(":", 1)[1]
 
 
 def _drive_wrk(
-    url: str,
+    urls: list[str],
     bodies: list[str],
     connections: int,
     seconds: float,
@@ -225,22 +241,29 @@ def _drive_wrk(
 ) -> LoadResult:
     bodies_file = work_dir / f"bodies-{time.monotonic_ns()}.jsonl"
     bodies_file.write_text("\n".join(bodies) + "\n")
+    # One wrk thread per server (bench/lua/graphql.lua points thread i at BENCH_PORTS[i]);
+    # a single connection goes to the first.
     command = [
         "wrk",
-        "-t1",
+        f"-t{min(len(urls), connections)}",
         f"-c{connections}",
         f"-d{max(1, round(seconds))}s",
         "--timeout",
         "30s",
         "-s",
         str(LUA_SCRIPT),
-        url,
+        urls[0],
         "--",
         str(bodies_file),
         key or "",
     ]
+    ports = ",".join(_port(url) for url in urls)
     finished = subprocess.run(
-        _pinned(command, core), capture_output=True, text=True, timeout=seconds + 60
+        _pinned(command, core),
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        env={**os.environ, "BENCH_PORTS": ports},
     )
     bodies_file.unlink(missing_ok=True)
     line = next(
@@ -266,12 +289,14 @@ def _drive_wrk(
 
 
 async def _drive_python(
-    url: str, bodies: list[str], connections: int, seconds: float, key: str | None
+    urls: list[str],
+    bodies: list[str],
+    connections: int,
+    seconds: float,
+    key: str | None,
 ) -> LoadResult:
     """The fallback generator: raw HTTP/1.1 keep-alive over asyncio streams."""
-    host_port = url.removeprefix("http://").split("/", 1)[0]
-    port = int(host_port.rsplit(":", 1)[1])
-    path = "/" + url.removeprefix("http://").split("/", 1)[1]
+    path = "/" + urls[0].removeprefix("http://").split("/", 1)[1]
     auth = f"Authorization: Bearer {key}\r\n" if key else ""
     latencies: list[float] = []
     errors = 0
@@ -279,8 +304,11 @@ async def _drive_python(
     deadline = time.perf_counter() + seconds
     counter = 0
 
-    async def connection(offset: int) -> None:
+    async def connection(index: int) -> None:
         nonlocal errors, first_error, counter
+        offset = index * 7919
+        port = int(_port(urls[index % len(urls)]))
+        host_port = f"{HOST}:{port}"
         reader, writer = await asyncio.open_connection(HOST, port)
         position = offset
         try:
@@ -312,7 +340,7 @@ async def _drive_python(
             writer.close()
 
     started = time.perf_counter()
-    await asyncio.gather(*(connection(index * 7919) for index in range(connections)))
+    await asyncio.gather(*(connection(index) for index in range(connections)))
     elapsed = time.perf_counter() - started
     latencies.sort()
 

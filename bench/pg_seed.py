@@ -50,11 +50,11 @@ def _dsn(server_url: str, name: str | None = None) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def _record(row: dict[str, Any]) -> tuple[Any, ...]:
+def _record(row: dict[str, Any], columns: list[str]) -> tuple[Any, ...]:
     values = dict(row)
     options = values["options"]
     values["options"] = None if options is None else json.dumps(options)
-    return tuple(values[name] for name in _COLUMNS)
+    return tuple(values[name] for name in columns)
 
 
 async def _exists(server_url: str, name: str) -> dict[str, Any] | None:
@@ -94,14 +94,16 @@ async def _fill(
             await connection.execute(f'DROP INDEX "{index["indexname"]}"')
         processing: list[uuid.UUID] = []
         for rows in seeding.build_rows(requests, items, seed):
+            # The columns the seed writes; the others take their defaults.
+            columns = [name for name in _COLUMNS if name in rows[0]]
             for row in rows:
                 if row["status"] == RequestStatus.PROCESSING.value:
                     row["status"] = RequestStatus.RECEIVED.value
                     processing.append(row["id"])
             await connection.copy_records_to_table(
                 "notification_requests",
-                records=[_record(r) for r in rows],
-                columns=_COLUMNS,
+                records=[_record(r, columns) for r in rows],
+                columns=columns,
             )
         for index in indexes:
             await connection.execute(index["indexdef"])

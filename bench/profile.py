@@ -24,7 +24,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench import run as bench_run
+from bench import cases
 from bench import seed as seeding
 
 
@@ -73,42 +73,40 @@ async def _call(
     return status, b"".join(chunks)
 
 
-def _bodies(case: str, db: Path, samples: bench_run.Samples) -> tuple[list[str], bool]:
+def _bodies(case: str, db: Path, samples: cases.Samples) -> tuple[list[str], bool]:
     rng = random.Random(3)
     if case == "get":
-        return [bench_run.body(bench_run.GET, {"id": id_}) for id_ in samples.ids], True
+        return [cases.body(cases.GET, {"id": id_}) for id_ in samples.ids], True
     if case == "page":
-        return [bench_run.body(bench_run.PAGE, {"first": 100})], True
+        return [cases.body(cases.PAGE, {"first": 100})], True
     if case == "filtered":
         return [
-            bench_run.body(
-                bench_run.FILTERED_PAGE,
+            cases.body(
+                cases.FILTERED_PAGE,
                 {
                     "first": 100,
                     "filter": {
                         "status": {"in": ["RECEIVED", "FAILED"]},
-                        "catalogReference": {"appId": {"eq": bench_run.MAIN_APP}},
+                        "catalogReference": {"appId": {"eq": cases.MAIN_APP}},
                     },
                 },
             )
         ], True
     if case == "deep":
         return [
-            bench_run.body(bench_run.PAGE, {"first": 100, "after": cursor})
-            for cursor in bench_run.deep_cursors(samples)
+            cases.body(cases.PAGE, {"first": 100, "after": cursor})
+            for cursor in cases.deep_cursors(samples)
         ], True
     if case == "counts":
         refs = samples.references
         return [
-            bench_run.body(
-                bench_run.COUNT, {"refs": rng.sample(refs, min(100, len(refs)))}
-            )
+            cases.body(cases.COUNT, {"refs": rng.sample(refs, min(100, len(refs)))})
             for _ in range(20)
         ], True
     if case == "create":
         return [
-            bench_run.body(
-                bench_run.CREATE,
+            cases.body(
+                cases.CREATE,
                 {
                     "request": {
                         "catalogReference": reference,
@@ -152,7 +150,7 @@ async def _profile(args: argparse.Namespace, db: Path, info: seeding.SeedInfo) -
     from app.config import Settings
     from app.main import create_app
 
-    samples = bench_run.collect_samples(
+    samples = cases.collect_samples(
         db,
         deep_page=min(5000, max(2, info.requests // 200)),
         report_target=0,
@@ -212,7 +210,9 @@ def main() -> None:
         help="count what requests leave in reference cycles",
     )
     args = parser.parse_args()
-    source = args.db or bench_run.BENCH_DIR / ".data" / "bench-100000-5000.db"
+    source = (
+        args.db or Path(__file__).resolve().parent / ".data" / "bench-100000-5000.db"
+    )
     if args.db is None and not seeding.is_current(
         source, requests=100_000, items=5_000, seed=1
     ):

@@ -1,4 +1,7 @@
-"""`python -m app serve` on a real socket: slow, idle and oversized request heads."""
+"""`python -m app serve` on a real socket: slow, idle and oversized request heads.
+
+Every test runs on both HTTP/1.1 protocols `serve` offers (httptools, its default, and h11).
+"""
 
 from __future__ import annotations
 
@@ -17,9 +20,9 @@ GIVE_UP_SECONDS = 30
 REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
-@pytest.fixture
-def server(database_url, tmp_path) -> Iterator[Server]:
-    limits = ("--head-timeout=1", "--keep-alive-timeout=1")
+@pytest.fixture(params=["httptools", "h11"])
+def server(request, database_url, tmp_path) -> Iterator[Server]:
+    limits = ("--head-timeout=1", "--keep-alive-timeout=1", f"--http={request.param}")
     with running_server(database_url, tmp_path, *limits) as running:
         yield running
 
@@ -114,3 +117,34 @@ def test_oversized_request_head_is_refused(server):
         answer = connection.recv(65536)
 
     assert answer.startswith(b"HTTP/1.1 400")
+
+
+def test_head_under_the_size_limit_sent_in_pieces_is_served(server):
+    headers = b"".join(b"X-Pad-%d: %s\r\n" % (n, b"p" * 1000) for n in range(12))
+    with connect(server) as connection:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        for piece in range(0, len(headers), 4000):
+            connection.sendall(headers[piece : piece + 4000])
+            time.sleep(0.05)
+        connection.sendall(b"\r\n")
+        answer = read_response(connection)
+
+    assert answer.startswith(b"HTTP/1.1 200")
+
+
+def test_request_body_larger_than_a_head_is_not_bounded_as_one(server):
+    padding = b"x" * (64 * 1024)
+    body = b'{"query": "{ __typename }", "variables": {"padding": "' + padding + b'"}}'
+    head = (
+        b"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+    )
+    last = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    with connect(server) as connection:
+        connection.sendall(head + body + last)  # and a second request right after
+        answers = b""
+        while chunk := connection.recv(65536):
+            answers += chunk
+
+    assert answers.count(b"HTTP/1.1 200 OK\r\n") == 2
+    assert b'"__typename"' in answers

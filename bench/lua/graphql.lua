@@ -5,13 +5,20 @@
 -- Each thread starts at its own offset in the file. "__N__" in a body becomes a number unique
 -- to this run (thread id and counter), so creates carry distinct emails. A response that is
 -- not 200 or whose body holds a GraphQL "errors" member counts as an error. `done` prints one
--- JSON line (prefixed with RESULT) that bench.load reads.
+-- JSON line (prefixed with RESULT) that bench.load reads. With BENCH_PORTS=P1,P2,... in the
+-- environment, thread i sends to 127.0.0.1:P(i mod n) instead of the URL's port (several
+-- server processes, one thread each).
 
 local threads = {}
 local next_id = 0
 
 function setup(thread)
   thread:set("id", next_id)
+  local ports = {}
+  for port in (os.getenv("BENCH_PORTS") or ""):gmatch("%d+") do ports[#ports + 1] = port end
+  if #ports > 0 then
+    thread.addr = wrk.lookup("127.0.0.1", ports[next_id % #ports + 1])[1]
+  end
   next_id = next_id + 1
   table.insert(threads, thread)
 end
