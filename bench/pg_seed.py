@@ -54,6 +54,8 @@ def _record(row: dict[str, Any]) -> tuple[Any, ...]:
     values = dict(row)
     options = values["options"]
     values["options"] = None if options is None else json.dumps(options)
+    # The SQLite seed leaves `confirmed` to its server default; COPY needs every column.
+    values.setdefault("confirmed", True)
     return tuple(values[name] for name in _COLUMNS)
 
 

@@ -1,0 +1,220 @@
+"""How one page of requests is read: walk the sort order's index, or sort the matches.
+
+A page is the first rows, in the sort order, that match a filter (after a cursor). There
+are two ways to read it. Walking the sort order's index and checking the filter on each
+row costs about `page size / share of rows that match`: little for a filter most rows
+meet, a whole index for one that none meets. Reading the filter's matches through the
+filter's own index and sorting them costs what there are matches: little for a few, a
+sort of most of the table for many. Planners choose from statistics and miss both ways
+(an app with no requests walks a million rows; `itemUrl lt` sorts most of them).
+
+So before a filtered page is read, bounded probes count what each way would meet:
+
+1. the filter's matches, up to FEW_MATCHES (through whatever index serves the filter):
+   fewer, and they are read and sorted (`Plan.SORT`);
+2. else the matches among the first WALK_PROBE_ROWS rows of the order: a full page
+   among them, and the page walks the order (`Plan.WALK`), which then ends within them;
+3. else the matches, up to MANY_MATCHES: fewer, and they are sorted (`Plan.SORT`);
+4. else the page is read as the database plans it (`Plan.AS_PLANNED`), as it is when
+   there is no filter at all.
+
+Each plan is forced in SQL both databases read alike: a matched set is a MATERIALIZED
+common table expression (read through the filter's index, then sorted), and a condition
+no index may serve is wrapped in a CASE. The plan changes how rows are found, never
+which: every plan reads the same rows in the same order.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.expression import BooleanClauseList, True_
+
+from app.models import NotificationRequest, table_of
+from app.services.request_sort import Segment, SortKey, column_of, order_by
+from app.services.request_view import REQUEST_VIEW, select_requests
+from app.storage import Store
+
+if TYPE_CHECKING:
+    from app.services.request_query import RequestQuery
+
+REQUESTS = table_of(NotificationRequest)
+
+# Rows of the order the walk probe reads.
+WALK_PROBE_ROWS = 1_000
+# A page walks at most about this many rows when sorting would cost more.
+WALKED_AT_MOST = 10_000
+# At most this many matches are read through a term's index and sorted.
+SORTED_AT_MOST = 2_000
+# A match read through a term's index costs about this many walked rows: it lies
+# anywhere in the table, where the walk's next rows are mostly on the same pages.
+RANDOM_READ = 5
+
+
+class Plan(enum.Enum):
+    AS_PLANNED = "as planned"  # the database's own plan: no filter, or no cheap way
+    WALK = "walk"  # walk the sort order's index, the filter checked on each row
+    SORT = "sort"  # read the filter's matches through one term's index, then sort
+
+
+@dataclass(frozen=True)
+class PagePlan:
+    plan: Plan
+    # The filter as the plan reads it: for SORT, the term whose index finds the
+    # matches, and the rest unindexed; else the filter as compiled.
+    where: ColumnElement[bool]
+
+
+def unindexed(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """`condition`, as a term no index can serve (checked on each row read).
+
+    Filters compile to TRUE or FALSE, never NULL, so `CASE ... = 1` is the condition.
+    """
+    return case((condition, literal(1)), else_=literal(0)) == literal(1)
+
+
+def terms(condition: ColumnElement[bool]) -> list[ColumnElement[bool]]:
+    """The AND-ed terms of a condition (SQLAlchemy keeps nested ANDs flat)."""
+    if (
+        isinstance(condition, BooleanClauseList)
+        and condition.operator is operators.and_
+    ):
+        return list(condition.clauses)
+    return [condition]
+
+
+def _count(statement: Select[Any]) -> Select[Any]:
+    return select(func.count()).select_from(statement.subquery())
+
+
+def matches_probe(condition: ColumnElement[bool], at_most: int) -> Select[Any]:
+    """How many requests meet `condition`, counted up to `at_most`."""
+    found = select(literal(1)).select_from(REQUEST_VIEW).where(condition)
+    return _count(found.limit(at_most))
+
+
+def walk_probe(query: RequestQuery, segment: Segment, dialect: str) -> Select[Any]:
+    """How many of the first WALK_PROBE_ROWS rows of `segment`, in order, match the
+    filter, counted up to a page (the filter a column, so it cannot pick the index)."""
+    walked = (
+        select(query.where.label("hit"))
+        .select_from(REQUEST_VIEW)
+        .where(segment.where(query.keys))
+        .order_by(*segment.order_by(query.keys, dialect))
+        .limit(WALK_PROBE_ROWS)
+        .subquery()
+    )
+    hits = select(literal(1)).select_from(walked).where(walked.c.hit)
+    return _count(hits.limit(query.first + 1))
+
+
+async def _walk_length(store: Store, query: RequestQuery, segment: Segment) -> float:
+    """About how many rows a walk of `segment` reads for the page: at most
+    WALK_PROBE_ROWS when a full page matches among them or the segment is no longer,
+    else the probe's share of matches stretched to a page (infinite for none)."""
+    hits = await store.scalar(walk_probe(query, segment, store.dialect))
+    page = query.first + 1
+    if hits >= page:
+        return WALK_PROBE_ROWS
+    rows = await store.scalar(matches_probe(segment.where(query.keys), WALK_PROBE_ROWS))
+    if rows < WALK_PROBE_ROWS:
+        return float(rows)
+    return WALK_PROBE_ROWS * page / hits if hits else math.inf
+
+
+async def _fewest_matches(
+    store: Store, conditions: Sequence[ColumnElement[bool]], at_most: int
+) -> tuple[int, ColumnElement[bool]]:
+    """The term meeting the fewest requests (counted up to `at_most`), and how many it
+    meets: an upper bound on the filter's matches, read through that term's index."""
+    fewest = (at_most, conditions[0])
+    for condition in conditions:
+        found = await store.scalar(matches_probe(condition, fewest[0]))
+        if found < fewest[0]:
+            fewest = (found, condition)
+    return fewest
+
+
+async def choose_plan(
+    store: Store, query: RequestQuery, segments: Sequence[Segment]
+) -> PagePlan:
+    """The cheapest way to read the page, from bounded probes (see the module's doc)."""
+    as_planned = PagePlan(Plan.AS_PLANNED, query.where)
+    if isinstance(query.where, True_):
+        return as_planned
+    walk = math.inf
+    if len(segments) == 1:
+        walk = await _walk_length(store, query, segments[0])
+        if walk <= WALK_PROBE_ROWS:
+            return PagePlan(Plan.WALK, query.where)
+    # Sorting is worth it below the walk's cost, each match read from anywhere.
+    worth_sorting = int(min(SORTED_AT_MOST, walk / RANDOM_READ))
+    conditions = terms(query.where)
+    found, driver = await _fewest_matches(store, conditions, worth_sorting)
+    if found < worth_sorting:
+        rest = [condition for condition in conditions if condition is not driver]
+        where = and_(driver, unindexed(and_(*rest))) if rest else driver
+        return PagePlan(Plan.SORT, where)
+    if walk <= WALKED_AT_MOST:
+        return PagePlan(Plan.WALK, query.where)
+    return as_planned
+
+
+def walk_statement(query: RequestQuery, segment: Segment, dialect: str) -> Any:
+    """The page, walking the order's index through `segment` (the filter unindexed)."""
+    return (
+        select_requests()
+        .where(unindexed(query.where), segment.where(query.keys))
+        .order_by(*segment.order_by(query.keys, dialect))
+        .limit(query.first + 1)
+    )
+
+
+def sort_statement(
+    query: RequestQuery,
+    where: ColumnElement[bool],
+    segments: Sequence[Segment],
+    dialect: str,
+) -> Any:
+    """The page, from the filter's matches after the cursor, sorted.
+
+    The matches are a MATERIALIZED set of their own, read through the driving term's
+    index (the cursor's ranges unindexed), never by walking the order's index; only
+    their ids and sort keys, so an index holding those reads none of their rows. The
+    page's rows are then read by id.
+    """
+    sort_keys = [column_of(key.field).label(_sort_name(key)) for key in query.keys]
+    matched = (
+        select(REQUESTS.c.id.label("request_id"), *sort_keys)
+        .select_from(REQUEST_VIEW)
+        .where(where)
+    )
+    if query.after is not None:
+        after = or_(*(segment.where(query.keys) for segment in segments))
+        matched = matched.where(unindexed(after))
+    matches = matched.cte("matches").prefix_with("MATERIALIZED")
+    first = (
+        select(matches)
+        .order_by(*order_by(query.keys, dialect, _by_field(query, matches.c)))
+        .limit(query.first + 1)
+        .subquery("first_matches")
+    )
+    return (
+        select_requests()
+        .join(first, first.c.request_id == REQUESTS.c.id)
+        .order_by(*order_by(query.keys, dialect, _by_field(query, first.c)))
+    )
+
+
+def _sort_name(key: SortKey) -> str:
+    return f"sort_{key.field.value}"
+
+
+def _by_field(query: RequestQuery, columns: Any) -> dict[str, Any]:
+    return {key.field.value: columns[_sort_name(key)] for key in query.keys}
