@@ -137,6 +137,15 @@ class NotificationRequest(SQLModel, table=True):
             "created_date",
             "id",
         ),
+        # A status and autoNotified together (both of few values), newest first: one
+        # range, however rare the pair (none is RECEIVED and auto-notified).
+        Index(
+            "ix_notification_requests_status_notified_created",
+            "status",
+            "auto_notified",
+            "created_date",
+            "id",
+        ),
         # A reference's waiting requests oldest first: a report with a quantity takes
         # the first few (app/services/reports.py).
         Index(

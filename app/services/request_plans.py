@@ -32,19 +32,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
-from sqlalchemy.sql import operators
-from sqlalchemy.sql.expression import BooleanClauseList, True_
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.sql.expression import True_
 
-from app.models import NotificationRequest, table_of
 from app.services.request_sort import Segment, SortKey, column_of, order_by
+from app.services.request_terms import REQUESTS, Term, flat_terms, in_sort_order, terms
 from app.services.request_view import REQUEST_VIEW, select_requests
 from app.storage import Store
 
 if TYPE_CHECKING:
     from app.services.request_query import RequestQuery
 
-REQUESTS = table_of(NotificationRequest)
 
 # Rows of the order the walk probe reads.
 WALK_PROBE_ROWS = 1_000
@@ -66,8 +73,8 @@ class Plan(enum.Enum):
 @dataclass(frozen=True)
 class PagePlan:
     plan: Plan
-    # The filter as the plan reads it: for SORT, the term whose index finds the
-    # matches, and the rest unindexed; else the filter as compiled.
+    # The filter as the plan reads it: the term whose index finds the matches and the
+    # rest unindexed; for a walk of the order's index, all of it unindexed.
     where: ColumnElement[bool]
 
 
@@ -77,16 +84,6 @@ def unindexed(condition: ColumnElement[bool]) -> ColumnElement[bool]:
     Filters compile to TRUE or FALSE, never NULL, so `CASE ... = 1` is the condition.
     """
     return case((condition, literal(1)), else_=literal(0)) == literal(1)
-
-
-def terms(condition: ColumnElement[bool]) -> list[ColumnElement[bool]]:
-    """The AND-ed terms of a condition (SQLAlchemy keeps nested ANDs flat)."""
-    if (
-        isinstance(condition, BooleanClauseList)
-        and condition.operator is operators.and_
-    ):
-        return list(condition.clauses)
-    return [condition]
 
 
 def _count(statement: Select[Any]) -> Select[Any]:
@@ -129,15 +126,15 @@ async def _walk_length(store: Store, query: RequestQuery, segment: Segment) -> f
 
 
 async def _fewest_matches(
-    store: Store, conditions: Sequence[ColumnElement[bool]], at_most: int
-) -> tuple[int, ColumnElement[bool]]:
+    store: Store, conditions: Sequence[Term], at_most: int
+) -> tuple[int, Term]:
     """The term meeting the fewest requests (counted up to `at_most`), and how many it
     meets: an upper bound on the filter's matches, read through that term's index."""
     fewest = (at_most, conditions[0])
-    for condition in conditions:
-        found = await store.scalar(matches_probe(condition, fewest[0]))
+    for term in conditions:
+        found = await store.scalar(matches_probe(term.condition, fewest[0]))
         if found < fewest[0]:
-            fewest = (found, condition)
+            fewest = (found, term)
     return fewest
 
 
@@ -152,25 +149,45 @@ async def choose_plan(
     if len(segments) == 1:
         walk = await _walk_length(store, query, segments[0])
         if walk <= WALK_PROBE_ROWS:
-            return PagePlan(Plan.WALK, query.where)
+            return PagePlan(Plan.WALK, unindexed(query.where))
     # Sorting is worth it below the walk's cost, each match read from anywhere.
     worth_sorting = int(min(SORTED_AT_MOST, walk / RANDOM_READ))
-    conditions = terms(query.where)
-    found, driver = await _fewest_matches(store, conditions, worth_sorting)
+    found, driver = await _fewest_matches(
+        store, terms(query.where, store.dialect), worth_sorting
+    )
     if found < worth_sorting:
-        rest = [condition for condition in conditions if condition is not driver]
-        where = and_(driver, unindexed(and_(*rest))) if rest else driver
+        where = _driven_by(driver, query.where)
+        single = len(segments) == 1
+        if single and in_sort_order(driver, keys_of(segments[0], query), store.dialect):
+            # Its index holds the matches in page order: walk that range instead.
+            return PagePlan(Plan.WALK, where)
         return PagePlan(Plan.SORT, where)
     if walk <= WALKED_AT_MOST:
-        return PagePlan(Plan.WALK, query.where)
+        return PagePlan(Plan.WALK, unindexed(query.where))
     return as_planned
 
 
-def walk_statement(query: RequestQuery, segment: Segment, dialect: str) -> Any:
-    """The page, walking the order's index through `segment` (the filter unindexed)."""
+def _driven_by(driver: Term, where: ColumnElement[bool]) -> ColumnElement[bool]:
+    """`where` with only `driver` left for an index to serve."""
+    rest = [
+        part for part in flat_terms(where) if not any(part is p for p in driver.parts)
+    ]
+    return and_(driver.condition, unindexed(and_(*rest))) if rest else driver.condition
+
+
+def keys_of(segment: Segment, query: RequestQuery) -> Sequence[SortKey]:
+    """The sort keys `segment` leaves to an index (its first ones are fixed values)."""
+    return query.keys[len(segment.equal) :]
+
+
+def walk_statement(
+    query: RequestQuery, where: ColumnElement[bool], segment: Segment, dialect: str
+) -> Any:
+    """The page, walking `segment` of the order: through the order's index, or through
+    the one term of `where` left indexed (the rest of the filter unindexed)."""
     return (
         select_requests()
-        .where(unindexed(query.where), segment.where(query.keys))
+        .where(where, segment.where(query.keys))
         .order_by(*segment.order_by(query.keys, dialect))
         .limit(query.first + 1)
     )

@@ -116,7 +116,7 @@ def page_statement(
     if plan is not None and plan.plan is Plan.SORT:
         return sort_statement(query, plan.where, segments, dialect)
     if plan is not None and plan.plan is Plan.WALK and len(segments) == 1:
-        return walk_statement(query, segments[0], dialect)
+        return walk_statement(query, plan.where, segments[0], dialect)
     if len(segments) == 1:
         (segment,) = segments
         return (

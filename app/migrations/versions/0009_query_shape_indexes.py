@@ -8,6 +8,8 @@
   requests newest first are one range.
 - `ix_notification_requests_auto_notified_created` (auto_notified, created_date, id):
   requests auto-notified or not, newest first, however few are among the newest.
+- `ix_notification_requests_status_notified_created` (status, auto_notified,
+  created_date, id): a status and autoNotified together, however rare the pair.
 
 Revision ID: 0009_query_shape_indexes
 Revises: 0008_events
@@ -30,6 +32,12 @@ _FOLDED = ("app_id", "catalog_item_id", "item_url")
 _BY_DATE = {
     "ix_notification_requests_item_created": ["catalog_item_id", "created_date", "id"],
     "ix_notification_requests_auto_notified_created": [
+        "auto_notified",
+        "created_date",
+        "id",
+    ],
+    "ix_notification_requests_status_notified_created": [
+        "status",
         "auto_notified",
         "created_date",
         "id",
