@@ -234,3 +234,37 @@ async def test_a_status_and_auto_notified_no_request_has_together_list_nothing(
     assert ids(
         await walk(gql, admin_key, 2, filter={**sent, "autoNotified": {"eq": False}})
     ) == [r["id"] for r in reversed(shop[2::4])]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {
+            "catalogReference": {"appId": {"eq": "stores"}},
+            "and": [{"catalogReference": {"appId": {"startsWith": "book"}}}],
+        },
+        {"catalogReference": {"appId": {"in": ["stores", "Bookings"], "lt": "B"}}},
+        {"status": {"eq": "RECEIVED"}, "and": [{"status": {"eq": "PROCESSING"}}]},
+        {"itemUrl": {"eq": "https://Shop.example/1", "exists": False}},
+        {"or": []},
+    ],
+)
+async def test_conditions_no_value_meets_together_list_nothing(
+    gql, admin_key, shop, planner, spec
+):
+    assert await walk(gql, admin_key, 5, filter=spec) == []
+
+
+async def test_conditions_some_value_meets_together_list_its_requests(
+    gql, admin_key, shop, planner
+):
+    spec = {
+        "catalogReference": {"appId": {"in": ["stores", "Bookings"], "lt": "C"}},
+        "and": [{"catalogReference": {"appId": {"startsWith": "BOOK"}}}],
+    }
+
+    found = await walk(gql, admin_key, 5, filter=spec)
+
+    assert ids(found) == [
+        r["id"] for r in reversed(shop) if r["catalogReference"]["appId"] == "Bookings"
+    ]

@@ -203,17 +203,13 @@ def _field_filter(name: str, rows: list[Row]) -> st.SearchStrategy[dict[str, Any
 
 
 @st.composite
-def filters(
-    draw: st.DrawFn, rows: list[Row], depth: int = 3, at_least: int = 0
-) -> dict[str, Any]:
-    """A filter object: `at_least` to two fields, and below the top `depth` levels
-    `and`, `or` and `not` of more filter objects."""
+def filters(draw: st.DrawFn, rows: list[Row], depth: int = 3) -> dict[str, Any]:
+    """A filter object: a few fields, and below the top `depth` levels `and`, `or` and
+    `not` of more filter objects."""
     parts = (
         FILTER_FIELDS + ["catalogReference"] + (["and", "or", "not"] if depth else [])
     )
-    names = draw(
-        st.lists(st.sampled_from(parts), min_size=at_least, max_size=2, unique=True)
-    )
+    names = draw(st.lists(st.sampled_from(parts), max_size=2, unique=True))
     spec: dict[str, Any] = {}
     for name in names:
         if name in ("and", "or"):
@@ -256,7 +252,7 @@ def walks(rows: list[Row], filtered: bool = False) -> st.SearchStrategy[list[Wal
     a filter of at least one field when `filtered`."""
     one = st.builds(
         Walk,
-        filter=filters(rows, at_least=1) if filtered else st.none() | filters(rows),
+        filter=filters(rows).filter(bool) if filtered else st.none() | filters(rows),
         sort=sorts,
         sizes=page_sizes,
         edge=st.integers(0, 100),

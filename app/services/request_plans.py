@@ -37,6 +37,7 @@ from sqlalchemy import (
     Select,
     and_,
     case,
+    false,
     func,
     literal,
     or_,
@@ -44,6 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import True_
 
+from app.services.filter_match import never_matches
 from app.services.request_sort import Segment, SortKey, column_of, order_by
 from app.services.request_terms import REQUESTS, Term, flat_terms, in_sort_order, terms
 from app.services.request_view import REQUEST_VIEW, select_requests
@@ -111,31 +113,38 @@ def walk_probe(query: RequestQuery, segment: Segment, dialect: str) -> Select[An
     return _count(hits.limit(query.first + 1))
 
 
+async def _counts(store: Store, counts: Sequence[Select[Any]]) -> list[int]:
+    """Several bounded counts in one statement (one round trip)."""
+    (row,) = await store.rows(select(*(count.scalar_subquery() for count in counts)))
+    return [int(value) for value in row]
+
+
 async def _walk_length(store: Store, query: RequestQuery, segment: Segment) -> float:
     """About how many rows a walk of `segment` reads for the page: at most
     WALK_PROBE_ROWS when a full page matches among them or the segment is no longer,
     else the probe's share of matches stretched to a page (infinite for none)."""
-    hits = await store.scalar(walk_probe(query, segment, store.dialect))
+    hits, rows = await _counts(
+        store,
+        [
+            walk_probe(query, segment, store.dialect),
+            matches_probe(segment.where(query.keys), WALK_PROBE_ROWS),
+        ],
+    )
     page = query.first + 1
-    if hits >= page:
-        return WALK_PROBE_ROWS
-    rows = await store.scalar(matches_probe(segment.where(query.keys), WALK_PROBE_ROWS))
-    if rows < WALK_PROBE_ROWS:
-        return float(rows)
+    if hits >= page or rows < WALK_PROBE_ROWS:
+        return float(min(rows, WALK_PROBE_ROWS))
     return WALK_PROBE_ROWS * page / hits if hits else math.inf
 
 
 async def _fewest_matches(
-    store: Store, conditions: Sequence[Term], at_most: int
+    store: Store, candidates: Sequence[Term], at_most: int
 ) -> tuple[int, Term]:
-    """The term meeting the fewest requests (counted up to `at_most`), and how many it
-    meets: an upper bound on the filter's matches, read through that term's index."""
-    fewest = (at_most, conditions[0])
-    for term in conditions:
-        found = await store.scalar(matches_probe(term.condition, fewest[0]))
-        if found < fewest[0]:
-            fewest = (found, term)
-    return fewest
+    """The term meeting the fewest requests (each counted up to `at_most`), and how
+    many it meets: an upper bound on the filter's matches, read through its index."""
+    found = await _counts(
+        store, [matches_probe(term.condition, at_most) for term in candidates]
+    )
+    return min(zip(found, candidates, strict=True), key=lambda pair: pair[0])
 
 
 async def choose_plan(
@@ -145,6 +154,8 @@ async def choose_plan(
     as_planned = PagePlan(Plan.AS_PLANNED, query.where)
     if isinstance(query.where, True_):
         return as_planned
+    if query.filter is not None and never_matches(query.filter):
+        return PagePlan(Plan.SORT, false())  # nothing to read, nor to sort
     walk = math.inf
     if len(segments) == 1:
         walk = await _walk_length(store, query, segments[0])

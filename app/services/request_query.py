@@ -69,6 +69,8 @@ class RequestQuery:
     first: int
     after: list[Any] | None
     signer: Signer
+    # The checked filter `where` was compiled from (totalCount may read counters).
+    filter: RequestFilter | None
 
 
 def prepare_query(
@@ -96,7 +98,7 @@ def prepare_query(
         else None
     )
     violations.raise_if_any()
-    return RequestQuery(where, order, made_for, first, cursor, signer)
+    return RequestQuery(where, order, made_for, first, cursor, signer, filter)
 
 
 # The columns of select_requests(), by name, to read them from a subquery of it.
