@@ -20,7 +20,7 @@ So before a filtered page is read, bounded probes count what each way would meet
 
 Each plan is forced in SQL both databases read alike: a matched set is a MATERIALIZED
 common table expression (read through the filter's index, then sorted), and a condition
-no index may serve is wrapped in a CASE. The plan changes how rows are found, never
+no index may serve is wrapped in `IS TRUE`. The plan changes how rows are found, never
 which: every plan reads the same rows in the same order.
 """
 
@@ -36,12 +36,12 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
-    case,
     false,
     func,
     literal,
     or_,
     select,
+    true,
 )
 from sqlalchemy.sql.expression import True_
 
@@ -60,7 +60,7 @@ WALK_PROBE_ROWS = 1_000
 # A page walks at most about this many rows when sorting would cost more.
 WALKED_AT_MOST = 10_000
 # At most this many matches are read through a term's index and sorted.
-SORTED_AT_MOST = 2_000
+SORTED_AT_MOST = 1_000
 # A match read through a term's index costs about this many walked rows: it lies
 # anywhere in the table, where the walk's next rows are mostly on the same pages.
 RANDOM_READ = 5
@@ -69,23 +69,26 @@ RANDOM_READ = 5
 class Plan(enum.Enum):
     AS_PLANNED = "as planned"  # the database's own plan: no filter, or no cheap way
     WALK = "walk"  # walk the sort order's index, the filter checked on each row
-    SORT = "sort"  # read the filter's matches through one term's index, then sort
+    RANGE = "range"  # walk one term's index range, which holds its rows in page order
+    SORT = "sort"  # read the matches through one term's index, then sort them
 
 
 @dataclass(frozen=True)
 class PagePlan:
     plan: Plan
-    # The filter as the plan reads it: the term whose index finds the matches and the
-    # rest unindexed; for a walk of the order's index, all of it unindexed.
+    # The filter as the plan reads it: for RANGE and SORT, the term whose index finds
+    # the matches and the rest unindexed; else the filter as compiled.
     where: ColumnElement[bool]
 
 
 def unindexed(condition: ColumnElement[bool]) -> ColumnElement[bool]:
-    """`condition`, as a term no index can serve (checked on each row read).
+    """`condition`, as a term no index serves (checked on each row read).
 
-    Filters compile to TRUE or FALSE, never NULL, so `CASE ... = 1` is the condition.
+    Filters compile to TRUE or FALSE, never NULL, so `(...) IS TRUE` is the condition;
+    neither database looks inside it for an index, and PostgreSQL still estimates how
+    many rows meet it (a CASE it would guess at 0.5%, and then start parallel workers).
     """
-    return case((condition, literal(1)), else_=literal(0)) == literal(1)
+    return condition.is_(true())
 
 
 def _count(statement: Select[Any]) -> Select[Any]:
@@ -138,7 +141,7 @@ async def _walk_length(store: Store, query: RequestQuery, segment: Segment) -> f
 
 async def _fewest_matches(
     store: Store, candidates: Sequence[Term], at_most: int
-) -> tuple[int, Term]:
+) -> tuple[int, Term | None]:
     """The term meeting the fewest requests (each counted up to `at_most`), and how
     many it meets: an upper bound on the filter's matches, read through its index."""
     found = await _counts(
@@ -160,21 +163,24 @@ async def choose_plan(
     if len(segments) == 1:
         walk = await _walk_length(store, query, segments[0])
         if walk <= WALK_PROBE_ROWS:
-            return PagePlan(Plan.WALK, unindexed(query.where))
+            return PagePlan(Plan.WALK, query.where)
     # Sorting is worth it below the walk's cost, each match read from anywhere.
     worth_sorting = int(min(SORTED_AT_MOST, walk / RANDOM_READ))
-    found, driver = await _fewest_matches(
-        store, terms(query.where, store.dialect), worth_sorting
+    candidates = terms(query.where, store.dialect)
+    found, driver = (
+        await _fewest_matches(store, candidates, worth_sorting)
+        if candidates and worth_sorting > 0
+        else (worth_sorting, None)
     )
-    if found < worth_sorting:
+    if driver is not None and found < worth_sorting:
         where = _driven_by(driver, query.where)
         single = len(segments) == 1
         if single and in_sort_order(driver, keys_of(segments[0], query), store.dialect):
             # Its index holds the matches in page order: walk that range instead.
-            return PagePlan(Plan.WALK, where)
+            return PagePlan(Plan.RANGE, where)
         return PagePlan(Plan.SORT, where)
     if walk <= WALKED_AT_MOST:
-        return PagePlan(Plan.WALK, unindexed(query.where))
+        return PagePlan(Plan.WALK, query.where)
     return as_planned
 
 
@@ -191,16 +197,59 @@ def keys_of(segment: Segment, query: RequestQuery) -> Sequence[SortKey]:
     return query.keys[len(segment.equal) :]
 
 
-def walk_statement(
+def range_statement(
     query: RequestQuery, where: ColumnElement[bool], segment: Segment, dialect: str
 ) -> Any:
-    """The page, walking `segment` of the order: through the order's index, or through
-    the one term of `where` left indexed (the rest of the filter unindexed)."""
+    """The page, walking `segment` through the one term of `where` left indexed."""
     return (
         select_requests()
         .where(where, segment.where(query.keys))
         .order_by(*segment.order_by(query.keys, dialect))
         .limit(query.first + 1)
+    )
+
+
+def walk_statement(query: RequestQuery, segment: Segment, dialect: str) -> Any:
+    """The page, walking `segment` through the order's index, the filter checked on
+    each row read.
+
+    SQLite: the filter unindexed. PostgreSQL, which would still weigh a seq scan and a
+    sort against the walk by its estimate of the filter (poor for the queue's columns),
+    walks a subquery of ids, sort keys and whether the filter holds, with no filter to
+    plan by (OFFSET 0 keeps it a subquery, whose order it keeps); the page's rows are
+    then read by id.
+    """
+    if dialect != "postgresql":
+        return range_statement(query, unindexed(query.where), segment, dialect)
+    keys = keys_of(segment, query)
+    walked = (
+        select(
+            REQUESTS.c.id.label("request_id"),
+            query.where.label("matches"),
+            *(column_of(key.field).label(_sort_name(key)) for key in keys),
+        )
+        .select_from(REQUEST_VIEW)
+        .where(segment.where(query.keys))
+        .order_by(*segment.order_by(query.keys, dialect))
+        .offset(0)
+        .subquery("walked")
+    )
+    first = (
+        select(walked)
+        .where(walked.c.matches)
+        .order_by(*order_by(keys, dialect, _by_field(keys, walked.c)))
+        .limit(query.first + 1)
+        .subquery("first_matches")
+    )
+    return _rows_of(first, keys, dialect)
+
+
+def _rows_of(first: Any, keys: Sequence[SortKey], dialect: str) -> Any:
+    """The page's rows of the ids in `first` (with their sort keys), in order."""
+    return (
+        select_requests()
+        .join(first, first.c.request_id == REQUESTS.c.id)
+        .order_by(*order_by(keys, dialect, _by_field(keys, first.c)))
     )
 
 
@@ -229,20 +278,16 @@ def sort_statement(
     matches = matched.cte("matches").prefix_with("MATERIALIZED")
     first = (
         select(matches)
-        .order_by(*order_by(query.keys, dialect, _by_field(query, matches.c)))
+        .order_by(*order_by(query.keys, dialect, _by_field(query.keys, matches.c)))
         .limit(query.first + 1)
         .subquery("first_matches")
     )
-    return (
-        select_requests()
-        .join(first, first.c.request_id == REQUESTS.c.id)
-        .order_by(*order_by(query.keys, dialect, _by_field(query, first.c)))
-    )
+    return _rows_of(first, query.keys, dialect)
 
 
 def _sort_name(key: SortKey) -> str:
     return f"sort_{key.field.value}"
 
 
-def _by_field(query: RequestQuery, columns: Any) -> dict[str, Any]:
-    return {key.field.value: columns[_sort_name(key)] for key in query.keys}
+def _by_field(keys: Sequence[SortKey], columns: Any) -> dict[str, Any]:
+    return {key.field.value: columns[_sort_name(key)] for key in keys}

@@ -27,6 +27,7 @@ from app.services.request_plans import (
     PagePlan,
     Plan,
     choose_plan,
+    range_statement,
     sort_statement,
     walk_statement,
 )
@@ -117,8 +118,10 @@ def page_statement(
     segments = segments_after(query.keys, query.after)
     if plan is not None and plan.plan is Plan.SORT:
         return sort_statement(query, plan.where, segments, dialect)
+    if plan is not None and plan.plan is Plan.RANGE and len(segments) == 1:
+        return range_statement(query, plan.where, segments[0], dialect)
     if plan is not None and plan.plan is Plan.WALK and len(segments) == 1:
-        return walk_statement(query, plan.where, segments[0], dialect)
+        return walk_statement(query, segments[0], dialect)
     if len(segments) == 1:
         (segment,) = segments
         return (

@@ -54,6 +54,17 @@ def _one_value_column(part: ColumnElement[bool]) -> str | None:
     return None
 
 
+def _no_queued_notification(part: ColumnElement[bool]) -> bool:
+    """Whether `part` says a request has no queued notification (most have none): no
+    index finds those, and counting them reads the whole table."""
+    return (
+        isinstance(part, BinaryExpression)
+        and part.operator is operators.is_
+        and isinstance(part.left, Column)
+        and part.left.table is not REQUESTS
+    )
+
+
 def _index_columns(index: Index) -> list[str | None]:
     return [
         str(each.name) if isinstance(each, Column) else None
@@ -80,6 +91,7 @@ def terms(condition: ColumnElement[bool], dialect: str) -> list[Term]:
     found = [
         Term(part, (part,), (name,) if part is one_value.get(name) else ())
         for part in parts
+        if not _no_queued_notification(part)
         for name in [_one_value_column(part) or ""]
     ]
     ranges: list[list[Any]] = []
