@@ -47,7 +47,14 @@ from sqlalchemy.sql.expression import True_
 
 from app.services.filter_match import never_matches
 from app.services.request_sort import Segment, SortKey, column_of, order_by
-from app.services.request_terms import REQUESTS, Term, flat_terms, in_sort_order, terms
+from app.services.request_terms import (
+    REQUESTS,
+    Term,
+    flat_terms,
+    in_sort_order,
+    no_queued_notification,
+    terms,
+)
 from app.services.request_view import REQUEST_VIEW, select_requests
 from app.storage import Store
 
@@ -82,13 +89,20 @@ class PagePlan:
 
 
 def unindexed(condition: ColumnElement[bool]) -> ColumnElement[bool]:
-    """`condition`, as a term no index serves (checked on each row read).
+    """`condition`, as terms no index serves (checked on each row read).
 
-    Filters compile to TRUE or FALSE, never NULL, so `(...) IS TRUE` is the condition;
+    Each AND-ed term as `(...) IS TRUE` (filters compile to TRUE or FALSE, never NULL):
     neither database looks inside it for an index, and PostgreSQL still estimates how
-    many rows meet it (a CASE it would guess at 0.5%, and then start parallel workers).
+    many rows meet it. "No queued notification" stays as it is: no index of the
+    requests serves it anyway, and PostgreSQL reads it as an anti-join (inside IS TRUE
+    it would take it for almost no row, and sort the whole table rather than walk).
     """
-    return condition.is_(true())
+    return and_(
+        *(
+            term if no_queued_notification(term) else term.is_(true())
+            for term in flat_terms(condition)
+        )
+    )
 
 
 def _count(statement: Select[Any]) -> Select[Any]:
@@ -210,38 +224,8 @@ def range_statement(
 
 
 def walk_statement(query: RequestQuery, segment: Segment, dialect: str) -> Any:
-    """The page, walking `segment` through the order's index, the filter checked on
-    each row read.
-
-    SQLite: the filter unindexed. PostgreSQL, which would still weigh a seq scan and a
-    sort against the walk by its estimate of the filter (poor for the queue's columns),
-    walks a subquery of ids, sort keys and whether the filter holds, with no filter to
-    plan by (OFFSET 0 keeps it a subquery, whose order it keeps); the page's rows are
-    then read by id.
-    """
-    if dialect != "postgresql":
-        return range_statement(query, unindexed(query.where), segment, dialect)
-    keys = keys_of(segment, query)
-    walked = (
-        select(
-            REQUESTS.c.id.label("request_id"),
-            query.where.label("matches"),
-            *(column_of(key.field).label(_sort_name(key)) for key in keys),
-        )
-        .select_from(REQUEST_VIEW)
-        .where(segment.where(query.keys))
-        .order_by(*segment.order_by(query.keys, dialect))
-        .offset(0)
-        .subquery("walked")
-    )
-    first = (
-        select(walked)
-        .where(walked.c.matches)
-        .order_by(*order_by(keys, dialect, _by_field(keys, walked.c)))
-        .limit(query.first + 1)
-        .subquery("first_matches")
-    )
-    return _rows_of(first, keys, dialect)
+    """The page, walking `segment` through the order's index, the filter unindexed."""
+    return range_statement(query, unindexed(query.where), segment, dialect)
 
 
 def _rows_of(first: Any, keys: Sequence[SortKey], dialect: str) -> Any:

@@ -54,7 +54,7 @@ def _one_value_column(part: ColumnElement[bool]) -> str | None:
     return None
 
 
-def _no_queued_notification(part: ColumnElement[bool]) -> bool:
+def no_queued_notification(part: ColumnElement[bool]) -> bool:
     """Whether `part` says a request has no queued notification (most have none): no
     index finds those, and counting them reads the whole table."""
     return (
@@ -91,7 +91,7 @@ def terms(condition: ColumnElement[bool], dialect: str) -> list[Term]:
     found = [
         Term(part, (part,), (name,) if part is one_value.get(name) else ())
         for part in parts
-        if not _no_queued_notification(part)
+        if not no_queued_notification(part)
         for name in [_one_value_column(part) or ""]
     ]
     ranges: list[list[Any]] = []

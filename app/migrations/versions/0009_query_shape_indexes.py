@@ -10,6 +10,9 @@
   requests auto-notified or not, newest first, however few are among the newest.
 - `ix_notification_requests_status_notified_created` (status, auto_notified,
   created_date, id): a status and autoNotified together, however rare the pair.
+- PostgreSQL: statistics of status and auto_notified together (`CREATE STATISTICS`),
+  so that its planner knows a rare pair is rare (it would multiply their shares, and
+  scan the table for a RECEIVED request that was auto-notified).
 
 Revision ID: 0009_query_shape_indexes
 Revises: 0008_events
@@ -45,6 +48,9 @@ _BY_DATE = {
 }
 
 
+_PAIR_STATISTICS = "notification_requests_status_notified"
+
+
 def upgrade() -> None:
     op.drop_index("ix_notification_requests_item", table_name="notification_requests")
     for name, columns in _BY_DATE.items():
@@ -55,9 +61,17 @@ def upgrade() -> None:
             "notification_requests",
             [sa.text(f"lower({name})")],
         )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            f"CREATE STATISTICS {_PAIR_STATISTICS} (mcv) "
+            "ON status, auto_notified FROM notification_requests"
+        )
+        op.execute("ANALYZE notification_requests")
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"DROP STATISTICS {_PAIR_STATISTICS}")
     for name in _FOLDED:
         op.drop_index(
             f"ix_notification_requests_{name}_folded",
