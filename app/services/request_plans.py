@@ -10,18 +10,22 @@ sort of most of the table for many. Planners choose from statistics and miss bot
 
 So before a filtered page is read, bounded probes count what each way would meet:
 
-1. the filter's matches, up to FEW_MATCHES (through whatever index serves the filter):
-   fewer, and they are read and sorted (`Plan.SORT`);
-2. else the matches among the first WALK_PROBE_ROWS rows of the order: a full page
-   among them, and the page walks the order (`Plan.WALK`), which then ends within them;
-3. else the matches, up to MANY_MATCHES: fewer, and they are sorted (`Plan.SORT`);
-4. else the page is read as the database plans it (`Plan.AS_PLANNED`), as it is when
-   there is no filter at all.
+1. the matches among the first WALK_PROBE_ROWS rows of the order: a full page among
+   them (or no more rows), and the page walks the order's index (`Plan.WALK`), ending
+   within them; else their share tells about how long the walk would be;
+2. the requests each term of the filter meets (request_terms.py: one comparison, both
+   bounds of a range, one value each of the columns an index starts with), each counted
+   up to SORTED_AT_MOST through its own index. The fewest, if fewer than the walk would
+   cost, are read through that term's index and sorted (`Plan.SORT`), or, when that
+   index holds them in page order (an item's requests by date), walked (`Plan.RANGE`);
+3. else a walk of at most about WALKED_AT_MOST rows (`Plan.WALK`), else the database's
+   own plan (`Plan.AS_PLANNED`), as for a page without a filter.
 
-Each plan is forced in SQL both databases read alike: a matched set is a MATERIALIZED
-common table expression (read through the filter's index, then sorted), and a condition
-no index may serve is wrapped in `IS TRUE`. The plan changes how rows are found, never
-which: every plan reads the same rows in the same order.
+A filter whose conditions on one field no value meets together reads nothing at all.
+Each plan is forced in SQL both databases read alike: a set of matches is a MATERIALIZED
+common table expression (read through the driving term's index, then sorted), and a
+condition no index may serve is wrapped in `IS TRUE`. The plan changes how rows are
+found, never which: every plan reads the same rows in the same order.
 """
 
 from __future__ import annotations
