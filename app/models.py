@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    func,
     text,
     true,
 )
@@ -121,7 +122,30 @@ class NotificationRequest(SQLModel, table=True):
             "status",
             "created_date",
         ),
-        Index("ix_notification_requests_item", "catalog_item_id"),
+        # An item's requests newest first (the default order) are one range of it.
+        Index(
+            "ix_notification_requests_item_created",
+            "catalog_item_id",
+            "created_date",
+            "id",
+        ),
+        # Requests auto-notified or not, newest first: one range however few there are
+        # among the newest (most requests are not yet notified at all).
+        Index(
+            "ix_notification_requests_auto_notified_created",
+            "auto_notified",
+            "created_date",
+            "id",
+        ),
+        # A status and autoNotified together (both of few values), newest first: one
+        # range, however rare the pair (none is RECEIVED and auto-notified).
+        Index(
+            "ix_notification_requests_status_notified_created",
+            "status",
+            "auto_notified",
+            "created_date",
+            "id",
+        ),
         # A reference's waiting requests oldest first: a report with a quantity takes
         # the first few (app/services/reports.py).
         Index(
@@ -206,6 +230,17 @@ def _nullable_sort_indexes(table: Table, *names: str) -> None:
 
 
 _nullable_sort_indexes(table_of(NotificationRequest), "auto_notified", "item_url")
+
+
+def _folded_indexes(table: Table, *names: str) -> None:
+    """Index lower(column) for `startsWith`, which ignores the case of A-Z: it reads a
+    range of lower(column) (app/services/text_prefixes.py). Emails are stored in lower
+    case and ids compare as UUIDs, so their own indexes serve them."""
+    for name in names:
+        Index(f"ix_{table.name}_{name}_folded", func.lower(table.c[name]))
+
+
+_folded_indexes(table_of(NotificationRequest), "app_id", "catalog_item_id", "item_url")
 
 
 class Report(SQLModel, table=True):

@@ -157,3 +157,14 @@ query {
   backInStockNotificationRequests { totalCount }
 }
 """
+
+PAGE_OF_REQUESTS = """
+query Page($filter: BackInStockNotificationRequestFilter,
+           $sort: [BackInStockNotificationRequestSort!], $first: Int, $after: String) {
+  backInStockNotificationRequests(filter: $filter, sort: $sort, first: $first, after: $after) {
+    edges { node { id email status autoNotified itemUrl createdDate contactId
+                   catalogReference { appId catalogItemId } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""

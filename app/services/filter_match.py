@@ -101,6 +101,63 @@ def matches(spec: RequestFilter | None, record: RequestRecord) -> bool:
     )
 
 
+# Each field's attribute of a record (ids are their text there).
+_ATTRIBUTES = {
+    F.ID: "id",
+    F.CONTACT_ID: "contact_id",
+    F.STATUS: "status",
+    F.AUTO_NOTIFIED: "auto_notified",
+    F.CREATED_DATE: "created_date",
+    F.ITEM_URL: "item_url",
+    F.EMAIL: "email",
+    F.APP_ID: "app_id",
+    F.CATALOG_ITEM_ID: "catalog_item_id",
+}
+
+
+def _anded(spec: RequestFilter) -> list[Condition]:
+    """The conditions every match meets: the object's own and its `and` parts'."""
+    conditions = list(spec.conditions)
+    for part in spec.and_ or ():
+        conditions += _anded(part)
+    return conditions
+
+
+def _one_field_never_holds(conditions: list[Condition]) -> bool:
+    """Whether no value of one field meets all `conditions` on it, when one of them is
+    an `eq` or `in`: then only the values it names can, and each is tried."""
+    allows = next(
+        (c for c in conditions if c.operator in (Operator.EQ, Operator.IN)), None
+    )
+    if allows is None or allows.field not in _ATTRIBUTES:
+        return False
+    _, kind = _FIELDS[allows.field]
+    named = allows.value if allows.operator is Operator.IN else [allows.value]
+    for raw in named:
+        value = _value(kind, raw)
+        stored = str(value) if kind == "id" else value
+        record = cast(
+            RequestRecord, SimpleNamespace(**{_ATTRIBUTES[allows.field]: stored})
+        )
+        if all(_holds(condition, record) for condition in conditions):
+            return False
+    return True
+
+
+def never_matches(spec: RequestFilter) -> bool:
+    """Whether no request can match `spec`, as far as its values tell: the conditions it
+    AND-s on one field admit no value (`appId eq "a"` and `appId startsWith "b"`), a
+    part of its AND never matches, or none of its `or` parts can. False when unsure."""
+    if spec.or_ is not None and all(never_matches(part) for part in spec.or_):
+        return True
+    if any(never_matches(part) for part in spec.and_ or ()):
+        return True
+    by_field: dict[FilterField, list[Condition]] = {}
+    for condition in _anded(spec):
+        by_field.setdefault(condition.field, []).append(condition)
+    return any(_one_field_never_holds(group) for group in by_field.values())
+
+
 def fields_used(spec: RequestFilter | None) -> set[FilterField]:
     """Every field the filter compares, at any depth."""
     if spec is None:

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, cast, false, func, not_, or_, true
+from sqlalchemy import ColumnElement, and_, false, func, not_, or_, true
 
 from app.models import NotificationRequest, RequestStatus, table_of
 from app.services.request_view import status_in
 from app.services.rules import Violations, check_id, normalize_email
+from app.services.text_prefixes import prefix_range, uuid_prefix_range
 
 MAX_FILTER_DEPTH = 8
 MAX_FILTER_NODES = 200
@@ -122,6 +123,22 @@ def fold_ascii(text: str) -> str:
     return text.translate(_ASCII_LOWER)
 
 
+def _starts_with(
+    column: ColumnElement[Any], kind: _Kind, prefix: str
+) -> ColumnElement[bool]:
+    """`column` starts with `prefix`, A-Z folded: as one index range (text_prefixes.py)."""
+    if kind is _Kind.ID:
+        return uuid_prefix_range(column, fold_ascii(prefix))
+    if kind is _Kind.EMAIL:
+        # Emails are stored normalised (lower case), so lower() would change nothing:
+        # the email index serves the range as it is.
+        return prefix_range(column, normalize_email(prefix))
+    # lower() on the column only: on PostgreSQL a bound value's lower() would follow
+    # the database's locale, not the column's "C" collation. The range is read from
+    # the lower(column) index of app/models.py.
+    return prefix_range(func.lower(column), fold_ascii(prefix))
+
+
 def _text(value: Any, path: str, violations: Violations) -> str | None:
     if not isinstance(value, str):
         violations.add(path, "must be a string")
@@ -200,11 +217,7 @@ def _condition(
         prefix = _text(raw, path, violations)
         if prefix is None:
             return false()
-        text_column = cast(column, String) if kind is _Kind.ID else column
-        folded = normalize_email(prefix) if kind is _Kind.EMAIL else fold_ascii(prefix)
-        # lower() on the column only: on PostgreSQL a bound value's lower() would follow
-        # the database's locale, not the column's "C" collation.
-        return known(func.lower(text_column).startswith(folded, autoescape=True))
+        return known(_starts_with(column, kind, prefix))
     if operator in (Operator.IN, Operator.NIN):
         values = _values(kind, raw, path, violations)
         if operator is Operator.IN:

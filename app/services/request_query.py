@@ -23,6 +23,14 @@ from app.services.cursors import (
     fingerprint,
 )
 from app.services.request_filters import RequestFilter, compile_filter
+from app.services.request_plans import (
+    PagePlan,
+    Plan,
+    choose_plan,
+    range_statement,
+    sort_statement,
+    walk_statement,
+)
 from app.services.request_sort import (
     SortField,
     SortKey,
@@ -62,6 +70,8 @@ class RequestQuery:
     first: int
     after: list[Any] | None
     signer: Signer
+    # The checked filter `where` was compiled from (totalCount may read counters).
+    filter: RequestFilter | None
 
 
 def prepare_query(
@@ -89,7 +99,7 @@ def prepare_query(
         else None
     )
     violations.raise_if_any()
-    return RequestQuery(where, order, made_for, first, cursor, signer)
+    return RequestQuery(where, order, made_for, first, cursor, signer, filter)
 
 
 # The columns of select_requests(), by name, to read them from a subquery of it.
@@ -99,10 +109,19 @@ _BY_NAME = {
 }
 
 
-def page_statement(query: RequestQuery, dialect: str) -> Any:
-    """The SELECT of one page (one row more than asked, to tell whether more follow)."""
+def page_statement(
+    query: RequestQuery, dialect: str, plan: PagePlan | None = None
+) -> Any:
+    """The SELECT of one page (one row more than asked, to tell whether more follow),
+    read the way `plan` says (app/services/request_plans.py; none: as planned)."""
     limit = query.first + 1
     segments = segments_after(query.keys, query.after)
+    if plan is not None and plan.plan is Plan.SORT:
+        return sort_statement(query, plan.where, segments, dialect)
+    if plan is not None and plan.plan is Plan.RANGE and len(segments) == 1:
+        return range_statement(query, plan.where, segments[0], dialect)
+    if plan is not None and plan.plan is Plan.WALK and len(segments) == 1:
+        return walk_statement(query, segments[0], dialect)
     if len(segments) == 1:
         (segment,) = segments
         return (
@@ -138,8 +157,9 @@ def _sort_values(row: RequestRecord, keys: Sequence[SortKey]) -> list[Any]:
 
 
 async def query_requests(store: Store, query: RequestQuery) -> Page:
-    """One page: a single SELECT."""
-    rows = await store.rows(page_statement(query, store.dialect), into=as_record)
+    """One page: a single SELECT, planned by a few bounded counts when filtered."""
+    plan = await choose_plan(store, query, segments_after(query.keys, query.after))
+    rows = await store.rows(page_statement(query, store.dialect, plan), into=as_record)
     page = rows[: query.first]
     cursors = [
         encode_cursor(query.signer, query.fingerprint, _sort_values(row, query.keys))

@@ -1,0 +1,281 @@
+"""How one page of requests is read: walk the sort order's index, or sort the matches.
+
+A page is the first rows, in the sort order, that match a filter (after a cursor). There
+are two ways to read it. Walking the sort order's index and checking the filter on each
+row costs about `page size / share of rows that match`: little for a filter most rows
+meet, a whole index for one that none meets. Reading the filter's matches through the
+filter's own index and sorting them costs what there are matches: little for a few, a
+sort of most of the table for many. Planners choose from statistics and miss both ways
+(an app with no requests walks a million rows; `itemUrl lt` sorts most of them).
+
+So before a filtered page is read, bounded probes count what each way would meet:
+
+1. the matches among the first WALK_PROBE_ROWS rows of the order: a full page among
+   them (or no more rows), and the page walks the order's index (`Plan.WALK`), ending
+   within them; else their share tells about how long the walk would be;
+2. the requests each term of the filter meets (request_terms.py: one comparison, both
+   bounds of a range, one value each of the columns an index starts with), each counted
+   up to SORTED_AT_MOST through its own index. The fewest, if fewer than the walk would
+   cost, are read through that term's index and sorted (`Plan.SORT`), or, when that
+   index holds them in page order (an item's requests by date), walked (`Plan.RANGE`);
+3. else a walk of at most about WALKED_AT_MOST rows (`Plan.WALK`), else the database's
+   own plan (`Plan.AS_PLANNED`), as for a page without a filter.
+
+A filter whose conditions on one field no value meets together reads nothing at all.
+Each plan is forced in SQL both databases read alike: a set of matches is a MATERIALIZED
+common table expression (read through the driving term's index, then sorted), and a
+condition no index may serve is wrapped in `IS TRUE`. The plan changes how rows are
+found, never which: every plan reads the same rows in the same order.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.sql.expression import True_
+
+from app.services.filter_match import never_matches
+from app.services.request_sort import Segment, SortKey, column_of, order_by
+from app.services.request_terms import (
+    REQUESTS,
+    Term,
+    flat_terms,
+    in_sort_order,
+    no_queued_notification,
+    terms,
+)
+from app.services.request_view import REQUEST_VIEW, select_requests
+from app.storage import Store
+
+if TYPE_CHECKING:
+    from app.services.request_query import RequestQuery
+
+
+# Rows of the order the walk probe reads.
+WALK_PROBE_ROWS = 1_000
+# A page walks at most about this many rows when sorting would cost more.
+WALKED_AT_MOST = 10_000
+# At most this many matches are read through a term's index and sorted.
+SORTED_AT_MOST = 1_000
+# A match read through a term's index costs about this many walked rows: it lies
+# anywhere in the table, where the walk's next rows are mostly on the same pages.
+RANDOM_READ = 5
+
+
+class Plan(enum.Enum):
+    AS_PLANNED = "as planned"  # the database's own plan: no filter, or no cheap way
+    WALK = "walk"  # walk the sort order's index, the filter checked on each row
+    RANGE = "range"  # walk one term's index range, which holds its rows in page order
+    SORT = "sort"  # read the matches through one term's index, then sort them
+
+
+@dataclass(frozen=True)
+class PagePlan:
+    plan: Plan
+    # The filter as the plan reads it: for RANGE and SORT, the term whose index finds
+    # the matches and the rest unindexed; else the filter as compiled.
+    where: ColumnElement[bool]
+
+
+def unindexed(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """`condition`, as terms no index serves (checked on each row read).
+
+    Each AND-ed term as `(...) IS TRUE` (filters compile to TRUE or FALSE, never NULL):
+    neither database looks inside it for an index, and PostgreSQL still estimates how
+    many rows meet it. "No queued notification" stays as it is: no index of the
+    requests serves it anyway, and PostgreSQL reads it as an anti-join (inside IS TRUE
+    it would take it for almost no row, and sort the whole table rather than walk).
+    """
+    return and_(
+        *(
+            term if no_queued_notification(term) else term.is_(true())
+            for term in flat_terms(condition)
+        )
+    )
+
+
+def _count(statement: Select[Any]) -> Select[Any]:
+    return select(func.count()).select_from(statement.subquery())
+
+
+def matches_probe(condition: ColumnElement[bool], at_most: int) -> Select[Any]:
+    """How many requests meet `condition`, counted up to `at_most`."""
+    found = select(literal(1)).select_from(REQUEST_VIEW).where(condition)
+    return _count(found.limit(at_most))
+
+
+def walk_probe(query: RequestQuery, segment: Segment, dialect: str) -> Select[Any]:
+    """How many of the first WALK_PROBE_ROWS rows of `segment`, in order, match the
+    filter, counted up to a page (the filter a column, so it cannot pick the index)."""
+    walked = (
+        select(query.where.label("hit"))
+        .select_from(REQUEST_VIEW)
+        .where(segment.where(query.keys))
+        .order_by(*segment.order_by(query.keys, dialect))
+        .limit(WALK_PROBE_ROWS)
+        .subquery()
+    )
+    hits = select(literal(1)).select_from(walked).where(walked.c.hit)
+    return _count(hits.limit(query.first + 1))
+
+
+async def _counts(store: Store, counts: Sequence[Select[Any]]) -> list[int]:
+    """Several bounded counts in one statement (one round trip)."""
+    (row,) = await store.rows(select(*(count.scalar_subquery() for count in counts)))
+    return [int(value) for value in row]
+
+
+async def _walk_length(store: Store, query: RequestQuery, segment: Segment) -> float:
+    """About how many rows a walk of `segment` reads for the page: at most
+    WALK_PROBE_ROWS when a full page matches among them or the segment is no longer,
+    else the probe's share of matches stretched to a page (infinite for none)."""
+    hits, rows = await _counts(
+        store,
+        [
+            walk_probe(query, segment, store.dialect),
+            matches_probe(segment.where(query.keys), WALK_PROBE_ROWS),
+        ],
+    )
+    page = query.first + 1
+    if hits >= page or rows < WALK_PROBE_ROWS:
+        return float(min(rows, WALK_PROBE_ROWS))
+    return WALK_PROBE_ROWS * page / hits if hits else math.inf
+
+
+async def _fewest_matches(
+    store: Store, candidates: Sequence[Term], at_most: int
+) -> tuple[int, Term | None]:
+    """The term meeting the fewest requests (each counted up to `at_most`), and how
+    many it meets: an upper bound on the filter's matches, read through its index."""
+    found = await _counts(
+        store, [matches_probe(term.condition, at_most) for term in candidates]
+    )
+    return min(zip(found, candidates, strict=True), key=lambda pair: pair[0])
+
+
+async def choose_plan(
+    store: Store, query: RequestQuery, segments: Sequence[Segment]
+) -> PagePlan:
+    """The cheapest way to read the page, from bounded probes (see the module's doc)."""
+    as_planned = PagePlan(Plan.AS_PLANNED, query.where)
+    if isinstance(query.where, True_):
+        return as_planned
+    if query.filter is not None and never_matches(query.filter):
+        return PagePlan(Plan.SORT, false())  # nothing to read, nor to sort
+    walk = math.inf
+    if len(segments) == 1:
+        walk = await _walk_length(store, query, segments[0])
+        if walk <= WALK_PROBE_ROWS:
+            return PagePlan(Plan.WALK, query.where)
+    # Sorting is worth it below the walk's cost, each match read from anywhere.
+    worth_sorting = int(min(SORTED_AT_MOST, walk / RANDOM_READ))
+    candidates = terms(query.where, store.dialect)
+    found, driver = (
+        await _fewest_matches(store, candidates, worth_sorting)
+        if candidates and worth_sorting > 0
+        else (worth_sorting, None)
+    )
+    if driver is not None and found < worth_sorting:
+        where = _driven_by(driver, query.where)
+        single = len(segments) == 1
+        if single and in_sort_order(driver, keys_of(segments[0], query), store.dialect):
+            # Its index holds the matches in page order: walk that range instead.
+            return PagePlan(Plan.RANGE, where)
+        return PagePlan(Plan.SORT, where)
+    if walk <= WALKED_AT_MOST:
+        return PagePlan(Plan.WALK, query.where)
+    return as_planned
+
+
+def _driven_by(driver: Term, where: ColumnElement[bool]) -> ColumnElement[bool]:
+    """`where` with only `driver` left for an index to serve."""
+    rest = [
+        part for part in flat_terms(where) if not any(part is p for p in driver.parts)
+    ]
+    return and_(driver.condition, unindexed(and_(*rest))) if rest else driver.condition
+
+
+def keys_of(segment: Segment, query: RequestQuery) -> Sequence[SortKey]:
+    """The sort keys `segment` leaves to an index (its first ones are fixed values)."""
+    return query.keys[len(segment.equal) :]
+
+
+def range_statement(
+    query: RequestQuery, where: ColumnElement[bool], segment: Segment, dialect: str
+) -> Any:
+    """The page, walking `segment` through the one term of `where` left indexed."""
+    return (
+        select_requests()
+        .where(where, segment.where(query.keys))
+        .order_by(*segment.order_by(query.keys, dialect))
+        .limit(query.first + 1)
+    )
+
+
+def walk_statement(query: RequestQuery, segment: Segment, dialect: str) -> Any:
+    """The page, walking `segment` through the order's index, the filter unindexed."""
+    return range_statement(query, unindexed(query.where), segment, dialect)
+
+
+def _rows_of(first: Any, keys: Sequence[SortKey], dialect: str) -> Any:
+    """The page's rows of the ids in `first` (with their sort keys), in order."""
+    return (
+        select_requests()
+        .join(first, first.c.request_id == REQUESTS.c.id)
+        .order_by(*order_by(keys, dialect, _by_field(keys, first.c)))
+    )
+
+
+def sort_statement(
+    query: RequestQuery,
+    where: ColumnElement[bool],
+    segments: Sequence[Segment],
+    dialect: str,
+) -> Any:
+    """The page, from the filter's matches after the cursor, sorted.
+
+    The matches are a MATERIALIZED set of their own, read through the driving term's
+    index (the cursor's ranges unindexed), never by walking the order's index; only
+    their ids and sort keys, so an index holding those reads none of their rows. The
+    page's rows are then read by id.
+    """
+    sort_keys = [column_of(key.field).label(_sort_name(key)) for key in query.keys]
+    matched = (
+        select(REQUESTS.c.id.label("request_id"), *sort_keys)
+        .select_from(REQUEST_VIEW)
+        .where(where)
+    )
+    if query.after is not None:
+        after = or_(*(segment.where(query.keys) for segment in segments))
+        matched = matched.where(unindexed(after))
+    matches = matched.cte("matches").prefix_with("MATERIALIZED")
+    first = (
+        select(matches)
+        .order_by(*order_by(query.keys, dialect, _by_field(query.keys, matches.c)))
+        .limit(query.first + 1)
+        .subquery("first_matches")
+    )
+    return _rows_of(first, query.keys, dialect)
+
+
+def _sort_name(key: SortKey) -> str:
+    return f"sort_{key.field.value}"
+
+
+def _by_field(keys: Sequence[SortKey], columns: Any) -> dict[str, Any]:
+    return {key.field.value: columns[_sort_name(key)] for key in keys}

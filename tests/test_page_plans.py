@@ -1,0 +1,270 @@
+"""How a page is read never changes what it lists (app/services/request_plans.py).
+
+A page walks the sort order's index, walks or sorts the matches of its filter's most
+selective term, or is left to the database's plan. Each test runs under thresholds that
+send its pages down each of those ways, and must list exactly the same. `startsWith`
+reads a range of an index (app/services/text_prefixes.py): it must stay a prefix match
+that ignores the case of A-Z only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.services import request_plans
+from tests.documents import MARK_AS_SENT, PAGE_OF_REQUESTS, create, start_collecting
+
+# On a few rows the probes find every walk short; these make pages go the other ways.
+PLANNERS = {
+    "walk when short": {},
+    "sort or walk the matches": {"WALK_PROBE_ROWS": 0},
+    "as the database plans": {"WALK_PROBE_ROWS": 0, "SORTED_AT_MOST": 0},
+}
+SORT_FIELDS = {
+    "ID": "id",
+    "CONTACT_ID": "contactId",
+    "STATUS": "status",
+    "AUTO_NOTIFIED": "autoNotified",
+    "CREATED_DATE": "createdDate",
+    "ITEM_URL": "itemUrl",
+}
+STATUS_ORDER = ["FAILED", "NOTIFICATION_SENT", "PROCESSING", "RECEIVED"]
+ITEM_IDS = ["Shoe-É1", "shoe-é2", "SHOE-3", "boot-4", "sh_oe-5"]
+
+
+@pytest.fixture(params=PLANNERS)
+def planner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    for name, value in PLANNERS[request.param].items():
+        monkeypatch.setattr(request_plans, name, value)
+    return str(request.param)
+
+
+@pytest.fixture
+async def shop(gql, admin_key) -> list[dict[str, Any]]:
+    """Fifteen requests: items whose ids differ in letter case, two apps, some without
+    an itemUrl, some sent (auto-notified false)."""
+    await start_collecting(gql, admin_key)
+    await start_collecting(gql, admin_key, app_id="Bookings")
+    made = []
+    for index in range(15):
+        made.append(
+            await create(
+                gql,
+                email=f"Buyer{index}@Example.com",
+                item_id=ITEM_IDS[index % len(ITEM_IDS)],
+                item_url=None
+                if index % 4 == 0
+                else f"https://Shop.example/{index % 3}",
+                app_id="Bookings" if index % 5 == 4 else "stores",
+            )
+        )
+    for request in made[2::4]:
+        result = await gql(MARK_AS_SENT, {"id": request["id"]}, key=admin_key)
+        assert result.errors == [], result.errors
+    return made
+
+
+async def walk(gql, key, size: int, **variables: Any) -> list[dict[str, Any]]:
+    """Every node, page after page by endCursor."""
+    nodes: list[dict[str, Any]] = []
+    after = None
+    while True:
+        result = await gql(
+            PAGE_OF_REQUESTS, {**variables, "first": size, "after": after}, key=key
+        )
+        assert result.errors == [], result.errors
+        connection = result.data["backInStockNotificationRequests"]
+        nodes += [edge["node"] for edge in connection["edges"]]
+        if not connection["pageInfo"]["hasNextPage"]:
+            return nodes
+        after = connection["pageInfo"]["endCursor"]
+
+
+def in_order(nodes: list[dict[str, Any]], field: str, order: str) -> list[str]:
+    """The ids in the contract's order of one field (NULL lowest), then by id."""
+
+    def key(node: dict[str, Any]) -> tuple[Any, ...]:
+        value = node[SORT_FIELDS[field]]
+        if field == "STATUS":
+            value = STATUS_ORDER.index(value)
+        return (value is not None, value, node["id"])
+
+    return [node["id"] for node in sorted(nodes, key=key, reverse=order == "DESC")]
+
+
+def ids(nodes: list[dict[str, Any]]) -> list[str]:
+    return [node["id"] for node in nodes]
+
+
+async def test_a_page_filtered_to_an_app_with_no_requests_is_empty(
+    gql, admin_key, shop, planner
+):
+    nobody = {"catalogReference": {"appId": {"eq": "an-app-with-no-requests"}}}
+
+    assert await walk(gql, admin_key, 5, filter=nobody) == []
+    assert (
+        await walk(gql, admin_key, 5, filter={**nobody, "status": {"eq": "RECEIVED"}})
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("prefix", "expected"),
+    [
+        ("shoe-", ["Shoe-É1", "shoe-é2", "SHOE-3"]),
+        ("SHOE-É", ["Shoe-É1"]),  # É is no A-Z letter: it is not folded
+        ("Shoe-é", ["shoe-é2"]),
+        ("sh_", ["sh_oe-5"]),  # _ is no wildcard
+        ("s", ["Shoe-É1", "shoe-é2", "SHOE-3", "sh_oe-5"]),
+        ("zz", []),
+    ],
+)
+async def test_starts_with_ignores_the_case_of_a_to_z_only(
+    gql, admin_key, shop, planner, prefix, expected
+):
+    spec = {"catalogReference": {"catalogItemId": {"startsWith": prefix}}}
+
+    found = await walk(gql, admin_key, 4, filter=spec)
+
+    wanted = [
+        r["id"]
+        for r in reversed(shop)
+        if r["catalogReference"]["catalogItemId"] in expected
+    ]
+    assert ids(found) == wanted
+
+
+@pytest.mark.parametrize(
+    ("field", "prefix", "holds"),
+    [
+        ("appId", "BOOK", lambda r: r["catalogReference"]["appId"] == "Bookings"),
+        (
+            "itemUrl",
+            "HTTPS://SHOP.EXAMPLE/1",
+            lambda r: r["itemUrl"] == "https://Shop.example/1",
+        ),
+        ("email", " BUYER1", lambda r: r["email"].startswith("buyer1")),
+    ],
+)
+async def test_starts_with_on_any_text_field_matches_exactly_the_prefix(
+    gql, admin_key, shop, planner, field, prefix, holds
+):
+    spec = {field: {"startsWith": prefix}}
+    if field == "appId":
+        spec = {"catalogReference": spec}
+
+    found = await walk(gql, admin_key, 3, filter=spec)
+
+    assert ids(found) == [r["id"] for r in reversed(shop) if holds(r)]
+
+
+@pytest.mark.parametrize("field", ["id", "contactId"])
+async def test_an_id_starts_with_any_prefix_of_its_text_in_any_case(
+    gql, admin_key, shop, planner, field
+):
+    target = shop[7]
+    text = target[field]
+    for length in (1, 8, 9, 14, 36):
+        found = await walk(
+            gql, admin_key, 5, filter={field: {"startsWith": text[:length].upper()}}
+        )
+        assert target["id"] in ids(found)
+        assert all(node[field].startswith(text[:length]) for node in found)
+    for prefix in ("zz", text[:8] + "0", text + "0", "-"):
+        assert (
+            await walk(gql, admin_key, 5, filter={field: {"startsWith": prefix}}) == []
+        )
+
+
+@pytest.mark.parametrize("order", ["ASC", "DESC"])
+@pytest.mark.parametrize("field", SORT_FIELDS)
+async def test_pages_of_a_selective_filter_keep_keyset_order_under_every_sort(
+    gql, admin_key, shop, planner, field, order
+):
+    # given: an item's requests (one in five), and the same and-ed with an app
+    item = {"catalogReference": {"catalogItemId": {"eq": "SHOE-3"}}}
+    sort = [{"field": field, "order": order}]
+    everything = await walk(gql, admin_key, 100)
+    of_item = [
+        n for n in everything if n["catalogReference"]["catalogItemId"] == "SHOE-3"
+    ]
+
+    # when
+    found = await walk(gql, admin_key, 1, filter=item, sort=sort)
+    with_app = await walk(
+        gql,
+        admin_key,
+        2,
+        filter={**item, "and": [{"catalogReference": {"appId": {"eq": "stores"}}}]},
+        sort=sort,
+    )
+
+    # then
+    assert ids(found) == in_order(of_item, field, order)
+    assert ids(with_app) == in_order(
+        [n for n in of_item if n["catalogReference"]["appId"] == "stores"], field, order
+    )
+
+
+async def test_an_item_s_requests_come_newest_first_page_after_page(
+    gql, admin_key, shop, planner
+):
+    item = {"catalogReference": {"catalogItemId": {"eq": "boot-4"}}}
+
+    found = await walk(gql, admin_key, 1, filter=item)
+
+    boots = [r for r in shop if r["catalogReference"]["catalogItemId"] == "boot-4"]
+    assert ids(found) == [r["id"] for r in reversed(boots)]
+
+
+async def test_a_status_and_auto_notified_no_request_has_together_list_nothing(
+    gql, admin_key, shop, planner
+):
+    received = {"status": {"eq": "RECEIVED"}}
+    sent = {"status": {"eq": "NOTIFICATION_SENT"}}
+
+    assert (
+        await walk(
+            gql, admin_key, 2, filter={**received, "autoNotified": {"eq": False}}
+        )
+        == []
+    )
+    assert ids(
+        await walk(gql, admin_key, 2, filter={**sent, "autoNotified": {"eq": False}})
+    ) == [r["id"] for r in reversed(shop[2::4])]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {
+            "catalogReference": {"appId": {"eq": "stores"}},
+            "and": [{"catalogReference": {"appId": {"startsWith": "book"}}}],
+        },
+        {"catalogReference": {"appId": {"in": ["stores", "Bookings"], "lt": "B"}}},
+        {"status": {"eq": "RECEIVED"}, "and": [{"status": {"eq": "PROCESSING"}}]},
+        {"itemUrl": {"eq": "https://Shop.example/1", "exists": False}},
+        {"or": []},
+    ],
+)
+async def test_conditions_no_value_meets_together_list_nothing(
+    gql, admin_key, shop, planner, spec
+):
+    assert await walk(gql, admin_key, 5, filter=spec) == []
+
+
+async def test_conditions_some_value_meets_together_list_its_requests(
+    gql, admin_key, shop, planner
+):
+    spec = {
+        "catalogReference": {"appId": {"in": ["stores", "Bookings"], "lt": "C"}},
+        "and": [{"catalogReference": {"appId": {"startsWith": "BOOK"}}}],
+    }
+
+    found = await walk(gql, admin_key, 5, filter=spec)
+
+    assert ids(found) == [
+        r["id"] for r in reversed(shop) if r["catalogReference"]["appId"] == "Bookings"
+    ]
