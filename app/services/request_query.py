@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from itsdangerous import Signer
-from sqlalchemy import ColumnElement, column, func, select, union_all
+from sqlalchemy import ColumnElement, column, select, union_all
 
 from app.keys import ServerKeys
 from app.services.cursors import (
@@ -30,8 +30,8 @@ from app.services.request_sort import (
     segments_after,
     sort_keys,
 )
+from app.services.request_totals import count_matching
 from app.services.request_view import (
-    REQUEST_VIEW,
     RequestRecord,
     as_record,
     select_requests,
@@ -62,6 +62,8 @@ class RequestQuery:
     first: int
     after: list[Any] | None
     signer: Signer
+    # The checked filter `where` was compiled from (totalCount may read counters).
+    filter: RequestFilter | None
 
 
 def prepare_query(
@@ -89,7 +91,7 @@ def prepare_query(
         else None
     )
     violations.raise_if_any()
-    return RequestQuery(where, order, made_for, first, cursor, signer)
+    return RequestQuery(where, order, made_for, first, cursor, signer, filter)
 
 
 # The columns of select_requests(), by name, to read them from a subquery of it.
@@ -154,8 +156,5 @@ async def query_requests(store: Store, query: RequestQuery) -> Page:
 
 
 async def count_requests(store: Store, query: RequestQuery) -> int:
-    """Every request the query's filter matches."""
-    total = await store.scalar(
-        select(func.count()).select_from(REQUEST_VIEW).where(query.where)
-    )
-    return int(total or 0)
+    """Every request the query's filter matches (see request_totals.py)."""
+    return await count_matching(store, query.filter, query.where)

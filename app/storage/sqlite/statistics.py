@@ -29,6 +29,14 @@ ROWS_PER_VALUE = {
         "app_id": 250_000,
         "auto_notified": 333_334,
     },
+    # Items: a few apps share them all; totalCount by appId and a catalogItemId prefix
+    # takes the folded index's few rows, not the app's thousands (request_totals.py).
+    "catalog_item_demand": {
+        "catalog_item_id": 1,
+        "catalog_item_id_folded": 1,
+        "app_id": 250_000,
+        "waiting_count": 30_000,
+    },
 }
 UNKNOWN_ROWS_PER_VALUE = 10
 
