@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from app.models import CatalogItemDemand, DailyRequestStats, RequestTotals
+from app.services.request_filters import fold_ascii
 from app.storage import Store
 
 WAITING = {"RECEIVED", "PROCESSING", "FAILED"}
@@ -87,6 +88,7 @@ def recount(requests: dict[str, dict[str, Any]]) -> dict[tuple[str, str], tuple]
         dates = waiting_dates[item]
         counts = _class_counts(counted)
         expected[item] = (
+            fold_ascii(item[1]),  # catalog_item_id_folded
             *counts[:4],
             sum(n for (status, _), n in counted.items() if status in WAITING),
             min(dates, default=None),
