@@ -106,7 +106,9 @@ async def test_total_count_of_failed_requests_follows_refused_deliveries(
     assert await total(gql, admin_key, failed) == 2
     assert await total(gql, admin_key, {**failed, "autoNotified": {"eq": True}}) == 2
     await report(gql, admin_key)
-    assert await total(gql, admin_key, {**PROCESSING, "autoNotified": {"eq": True}}) == 2
+    assert (
+        await total(gql, admin_key, {**PROCESSING, "autoNotified": {"eq": True}}) == 2
+    )
 
 
 async def test_total_count_drops_a_deleted_request(gql, admin_key, collecting):
@@ -167,9 +169,7 @@ async def test_total_count_by_app_and_item_with_or_and_not(gql, admin_key):
     assert await total(gql, admin_key, nothing) == 0
 
 
-async def test_total_count_of_an_item_counts_that_item_only(
-    gql, admin_key, collecting
-):
+async def test_total_count_of_an_item_counts_that_item_only(gql, admin_key, collecting):
     # given
     await create_requests(gql, 3)
     await create_requests(gql, 2, item_id="shoe-2")
