@@ -196,3 +196,26 @@ async def test_total_count_of_a_filter_on_another_field_counts_the_requests(
     # then
     shopper = {"email": {"startsWith": "shopper1"}, "status": {"eq": "RECEIVED"}}
     assert await total(gql, admin_key, shopper) == 1
+
+
+async def test_total_count_alone_is_the_total_of_the_listed_page(
+    gql, admin_key, collecting
+):
+    # given
+    await create_requests(gql, 3)
+    alone = """query { backInStockNotificationRequests(first: 1) {
+      __typename ...Total } }
+    fragment Total on BackInStockNotificationRequestConnection { totalCount }"""
+    listed = """query { backInStockNotificationRequests(first: 1) {
+      totalCount pageInfo { hasNextPage } edges { node { id } } } }"""
+
+    # when
+    total_alone = await gql(alone, key=admin_key)
+    with_page = await gql(listed, key=admin_key)
+
+    # then
+    connection = with_page.data["backInStockNotificationRequests"]
+    assert total_alone.data["backInStockNotificationRequests"]["totalCount"] == 3
+    assert connection["totalCount"] == 3
+    assert connection["pageInfo"]["hasNextPage"] is True
+    assert len(connection["edges"]) == 1
