@@ -3,9 +3,10 @@
 `catalog_item_demand`: per catalog item (appId and catalogItemId, all options
 together) its requests per status as callers see them (and of those, how many have
 autoNotified true or false), how many wait, and the creation dates of the oldest and
-newest waiting one. `request_totals`: the same counts added up per app. `daily_request_stats`: per UTC day and app,
-the requests created, notified (emailed by the dispatcher, or marked sent by hand) and
-failed (the dispatcher gave up) that day. app/services/demand_query.py reads them.
+newest waiting one. `request_totals`: the same counts added up per app.
+`daily_request_stats`: per UTC day and app, the requests created, notified (emailed by
+the dispatcher, or marked sent by hand) and failed (the dispatcher gave up) that day.
+app/services/demand_query.py and request_totals.py read them.
 
 A request *waits* while it is open: RECEIVED, PROCESSING or FAILED. Its shopper has not
 been emailed, a new create for it returns it, and a FAILED one is retried by the next
@@ -14,8 +15,9 @@ report, so it is demand as much as a RECEIVED one.
 Each service that changes requests calls in here inside its own transaction: before the
 change, `lock_request`/`lock_delivered` lock the request rows (PostgreSQL) and read
 their status as callers see it; after it, `record_*` writes the counters. Counters are
-written last, in key order, after the requests they count are locked, so two
-transactions never wait for each other's counters in opposite orders.
+written last, items then apps then days, each in key order, after the requests they
+count are locked, so two transactions never wait for each other's counters in opposite
+orders.
 """
 
 from __future__ import annotations
