@@ -55,6 +55,7 @@ def _dsn(server_url: str, name: str | None = None) -> str:
 
 def _record(row: dict[str, Any]) -> tuple[Any, ...]:
     values = dict(row)
+    values.setdefault("confirmed", True)  # as its server default (SQLite seed)
     options = values["options"]
     values["options"] = None if options is None else json.dumps(options)
     return tuple(values[name] for name in _COLUMNS)
