@@ -114,6 +114,8 @@ def _decided(condition: Condition, request_class: RequestClass) -> _Left:
     if condition.field in _KEY_COLUMNS:
         if condition.operator is Operator.EXISTS:
             return bool(condition.value)  # a request always has both
+        if condition.operator is Operator.STARTS_WITH and condition.value == "":
+            return True  # not a range of the folded index worth reading
         return condition
     # Only status and autoNotified are read: a stand-in that has nothing else.
     request = cast(RequestRecord, SimpleNamespace(**request_class._asdict()))
