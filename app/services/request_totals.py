@@ -15,6 +15,7 @@ all less those it finds where the condition does not hold), else one pass over t
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import operator
 from collections.abc import Iterable
@@ -103,9 +104,21 @@ def _any(parts: Iterable[_Left]) -> _Left:
     return False if not kept else kept[0] if len(kept) == 1 else _Any(tuple(kept))
 
 
+# Each operator's opposite on a column that is never null, as an index can serve it
+# (PostgreSQL uses none for NOT (x IS DISTINCT FROM v)).
+_OPPOSITES = {
+    Operator.EQ: Operator.NE,
+    Operator.NE: Operator.EQ,
+    Operator.IN: Operator.NIN,
+    Operator.NIN: Operator.IN,
+}
+
+
 def _negated(part: _Left) -> _Left:
     if isinstance(part, bool):
         return not part
+    if isinstance(part, Condition) and part.operator in _OPPOSITES:
+        return dataclasses.replace(part, operator=_OPPOSITES[part.operator])
     return part.part if isinstance(part, _Not) else _Not(part)
 
 
