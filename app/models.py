@@ -539,18 +539,23 @@ class CatalogItemDemand(SQLModel, table=True):
 
 
 class RequestTotals(SQLModel, table=True):
-    """One app's requests per status as callers see them, and of those how many have
-    autoNotified true and false: what catalog_item_demand holds, added up per app.
+    """An app's requests per status as callers see them, and of those how many have
+    autoNotified true and false: what catalog_item_demand holds, added up per app and
+    first character of the catalogItemId.
 
     Kept in the same transactions (app/services/demand.py), so totalCount of a filter on
-    appId, status and autoNotified reads a few rows. On PostgreSQL an app's counts are
-    spread over a few `shard` rows (as daily_request_stats); readers add them up, and
-    one shard alone may well be negative.
+    appId, status and autoNotified reads a few rows, and of a catalogItemId range the
+    items of one or two initials. On PostgreSQL the counts are spread over a few `shard`
+    rows (as daily_request_stats); readers add them up, and one shard alone may well be
+    negative.
     """
 
     __tablename__ = "request_totals"
 
     app_id: str = Field(sa_column=Column(code_point_string(64), primary_key=True))
+    catalog_item_initial: str = Field(
+        sa_column=Column(code_point_string(1), primary_key=True)
+    )
     shard: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     received_count: int = counter()
     processing_count: int = counter()

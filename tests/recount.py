@@ -98,12 +98,17 @@ def recount(requests: dict[str, dict[str, Any]]) -> dict[tuple[str, str], tuple]
     return expected
 
 
-def recount_totals(requests: dict[str, dict[str, Any]]) -> dict[str, tuple]:
-    """request_totals as it should be (its shards added up), from the requests."""
-    classes: dict[str, Counter[tuple[str, bool | None]]] = defaultdict(Counter)
+def recount_totals(requests: dict[str, dict[str, Any]]) -> dict[tuple[str, str], tuple]:
+    """request_totals as it should be (its shards added up), from the requests: per app
+    and first character of the catalogItemId."""
+    classes: dict[tuple[str, str], Counter[tuple[str, bool | None]]] = defaultdict(
+        Counter
+    )
     for request in requests.values():
-        classes[request["catalogReference"]["appId"]][_class_of(request)] += 1
-    return {app_id: _class_counts(counted) for app_id, counted in classes.items()}
+        reference = request["catalogReference"]
+        key = (reference["appId"], reference["catalogItemId"][:1])
+        classes[key][_class_of(request)] += 1
+    return {key: _class_counts(counted) for key, counted in classes.items()}
 
 
 async def stored_demand(store: Store) -> dict[tuple[str, str], tuple]:
@@ -112,16 +117,17 @@ async def stored_demand(store: Store) -> dict[tuple[str, str], tuple]:
     return {(row.app_id, row.catalog_item_id): tuple(row[2:]) for row in rows}
 
 
-async def stored_totals(store: Store) -> dict[str, tuple]:
+async def stored_totals(store: Store) -> dict[tuple[str, str], tuple]:
     """request_totals, its shards added up, apps with no request left out."""
     table = RequestTotals.__table__
     counters = [column for column in table.c if column.name.endswith("_count")]
+    key = (table.c.app_id, table.c.catalog_item_initial)
     rows = await store.rows(
-        sa.select(table.c.app_id, *(sa.func.sum(c) for c in counters)).group_by(
-            table.c.app_id
-        )
+        sa.select(*key, *(sa.func.sum(c) for c in counters)).group_by(*key)
     )
-    return {row[0]: tuple(int(n) for n in row[1:]) for row in rows if any(row[1:])}
+    return {
+        (row[0], row[1]): tuple(int(n) for n in row[2:]) for row in rows if any(row[2:])
+    }
 
 
 async def stored_stats(store: Store) -> dict[tuple[date, str], tuple[int, int, int]]:

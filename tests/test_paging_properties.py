@@ -182,7 +182,7 @@ def _values(name: str, rows: list[Row]) -> st.SearchStrategy[Any]:
     return st.one_of(known, words)
 
 
-def _field_filter(name: str, rows: list[Row]) -> st.SearchStrategy[dict[str, Any]]:
+def field_filter(name: str, rows: list[Row]) -> st.SearchStrategy[dict[str, Any]]:
     """One to two operators of one field, each with a fitting value."""
     values = _values(name, rows)
 
@@ -223,9 +223,9 @@ def filters(
                     st.sampled_from(["appId", "catalogItemId"]), min_size=1, unique=True
                 )
             )
-            spec[name] = {sub: draw(_field_filter(sub, rows)) for sub in subs}
+            spec[name] = {sub: draw(field_filter(sub, rows)) for sub in subs}
         else:
-            spec[name] = draw(_field_filter(name, rows))
+            spec[name] = draw(field_filter(name, rows))
     return spec
 
 

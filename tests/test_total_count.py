@@ -219,3 +219,37 @@ async def test_total_count_alone_is_the_total_of_the_listed_page(
     assert connection["totalCount"] == 3
     assert connection["pageInfo"]["hasNextPage"] is True
     assert len(connection["edges"]) == 1
+
+
+async def test_total_count_of_a_catalog_item_range_counts_each_item_once(
+    gql, admin_key, collecting
+):
+    # given: items sharing first characters with the bounds, and others
+    items = ["a1", "a9", "b", "b5", "bb", "c2", "C3", "é", "😀"]
+    for item_id in items:
+        await create(gql, item_id=item_id)
+
+    def ranged(**bounds: str) -> dict[str, Any]:
+        return {"catalogReference": {"catalogItemId": bounds}}
+
+    # then
+    for bounds in (
+        {"gt": "a1"},
+        {"gte": "b"},
+        {"lt": "b5"},
+        {"lte": "b5"},
+        {"gt": "a5", "lt": "c"},
+        {"gte": "a9", "lte": "bb"},
+        {"gt": "b", "lt": "b5"},
+        {"gt": "c"},
+        {"lt": "é"},
+        {"gte": "😀"},
+    ):
+        expected = sum(
+            (value > bounds["gt"] if "gt" in bounds else True)
+            and (value >= bounds["gte"] if "gte" in bounds else True)
+            and (value < bounds["lt"] if "lt" in bounds else True)
+            and (value <= bounds["lte"] if "lte" in bounds else True)
+            for value in items
+        )
+        assert await total(gql, admin_key, ranged(**bounds)) == expected, bounds

@@ -155,7 +155,12 @@ def request_created(tx: Transaction, request: RequestRecord) -> None:
     shard = _shard(tx, request.id)
     tx.rows(
         sql.TOTALS_UPSERT[tx.dialect],
-        {"b_app_id": request.app_id, "b_shard": shard, **_ONE_RECEIVED},
+        {
+            "b_app_id": request.app_id,
+            "b_initial": request.catalog_item_id[:1],
+            "b_shard": shard,
+            **_ONE_RECEIVED,
+        },
     )
     _count_stats(tx, {(day_of(request.created_date), request.app_id): (1, 0, 0)}, shard)
 
@@ -283,17 +288,18 @@ def record_queued(
 def _count_items(
     tx: Transaction, items: Items, shard: int, *, forget_empty: bool
 ) -> None:
-    """Write the items' changes, then their apps' (on `shard`)."""
+    """Write the items' changes, then their apps' by initial (on `shard`)."""
     ordered = sorted(items)
     keys = [{"b_app_id": app, "b_catalog_item_id": item} for app, item in ordered]
     counts = []
-    apps: dict[str, _CountsChange] = defaultdict(_CountsChange)
+    apps: dict[tuple[str, str], _CountsChange] = defaultdict(_CountsChange)
     for key, item in zip(keys, ordered, strict=True):
         change = items[item].counts
         values = {f"b_{column}": n for column, n in change.items()}
         values["b_waiting_count"] = sum(change[STATUS_COUNTS[s]] for s in WAITING)
         counts.append({**key, **values})
-        apps[item[0]].add(items[item])
+        app_id, catalog_item_id = item
+        apps[(app_id, catalog_item_id[:1])].add(items[item])
     tx.execute(sql.COUNTS_UPDATE, counts)
     left = [
         key for key, item in zip(keys, ordered, strict=True) if items[item].left_waiting
@@ -302,11 +308,11 @@ def _count_items(
         tx.execute(sql.DATES_UPDATE[tx.dialect], left)
     if forget_empty:
         tx.execute(sql.FORGET_EMPTY, keys)
-    for app_id, app_change in sorted(apps.items()):
+    for (app_id, initial), app_change in sorted(apps.items()):
         values = {f"b_{column}": n for column, n in app_change.counts.items()}
         tx.rows(
             sql.TOTALS_UPSERT[tx.dialect],
-            {"b_app_id": app_id, "b_shard": shard, **values},
+            {"b_app_id": app_id, "b_initial": initial, "b_shard": shard, **values},
         )
 
 
@@ -333,8 +339,8 @@ def _count_stats(
 
 
 def rebuild_item_demand(tx: Transaction) -> int:
-    """Count every item's requests again from scratch, and every app's (for data
-    written around the service, e.g. the bench's seed); returns the items counted."""
+    """Count every item's requests again from scratch, and every app's by initial (for
+    data written around the service, e.g. the bench's seed); returns the items counted."""
     status = COLUMNS["status"]
     waiting_date = case(
         (_REQUESTS.c.status.in_([RECEIVED, FAILED]), _REQUESTS.c.created_date)
@@ -374,11 +380,13 @@ def rebuild_item_demand(tx: Transaction) -> int:
             [column.name for column in counted.selected_columns], counted
         )
     )
+    initial = func.substr(_DEMAND.c.catalog_item_id, 1, 1)
     per_app = select(
         _DEMAND.c.app_id,
+        initial.label("catalog_item_initial"),
         literal(0).label("shard"),
         *(func.sum(_DEMAND.c[column]).label(column) for column in CLASS_COUNTS),
-    ).group_by(_DEMAND.c.app_id)
+    ).group_by(_DEMAND.c.app_id, initial)
     tx.execute(delete(_TOTALS))
     tx.execute(
         _TOTALS.insert().from_select(

@@ -133,15 +133,19 @@ def _stats_upsert(dialect: str) -> Any:
 
 
 def _totals_upsert(dialect: str) -> Any:
-    """An app's counters moved by `b_<counter>` (RETURNING: it runs on every create)."""
+    """An app's counters (of items with one initial) moved by `b_<counter>`
+    (RETURNING: it runs on every create)."""
     statement = _insert(dialect)(_TOTALS).values(
         app_id=bindparam("b_app_id", type_=_TOTALS.c.app_id.type),
+        catalog_item_initial=bindparam(
+            "b_initial", type_=_TOTALS.c.catalog_item_initial.type
+        ),
         shard=bindparam("b_shard"),
         **{column: bindparam(f"b_{column}") for column in CLASS_COUNTS},
     )
     new, old = statement.excluded, _TOTALS.c
     return statement.on_conflict_do_update(
-        index_elements=["app_id", "shard"],
+        index_elements=["app_id", "catalog_item_initial", "shard"],
         set_={column: old[column] + new[column] for column in CLASS_COUNTS},
     ).returning(old.received_count)
 

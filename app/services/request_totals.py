@@ -10,7 +10,9 @@ appId and catalogItemId conditions are left, compiled as compile_filter compiles
 but on the counters' own copies of those columns. totalCount is then one SELECT adding
 up, class by class, the counters of the apps whose condition holds, or, when a
 catalogItemId condition is left, of the items: those an index finds where it can (or
-all less those it finds where the condition does not hold), else one pass over them.
+all less those it finds where the condition does not hold), a range by the apps'
+counters of whole initials and the items of its bounds' initials, else one pass over
+the items.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import operator
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, cast
@@ -158,6 +160,8 @@ def _reads_item(left: _Left) -> bool:
 
 
 _FOUND_BY_INDEX = {Operator.EQ, Operator.IN, Operator.STARTS_WITH}
+_LOWER = {Operator.GT, Operator.GTE}
+_RANGES = {*_LOWER, Operator.LT, Operator.LTE}
 # appId conditions no cheaper decided per app than per item.
 _CHEAP = {Operator.EQ, Operator.IN}
 _LEFT_OUT_BY_INDEX = {Operator.NE, Operator.NIN}
@@ -246,12 +250,15 @@ def _counted(table: Table, classes: Iterable[RequestClass]) -> ColumnElement[int
 _Groups = dict[_Left, list[RequestClass]]
 
 
-def _sum(table: Table, groups: _Groups) -> ColumnElement[int]:
+def _sum(
+    table: Table, groups: _Groups, also: Sequence[ColumnElement[bool]] = ()
+) -> ColumnElement[int]:
     """The sum over `table`'s rows of each group's counters where its condition holds
-    (rows where none does are left out): a scalar subquery, 0 for no row."""
+    (rows where none does are left out; a single group's rows where `also` holds too):
+    a scalar subquery, 0 for no row."""
     if len(groups) == 1:
         ((left, classes),) = groups.items()
-        statement = select(func.sum(_counted(table, classes)))
+        statement = select(func.sum(_counted(table, classes))).where(*also)
         if left is not True:
             statement = statement.where(_where(left, table))
     else:
@@ -277,10 +284,48 @@ def _split(left: _Left) -> tuple[_Left, _Left]:
     )
 
 
+def _ranges(of_item: _Left) -> list[Condition] | None:
+    """The catalogItemId ranges (of non-empty bounds) `of_item` AND-s, or None when it
+    is not only those."""
+    parts = of_item.parts if isinstance(of_item, _All) else (of_item,)
+    ranges = [
+        part
+        for part in parts
+        if isinstance(part, Condition) and part.operator in _RANGES and part.value
+    ]
+    return ranges if len(ranges) == len(parts) else None
+
+
+def _by_initial(
+    of_app: _Left, ranges: list[Condition], classes: list[RequestClass]
+) -> list[ColumnElement[int]]:
+    """A catalogItemId range: the items whose first character lies strictly inside
+    every range from request_totals, each of those starting with a bound's first
+    character from catalog_item_demand (a short range of its key)."""
+    initial, item = _TOTALS.c.catalog_item_initial, _DEMAND.c.catalog_item_id
+    inside = [
+        initial > bound.value[0]
+        if bound.operator in _LOWER
+        else initial < bound.value[0]
+        for bound in ranges
+    ]
+    edges = []
+    for bound in ranges:
+        after = _after_prefix(bound.value[0])
+        first = item >= bound.value[0]
+        edges.append(first if after is None else and_(first, item < after))
+    within = _all([of_app, *ranges])
+    return [
+        _sum(_TOTALS, {of_app: classes}, inside),
+        _sum(_DEMAND, {within: classes}, [or_(*edges)]),
+    ]
+
+
 def _item_sums(groups: _Groups) -> list[ColumnElement[int]]:
     """The groups whose condition reads the item: each one an index finds, by itself;
     each one it finds the complement of (within the apps it asks for), as those apps'
-    counters less that complement's; all others in one pass over the items."""
+    counters less that complement's; ranges by the items' first character; all others
+    in one pass over the items."""
     sums: list[ColumnElement[int]] = []
     passed: _Groups = {}
     for left, classes in groups.items():
@@ -291,6 +336,8 @@ def _item_sums(groups: _Groups) -> list[ColumnElement[int]]:
             sums.append(_sum(_TOTALS, {of_app: classes}))
             left_out = _all([of_app, _negated(of_item)])
             sums.append(-_sum(_DEMAND, {left_out: classes}))
+        elif (ranges := _ranges(of_item)) is not None:
+            sums.extend(_by_initial(of_app, ranges, classes))
         else:
             passed[left] = classes
     if passed:

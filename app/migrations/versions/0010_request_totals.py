@@ -4,8 +4,8 @@
   true and how many false (the rest have null); `catalog_item_id_folded` (A-Z made
   a-z, as startsWith compares) and its index; the primary key starts with the item
   (on SQLite a table WITHOUT ROWID, made again).
-- `request_totals`: the same counts added up per app (spread over `shard` rows on
-  PostgreSQL).
+- `request_totals`: the same counts added up per app and first character of the
+  catalogItemId (spread over `shard` rows on PostgreSQL).
 
 The new counters are counted from the requests there are.
 
@@ -72,10 +72,11 @@ WHERE catalog_item_demand.app_id = counted.app_id
 AND catalog_item_demand.catalog_item_id = counted.catalog_item_id
 """
 _SUM_TOTALS = f"""
-INSERT INTO request_totals (app_id, shard, {", ".join(_COUNTS)})
-SELECT app_id, 0, {", ".join(f"SUM({name})" for name in _COUNTS)}
+INSERT INTO request_totals (app_id, catalog_item_initial, shard, {", ".join(_COUNTS)})
+SELECT app_id, substr(catalog_item_id, 1, 1), 0,
+       {", ".join(f"SUM({name})" for name in _COUNTS)}
 FROM catalog_item_demand
-GROUP BY app_id
+GROUP BY app_id, substr(catalog_item_id, 1, 1)
 """
 
 
@@ -186,9 +187,10 @@ def upgrade() -> None:
     op.create_table(
         "request_totals",
         sa.Column("app_id", code_point_string(64), nullable=False),
+        sa.Column("catalog_item_initial", code_point_string(1), nullable=False),
         sa.Column("shard", sa.Integer(), autoincrement=False, nullable=False),
         *(_counter(name) for name in _COUNTS),
-        sa.PrimaryKeyConstraint("app_id", "shard"),
+        sa.PrimaryKeyConstraint("app_id", "catalog_item_initial", "shard"),
     )
     op.execute(_COUNT_AUTO_NOTIFIED)
     op.execute(_SUM_TOTALS)
