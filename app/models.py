@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -499,6 +500,13 @@ class ServerKey(SQLModel, table=True):
     created_date: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+def counter() -> Any:
+    """A count kept by the service, 0 in a new row."""
+    return Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
+
+
 class CatalogItemDemand(SQLModel, table=True):
     """One catalog item's requests (any options) per status, as callers see them.
 
@@ -522,11 +530,23 @@ class CatalogItemDemand(SQLModel, table=True):
             "waiting_count",
             "catalog_item_id",
         ),
+        # The item first: totalCount of catalogItemId eq, in and ranges reads a range
+        # of it, and of startsWith one of the folded index (app/services/
+        # request_totals.py). On SQLite the table is that key's tree (no rowid).
+        PrimaryKeyConstraint(
+            "catalog_item_id", "app_id", name="catalog_item_demand_pkey"
+        ),
+        Index("ix_catalog_item_demand_item_folded", "catalog_item_id_folded"),
+        {"sqlite_with_rowid": False},
     )
 
     app_id: str = Field(sa_column=Column(code_point_string(64), primary_key=True))
     catalog_item_id: str = Field(
         sa_column=Column(code_point_string(36), primary_key=True)
+    )
+    # catalog_item_id with A-Z made a-z, as a filter's startsWith compares it.
+    catalog_item_id_folded: str = Field(
+        sa_column=Column(code_point_string(36), nullable=False)
     )
     received_count: int = Field(sa_column=Column(Integer, nullable=False))
     processing_count: int = Field(sa_column=Column(Integer, nullable=False))
@@ -541,6 +561,49 @@ class CatalogItemDemand(SQLModel, table=True):
     newest_waiting_date: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
+    # Of each status's requests, those with autoNotified true and false (the rest have
+    # null): totalCount of a filter on these fields sums counters (request_totals.py).
+    received_auto_true_count: int = counter()
+    received_auto_false_count: int = counter()
+    processing_auto_true_count: int = counter()
+    processing_auto_false_count: int = counter()
+    notification_sent_auto_true_count: int = counter()
+    notification_sent_auto_false_count: int = counter()
+    failed_auto_true_count: int = counter()
+    failed_auto_false_count: int = counter()
+
+
+class RequestTotals(SQLModel, table=True):
+    """An app's requests per status as callers see them, and of those how many have
+    autoNotified true and false: what catalog_item_demand holds, added up per app and
+    first character of the catalogItemId.
+
+    Kept in the same transactions (app/services/demand.py), so totalCount of a filter on
+    appId, status and autoNotified reads a few rows, and of a catalogItemId range the
+    items of one or two initials. On PostgreSQL the counts are spread over a few `shard`
+    rows (as daily_request_stats); readers add them up, and one shard alone may well be
+    negative.
+    """
+
+    __tablename__ = "request_totals"
+
+    app_id: str = Field(sa_column=Column(code_point_string(64), primary_key=True))
+    catalog_item_initial: str = Field(
+        sa_column=Column(code_point_string(1), primary_key=True)
+    )
+    shard: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    received_count: int = counter()
+    processing_count: int = counter()
+    notification_sent_count: int = counter()
+    failed_count: int = counter()
+    received_auto_true_count: int = counter()
+    received_auto_false_count: int = counter()
+    processing_auto_true_count: int = counter()
+    processing_auto_false_count: int = counter()
+    notification_sent_auto_true_count: int = counter()
+    notification_sent_auto_false_count: int = counter()
+    failed_auto_true_count: int = counter()
+    failed_auto_false_count: int = counter()
 
 
 class DailyRequestStats(SQLModel, table=True):

@@ -2,8 +2,9 @@
 
 A database named after the data and the schema (`bench_<requests>_<items>_<fingerprint>`)
 is made on the server of `--server-url`, migrated by the service's own migrations, then
-filled with COPY (indexes set aside meanwhile and re-made after, as the SQLite seed does)
-and analysed. Later runs find it and reuse it; `--reseed` makes it again.
+filled with COPY (indexes set aside meanwhile and re-made after, as the SQLite seed does),
+given the demand counters the service keeps, and analysed. Later runs find it and reuse
+it; `--reseed` makes it again.
 
     .venv/bin/python -m bench.pg_seed --server-url postgresql://postgres@127.0.0.1:5432/test
 """
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app.auth import create_api_key
@@ -26,6 +28,7 @@ from app.config import Settings
 from app.migrate import upgrade_database
 from app.models import NotificationRequest, RequestStatus
 from app.permissions import Permission
+from app.services.demand import rebuild_item_demand
 from app.storage import open_store
 from bench import seed as seeding
 
@@ -52,6 +55,7 @@ def _dsn(server_url: str, name: str | None = None) -> str:
 
 def _record(row: dict[str, Any], columns: list[str]) -> tuple[Any, ...]:
     values = dict(row)
+    values.setdefault("confirmed", True)  # as its server default (SQLite seed)
     options = values["options"]
     values["options"] = None if options is None else json.dumps(options)
     return tuple(values[name] for name in columns)
@@ -162,6 +166,9 @@ async def seed(
     await _fill(server_url, name, requests, items, seed)
     store = open_store(Settings(_env_file=None, database_url=url))
     try:
+        # The counters the service keeps as it goes (app/services/demand.py).
+        await store.write(rebuild_item_demand)
+        await store.write(lambda tx: tx.execute(text("ANALYZE")))
         _, key = await create_api_key(
             store, name="bench", permissions=frozenset(Permission)
         )

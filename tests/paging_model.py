@@ -23,6 +23,7 @@ from app.config import Settings
 from app.main import create_app
 from app.models import Notification, NotificationRequest
 from app.permissions import Permission
+from app.services.demand import rebuild_item_demand
 from app.storage import Store, Transaction
 from tests.conftest import GraphQLClient
 
@@ -114,7 +115,8 @@ async def serving(
 
 
 async def store_rows(store: Store, rows: Sequence[Row]) -> None:
-    """Put the rows (and their queued notifications) in, in one transaction."""
+    """Put the rows (and their queued notifications) in, in one transaction, and count
+    them in the counters the service keeps (app/services/demand.py)."""
     now = datetime(2030, 1, 1, tzinfo=UTC)
     requests = [
         {
@@ -160,6 +162,7 @@ async def store_rows(store: Store, rows: Sequence[Row]) -> None:
             tx.execute(insert(NotificationRequest.__table__), requests)
         if queued:
             tx.execute(insert(Notification.__table__), queued)
+        rebuild_item_demand(tx)
 
     await store.write(body)
 
@@ -168,6 +171,7 @@ async def wipe(store: Store) -> None:
     def body(tx: Transaction) -> None:
         tx.execute(delete(Notification.__table__))
         tx.execute(delete(NotificationRequest.__table__))
+        rebuild_item_demand(tx)
 
     await store.write(body)
 

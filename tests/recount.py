@@ -8,11 +8,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from app.models import CatalogItemDemand, DailyRequestStats
+from app.models import CatalogItemDemand, DailyRequestStats, RequestTotals
+from app.services.request_filters import fold_ascii
 from app.storage import Store
 
 WAITING = {"RECEIVED", "PROCESSING", "FAILED"}
-FIELDS = "id status createdDate catalogReference { appId catalogItemId }"
+STATUSES = ("RECEIVED", "PROCESSING", "NOTIFICATION_SENT", "FAILED")
+FIELDS = "id status autoNotified createdDate catalogReference { appId catalogItemId }"
 LIST = """
 query List($filter: BackInStockNotificationRequestFilter, $first: Int, $after: String) {
   backInStockNotificationRequests(filter: $filter, first: $first, after: $after) {
@@ -49,37 +51,83 @@ async def all_requests(gql: Any, key: str) -> dict[str, dict[str, Any]]:
     return {node["id"]: node for node in await list_all(gql, key)}
 
 
+def _class_counts(counted: Counter[tuple[str, bool | None]]) -> tuple[int, ...]:
+    """Per status, then per status its autoNotified true and false: the counters'
+    order in catalog_item_demand and request_totals."""
+    per_status = tuple(
+        sum(n for (status, _), n in counted.items() if status == wanted)
+        for wanted in STATUSES
+    )
+    per_auto = tuple(
+        counted[(status, auto)] for status in STATUSES for auto in (True, False)
+    )
+    return per_status + per_auto
+
+
+def _class_of(request: dict[str, Any]) -> tuple[str, bool | None]:
+    # Requests listed without autoNotified count as null.
+    return (request["status"], request.get("autoNotified"))
+
+
 def recount(requests: dict[str, dict[str, Any]]) -> dict[tuple[str, str], tuple]:
     """catalog_item_demand as it should be, from the requests callers see."""
-    statuses: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    classes: dict[tuple[str, str], Counter[tuple[str, bool | None]]] = defaultdict(
+        Counter
+    )
     waiting_dates: dict[tuple[str, str], list[datetime]] = defaultdict(list)
     for request in requests.values():
         item = (
             request["catalogReference"]["appId"],
             request["catalogReference"]["catalogItemId"],
         )
-        statuses[item][request["status"]] += 1
+        classes[item][_class_of(request)] += 1
         if request["status"] in WAITING:
             waiting_dates[item].append(datetime.fromisoformat(request["createdDate"]))
     expected = {}
-    for item, counted in statuses.items():
+    for item, counted in classes.items():
         dates = waiting_dates[item]
+        counts = _class_counts(counted)
         expected[item] = (
-            counted["RECEIVED"],
-            counted["PROCESSING"],
-            counted["NOTIFICATION_SENT"],
-            counted["FAILED"],
-            sum(counted[s] for s in WAITING),
+            fold_ascii(item[1]),  # catalog_item_id_folded
+            *counts[:4],
+            sum(n for (status, _), n in counted.items() if status in WAITING),
             min(dates, default=None),
             max(dates, default=None),
+            *counts[4:],
         )
     return expected
+
+
+def recount_totals(requests: dict[str, dict[str, Any]]) -> dict[tuple[str, str], tuple]:
+    """request_totals as it should be (its shards added up), from the requests: per app
+    and first character of the catalogItemId."""
+    classes: dict[tuple[str, str], Counter[tuple[str, bool | None]]] = defaultdict(
+        Counter
+    )
+    for request in requests.values():
+        reference = request["catalogReference"]
+        key = (reference["appId"], reference["catalogItemId"][:1])
+        classes[key][_class_of(request)] += 1
+    return {key: _class_counts(counted) for key, counted in classes.items()}
 
 
 async def stored_demand(store: Store) -> dict[tuple[str, str], tuple]:
     table = CatalogItemDemand.__table__
     rows = await store.rows(sa.select(table))
     return {(row.app_id, row.catalog_item_id): tuple(row[2:]) for row in rows}
+
+
+async def stored_totals(store: Store) -> dict[tuple[str, str], tuple]:
+    """request_totals, its shards added up, apps with no request left out."""
+    table = RequestTotals.__table__
+    counters = [column for column in table.c if column.name.endswith("_count")]
+    key = (table.c.app_id, table.c.catalog_item_initial)
+    rows = await store.rows(
+        sa.select(*key, *(sa.func.sum(c) for c in counters)).group_by(*key)
+    )
+    return {
+        (row[0], row[1]): tuple(int(n) for n in row[2:]) for row in rows if any(row[2:])
+    }
 
 
 async def stored_stats(store: Store) -> dict[tuple[date, str], tuple[int, int, int]]:

@@ -43,7 +43,15 @@ from tests.documents import (
     start_collecting,
 )
 from tests.mailbox import Mailbox
-from tests.recount import all_requests, day, recount, stored_demand, stored_stats
+from tests.recount import (
+    all_requests,
+    day,
+    recount,
+    recount_totals,
+    stored_demand,
+    stored_stats,
+    stored_totals,
+)
 
 ITEM = {"name": "Blue shoe", "price": "24.50"}
 ITEMS = [("stores", "shoe-1"), ("stores", "shoe-2"), ("pos", "shoe-1")]
@@ -163,6 +171,7 @@ async def test_counters_equal_a_recount_after_random_operations(
         if step % 10 == 9:
             store = app.state.store
             assert await stored_demand(store) == recount(requests), f"step {step}"
+            assert await stored_totals(store) == recount_totals(requests), step
             assert await stored_stats(store) == model.expected(), f"step {step}"
     await dispatcher.close()
 
@@ -197,6 +206,7 @@ async def test_counters_stay_exact_when_changes_race(
     # then
     requests = await all_requests(gql, admin_key)
     assert await stored_demand(app.state.store) == recount(requests)
+    assert await stored_totals(app.state.store) == recount_totals(requests)
 
 
 async def _wait_until_blocked(connection: asyncpg.Connection, application: str) -> None:
@@ -233,10 +243,11 @@ async def test_a_mark_waiting_for_a_report_counts_the_request_as_processing(
         "SELECT $1, max(id), 1, 0, now(), now() FROM reports",
         uuid.UUID(request_id),
     )
-    await report.execute(
-        "UPDATE catalog_item_demand SET received_count = received_count - 1, "
-        "processing_count = processing_count + 1"
-    )
+    for counters in ("catalog_item_demand", "request_totals"):
+        await report.execute(
+            f"UPDATE {counters} SET received_count = received_count - 1, "
+            "processing_count = processing_count + 1"
+        )
 
     # when: the mark waits for the report, which then commits
     mark = asyncio.create_task(gql(MARK_AS_SENT, {"id": request_id}, key=admin_key))
@@ -249,6 +260,7 @@ async def test_a_mark_waiting_for_a_report_counts_the_request_as_processing(
     assert marked.errors == []
     requests = await all_requests(gql, admin_key)
     assert await stored_demand(app.state.store) == recount(requests)
+    assert await stored_totals(app.state.store) == recount_totals(requests)
 
 
 # --------------------------------------------------------------------------- migration
@@ -319,6 +331,7 @@ async def test_the_migration_counts_the_requests_already_there(empty_url: str):
         requests = {
             row.id: {
                 "status": row.status,
+                "autoNotified": row.auto_notified,
                 "createdDate": row.created_date.isoformat(),
                 "catalogReference": {
                     "appId": row.app_id,
@@ -328,6 +341,7 @@ async def test_the_migration_counts_the_requests_already_there(empty_url: str):
             for row in await store.rows(select_requests(), into=as_record)
         }
         assert await stored_demand(store) == recount(requests)
+        assert await stored_totals(store) == recount_totals(requests)
         created = Counter((day(row["created_date"]), row["app_id"]) for row in rows)
         assert await stored_stats(store) == {
             key: (count, 0, 0) for key, count in created.items()

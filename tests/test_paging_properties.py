@@ -184,7 +184,7 @@ def _values(name: str, rows: list[Row]) -> st.SearchStrategy[Any]:
     return st.one_of(known, words)
 
 
-def _field_filter(name: str, rows: list[Row]) -> st.SearchStrategy[dict[str, Any]]:
+def field_filter(name: str, rows: list[Row]) -> st.SearchStrategy[dict[str, Any]]:
     """One to two operators of one field, each with a fitting value."""
     values = _values(name, rows)
 
@@ -203,28 +203,31 @@ def _field_filter(name: str, rows: list[Row]) -> st.SearchStrategy[dict[str, Any
 
 
 @st.composite
-def filters(draw: st.DrawFn, rows: list[Row], depth: int = 3) -> dict[str, Any]:
-    """A filter object: a few fields, and below the top `depth` levels `and`, `or` and
-    `not` of more filter objects."""
-    parts = (
-        FILTER_FIELDS + ["catalogReference"] + (["and", "or", "not"] if depth else [])
-    )
+def filters(
+    draw: st.DrawFn,
+    rows: list[Row],
+    depth: int = 3,
+    fields: tuple[str, ...] = tuple(FILTER_FIELDS),
+) -> dict[str, Any]:
+    """A filter object: a few of `fields` (and catalogReference), and below the top
+    `depth` levels `and`, `or` and `not` of more filter objects."""
+    parts = [*fields, "catalogReference", *(["and", "or", "not"] if depth else [])]
     names = draw(st.lists(st.sampled_from(parts), max_size=2, unique=True))
     spec: dict[str, Any] = {}
     for name in names:
         if name in ("and", "or"):
-            spec[name] = draw(st.lists(filters(rows, depth - 1), max_size=3))
+            spec[name] = draw(st.lists(filters(rows, depth - 1, fields), max_size=3))
         elif name == "not":
-            spec[name] = draw(filters(rows, depth - 1))
+            spec[name] = draw(filters(rows, depth - 1, fields))
         elif name == "catalogReference":
             subs = draw(
                 st.lists(
                     st.sampled_from(["appId", "catalogItemId"]), min_size=1, unique=True
                 )
             )
-            spec[name] = {sub: draw(_field_filter(sub, rows)) for sub in subs}
+            spec[name] = {sub: draw(field_filter(sub, rows)) for sub in subs}
         else:
-            spec[name] = draw(_field_filter(name, rows))
+            spec[name] = draw(field_filter(name, rows))
     return spec
 
 

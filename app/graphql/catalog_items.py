@@ -18,14 +18,14 @@ from app.graphql.inputs import (
     sort_to_domain,
 )
 from app.graphql.permissions import field_requiring
-from app.graphql.types import BackInStockNotificationRequestConnection
+from app.graphql.types import BackInStockNotificationRequestConnection, read_page
 from app.permissions import Permission
 from app.services.catalog_items import (
     CatalogItemKey,
     check_catalog_item,
     restricted_to_item,
 )
-from app.services.request_query import RequestQuery, prepare_query, query_requests
+from app.services.request_query import RequestQuery, prepare_query
 from app.services.rules import Violations
 
 READ_REQUESTS = Permission.READ_BACK_IN_STOCK_NOTIFICATION_REQUESTS
@@ -105,7 +105,7 @@ class CatalogItem:
         after: str | None = None,
     ) -> BackInStockNotificationRequestConnection:
         query = _item_requests_query(info, self.key, filter, sort, first, after)
-        page = await query_requests(info.context.store, query)
+        page = await read_page(info, query)
         return BackInStockNotificationRequestConnection.from_page(page, query)
 
     @field_requiring(

@@ -19,11 +19,12 @@ from app.graphql.types import (
     BackInStockSettings,
     CatalogReference,
     Node,
+    read_page,
 )
 from app.permissions import Permission
 from app.services import requests as request_service
 from app.services import settings as settings_service
-from app.services.request_query import prepare_query, query_requests
+from app.services.request_query import prepare_query
 
 READ_REQUESTS = Permission.READ_BACK_IN_STOCK_NOTIFICATION_REQUESTS
 READ_SETTINGS = Permission.READ_BACK_IN_STOCK_NOTIFICATION_SETTINGS
@@ -73,7 +74,7 @@ class Query:
             first=first,
             after=after,
         )
-        page = await query_requests(info.context.store, query)
+        page = await read_page(info, query)
         return BackInStockNotificationRequestConnection.from_page(page, query)
 
     @field_requiring(

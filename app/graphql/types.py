@@ -6,11 +6,17 @@ from datetime import datetime
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types.nodes import SelectedField, Selection
 
 from app.graphql.permissions import check_permission, field_requiring
 from app.models import RequestStatus
 from app.permissions import Permission
-from app.services.request_query import Page, RequestQuery, count_requests
+from app.services.request_query import (
+    Page,
+    RequestQuery,
+    count_requests,
+    query_requests,
+)
 from app.services.request_view import RequestRecord
 from app.services.rules import CatalogReference as DomainCatalogReference
 from app.services.rules import parse_id
@@ -200,6 +206,27 @@ class BackInStockNotificationRequestConnection:
             ),
             query=query,
         )
+
+
+_TOTAL_ONLY = frozenset({"totalCount", "__typename"})
+
+
+def _only_total(selections: list[Selection]) -> bool:
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            if selection.name not in _TOTAL_ONLY:
+                return False
+        elif not _only_total(selection.selections):  # a fragment
+            return False
+    return True
+
+
+async def read_page(info: strawberry.Info, query: RequestQuery) -> Page:
+    """The connection's page: none is read when it is asked for `totalCount` alone."""
+    if all(_only_total(field.selections) for field in info.selected_fields):
+        after = query.after is not None
+        return Page([], [], has_next_page=False, has_previous_page=after)
+    return await query_requests(info.context.store, query)
 
 
 @strawberry.type

@@ -211,9 +211,7 @@ def record_sent(tx: Transaction, *, owner: str, ids: Sequence[int]) -> int:
         )
     )
     drop(tx, owner=owner, ids=ids)
-    demand.record_change(
-        tx, finishing, RequestStatus.NOTIFICATION_SENT.value, utc_now()
-    )
+    demand.record_change(tx, finishing, demand.SENT_BY_SERVICE, utc_now())
     events.emit_updated(tx, changing, utc_now())
     return updated
 
@@ -241,9 +239,7 @@ def record_unconfirmed(
         [_failure_params(outcome) for outcome in outcomes],
     )
     drop(tx, owner=owner, ids=ids)
-    demand.record_change(
-        tx, finishing, RequestStatus.NOTIFICATION_SENT.value, utc_now()
-    )
+    demand.record_change(tx, finishing, demand.SENT_BY_SERVICE, utc_now())
     events.emit_updated(tx, changing, utc_now())
 
 
@@ -286,7 +282,7 @@ def record_failures(
             final,
         )
         drop(tx, owner=owner, ids=final_ids)
-        demand.record_change(tx, finishing, RequestStatus.FAILED.value, utc_now())
+        demand.record_change(tx, finishing, demand.DELIVERY_FAILED, utc_now())
         events.emit_updated(tx, changing, utc_now())
     if retrying:
         tx.execute(
@@ -366,9 +362,7 @@ def settle_withdrawn(tx: Transaction, *, owner: str, ids: Sequence[int]) -> None
         )
     )
     tx.execute(delete(_QUEUE).where(cancelled, _QUEUE.c.lease_owner == owner))
-    demand.record_change(
-        tx, finishing, RequestStatus.NOTIFICATION_SENT.value, utc_now()
-    )
+    demand.record_change(tx, finishing, demand.MARKED_SENT, utc_now())
     events.emit_updated(tx, changing, utc_now())
 
 

@@ -14,6 +14,12 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from app.models import CollectionState, NotificationRequest, RequestStatus, table_of
+from app.services.request_filters import (
+    Condition,
+    FilterField,
+    Operator,
+    RequestFilter,
+)
 from app.services.request_query import RequestQuery
 from app.services.request_view import REQUEST_VIEW, status_in
 from app.services.rules import (
@@ -63,7 +69,16 @@ def restricted_to_item(query: RequestQuery, item: CatalogItemKey) -> RequestQuer
     stay those of the caller's `filter`. Cursors are bound to the filter and sort, not to
     the item: one continues after its row's sort values on any item, which pages right.
     """
-    return dataclasses.replace(query, where=and_(query.where, of_item(item)))
+    of_this_item = RequestFilter(
+        conditions=(
+            Condition(FilterField.APP_ID, Operator.EQ, item.app_id),
+            Condition(FilterField.CATALOG_ITEM_ID, Operator.EQ, item.catalog_item_id),
+        ),
+        and_=None if query.filter is None else (query.filter,),
+    )
+    return dataclasses.replace(
+        query, where=and_(query.where, of_item(item)), filter=of_this_item
+    )
 
 
 def waiting_counts_statement(items: Collection[CatalogItemKey]) -> Any:

@@ -1,10 +1,12 @@
 """The demand a merchant sees, kept as counters in the transaction of every change.
 
 `catalog_item_demand`: per catalog item (appId and catalogItemId, all options
-together) its requests per status as callers see them, how many wait, and the creation
-dates of the oldest and newest waiting one. `daily_request_stats`: per UTC day and app,
-the requests created, notified (emailed by the dispatcher, or marked sent by hand) and
-failed (the dispatcher gave up) that day. app/services/demand_query.py reads them.
+together) its requests per status as callers see them (and of those, how many have
+autoNotified true or false), how many wait, and the creation dates of the oldest and
+newest waiting one. `request_totals`: the same counts added up per app.
+`daily_request_stats`: per UTC day and app, the requests created, notified (emailed by
+the dispatcher, or marked sent by hand) and failed (the dispatcher gave up) that day.
+app/services/demand_query.py and request_totals.py read them.
 
 A request *waits* while it is open: RECEIVED, PROCESSING or FAILED. Its shopper has not
 been emailed, a new create for it returns it, and a FAILED one is retried by the next
@@ -13,8 +15,9 @@ report, so it is demand as much as a RECEIVED one.
 Each service that changes requests calls in here inside its own transaction: before the
 change, `lock_request`/`lock_delivered` lock the request rows (PostgreSQL) and read
 their status as callers see it; after it, `record_*` writes the counters. Counters are
-written last, in key order, after the requests they count are locked, so two
-transactions never wait for each other's counters in opposite orders.
+written last, items then apps then days, each in key order, after the requests they
+count are locked, so two transactions never wait for each other's counters in opposite
+orders.
 """
 
 from __future__ import annotations
@@ -26,21 +29,38 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+)
 
 from app.models import (
     CatalogItemDemand,
     Notification,
     NotificationRequest,
     RequestStatus,
+    RequestTotals,
     table_of,
 )
 from app.services import demand_statements as sql
-from app.services.demand_statements import STATUS_COUNTS
+from app.services.demand_statements import (
+    AUTO_COUNTS,
+    CLASS_COUNTS,
+    STATUS_COUNTS,
+    RequestClass,
+)
+from app.services.request_filters import fold_ascii
 from app.services.request_view import COLUMNS, REQUEST_VIEW, RequestRecord
 from app.storage import Transaction
 
 _DEMAND = table_of(CatalogItemDemand)
+_TOTALS = table_of(RequestTotals)
 _REQUESTS = table_of(NotificationRequest)
 _QUEUE = table_of(Notification)
 RECEIVED = RequestStatus.RECEIVED.value
@@ -48,39 +68,60 @@ PROCESSING = RequestStatus.PROCESSING.value
 SENT = RequestStatus.NOTIFICATION_SENT.value
 FAILED = RequestStatus.FAILED.value
 WAITING = frozenset({RECEIVED, PROCESSING, FAILED})
+# Where each outcome leaves a request (autoNotified: true when the service sent it).
+SENT_BY_SERVICE = RequestClass(SENT, True)
+MARKED_SENT = RequestClass(SENT, False)
+DELIVERY_FAILED = RequestClass(FAILED, True)
 # Rows a day's counts are spread over: on PostgreSQL concurrent creates for one app
 # would otherwise queue for one row's lock until they commit. SQLite has one writer.
 STATS_SHARDS = {"postgresql": 8, "sqlite": 1}
 
 
 class Counted(NamedTuple):
-    """A request as the counters know it: its item, status (as seen) and creation."""
+    """A request as the counters know it: its item, status (as seen), autoNotified and
+    creation."""
 
     id: uuid.UUID | str
     app_id: str
     catalog_item_id: str
     status: str
+    auto_notified: bool | None
     created_date: datetime
+
+    @property
+    def request_class(self) -> RequestClass:
+        return RequestClass(self.status, self.auto_notified)
 
 
 @dataclass
-class _ItemChange:
+class _CountsChange:
+    """What a change adds to each counter of one item (or app)."""
+
     counts: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(STATUS_COUNTS, 0)
+        default_factory=lambda: dict.fromkeys(CLASS_COUNTS, 0)
     )
     # A waiting request stopped waiting: the oldest/newest dates are found again.
     left_waiting: bool = False
 
-    def move(self, status: str | None, to: str | None, count: int = 1) -> None:
-        if status is not None:
-            self.counts[status] -= count
-        if to is not None:
-            self.counts[to] += count
-        if status in WAITING and to not in WAITING:
-            self.left_waiting = True
+    def move(
+        self, before: RequestClass | None, to: RequestClass | None, count: int = 1
+    ) -> None:
+        for moved, by in ((before, -count), (to, count)):
+            if moved is None:
+                continue
+            status, auto_notified = moved
+            self.counts[STATUS_COUNTS[status]] += by
+            if auto_notified is not None:
+                self.counts[AUTO_COUNTS[(status, auto_notified)]] += by
+        if before is not None and before.status in WAITING:
+            self.left_waiting |= to is None or to.status not in WAITING
+
+    def add(self, other: _CountsChange) -> None:
+        for column, count in other.counts.items():
+            self.counts[column] += count
 
 
-Items = dict[tuple[str, str], _ItemChange]
+Items = dict[tuple[str, str], _CountsChange]
 
 
 def day_of(moment: datetime) -> datetime:
@@ -96,21 +137,32 @@ def _shard(tx: Transaction, request_id: uuid.UUID | str) -> int:
 # ------------------------------------------------------------------------ writes
 
 
+_ONE_RECEIVED = {f"b_{column}": 0 for column in CLASS_COUNTS} | {"b_received_count": 1}
+
+
 def request_created(tx: Transaction, request: RequestRecord) -> None:
-    """Count a request just stored (RECEIVED): two upserts, each one row."""
+    """Count a request just stored (RECEIVED, autoNotified null): three upserts, each
+    one row."""
     tx.rows(
         sql.CREATED_UPSERT[tx.dialect],
         {
             "b_app_id": request.app_id,
             "b_catalog_item_id": request.catalog_item_id,
+            "b_catalog_item_id_folded": fold_ascii(request.catalog_item_id),
             "b_created_date": request.created_date,
         },
     )
-    _count_stats(
-        tx,
-        {(day_of(request.created_date), request.app_id): (1, 0, 0)},
-        _shard(tx, request.id),
+    shard = _shard(tx, request.id)
+    tx.rows(
+        sql.TOTALS_UPSERT[tx.dialect],
+        {
+            "b_app_id": request.app_id,
+            "b_initial": request.catalog_item_id[:1],
+            "b_shard": shard,
+            **_ONE_RECEIVED,
+        },
     )
+    _count_stats(tx, {(day_of(request.created_date), request.app_id): (1, 0, 0)}, shard)
 
 
 def lock_request(tx: Transaction, request_id: uuid.UUID) -> list[Counted]:
@@ -163,13 +215,21 @@ def lock_delivered(
             _REQUESTS.c.id,
             _REQUESTS.c.app_id,
             _REQUESTS.c.catalog_item_id,
+            _REQUESTS.c.auto_notified,
             _REQUESTS.c.created_date,
         )
         .select_from(_REQUESTS.join(_QUEUE, _QUEUE.c.request_id == _REQUESTS.c.id))
         .where(mine, _REQUESTS.c.status != SENT)
     )
     return [
-        Counted(row.id, row.app_id, row.catalog_item_id, PROCESSING, row.created_date)
+        Counted(
+            row.id,
+            row.app_id,
+            row.catalog_item_id,
+            PROCESSING,
+            row.auto_notified,
+            row.created_date,
+        )
         for row in rows
     ]
 
@@ -177,52 +237,69 @@ def lock_delivered(
 def record_change(
     tx: Transaction,
     before: Iterable[Counted],
-    to: str | None,
+    to: RequestClass | None,
     at: datetime | None = None,
 ) -> None:
-    """Count requests read by `lock_*` that are now in status `to` (None: deleted);
+    """Count requests read by `lock_*` that are now of class `to` (None: deleted);
     a request sent or failed counts on the day of `at`."""
-    items: Items = defaultdict(_ItemChange)
+    items: Items = defaultdict(_CountsChange)
     stats: dict[tuple[datetime, str], tuple[int, int, int]] = {}
     shard_of = None
+    status = None if to is None else to.status
     for request in before:
-        if request.status == to:
+        if request.status == status:
             continue  # marking a sent request sent changes nothing
-        items[(request.app_id, request.catalog_item_id)].move(request.status, to)
-        if to in (SENT, FAILED) and at is not None:
+        items[(request.app_id, request.catalog_item_id)].move(request.request_class, to)
+        if status in (SENT, FAILED) and at is not None:
             key = (day_of(at), request.app_id)
             created, notified, failed = stats.get(key, (0, 0, 0))
-            stats[key] = (created, notified + (to == SENT), failed + (to == FAILED))
+            stats[key] = (
+                created,
+                notified + (status == SENT),
+                failed + (status == FAILED),
+            )
         shard_of = shard_of or request.id
-    if not items:
+    if not items or shard_of is None:
         return
-    _count_items(tx, items, forget_empty=to is None)
-    if stats and shard_of is not None:
-        _count_stats(tx, stats, _shard(tx, shard_of))
+    shard = _shard(tx, shard_of)
+    _count_items(tx, items, shard, forget_empty=to is None)
+    if stats:
+        _count_stats(tx, stats, shard)
 
 
 def record_queued(
-    tx: Transaction, moved: dict[tuple[str, str], dict[str, int]]
+    tx: Transaction,
+    moved: dict[tuple[str, str], dict[RequestClass, int]],
+    report_id: int,
 ) -> None:
-    """Count requests a report queued: per item, how many it took from each status."""
-    items: Items = defaultdict(_ItemChange)
+    """Count requests a report queued: per item, how many it took from each class
+    (a queued request keeps its autoNotified)."""
+    items: Items = defaultdict(_CountsChange)
     for item, counts in moved.items():
-        for status, count in counts.items():
+        for taken, count in counts.items():
             if count:
-                items[item].move(status, PROCESSING, count)
+                queued = RequestClass(PROCESSING, taken.auto_notified)
+                items[item].move(taken, queued, count)
     if items:
-        _count_items(tx, items, forget_empty=False)
+        shard = report_id % STATS_SHARDS.get(tx.dialect, 1)
+        _count_items(tx, items, shard, forget_empty=False)
 
 
-def _count_items(tx: Transaction, items: Items, *, forget_empty: bool) -> None:
+def _count_items(
+    tx: Transaction, items: Items, shard: int, *, forget_empty: bool
+) -> None:
+    """Write the items' changes, then their apps' by initial (on `shard`)."""
     ordered = sorted(items)
     keys = [{"b_app_id": app, "b_catalog_item_id": item} for app, item in ordered]
     counts = []
+    apps: dict[tuple[str, str], _CountsChange] = defaultdict(_CountsChange)
     for key, item in zip(keys, ordered, strict=True):
         change = items[item].counts
-        values = {f"b_{STATUS_COUNTS[s]}": n for s, n in change.items()}
-        values["b_waiting_count"] = sum(n for s, n in change.items() if s in WAITING)
+        values = {f"b_{column}": n for column, n in change.items()}
+        values["b_waiting_count"] = sum(change[STATUS_COUNTS[s]] for s in WAITING)
         counts.append({**key, **values})
+        app_id, catalog_item_id = item
+        apps[(app_id, catalog_item_id[:1])].add(items[item])
     tx.execute(sql.COUNTS_UPDATE, counts)
     left = [
         key for key, item in zip(keys, ordered, strict=True) if items[item].left_waiting
@@ -231,6 +308,12 @@ def _count_items(tx: Transaction, items: Items, *, forget_empty: bool) -> None:
         tx.execute(sql.DATES_UPDATE[tx.dialect], left)
     if forget_empty:
         tx.execute(sql.FORGET_EMPTY, keys)
+    for (app_id, initial), app_change in sorted(apps.items()):
+        values = {f"b_{column}": n for column, n in app_change.counts.items()}
+        tx.rows(
+            sql.TOTALS_UPSERT[tx.dialect],
+            {"b_app_id": app_id, "b_initial": initial, "b_shard": shard, **values},
+        )
 
 
 def _count_stats(
@@ -256,8 +339,8 @@ def _count_stats(
 
 
 def rebuild_item_demand(tx: Transaction) -> int:
-    """Count every item's requests again from scratch (for data written around the
-    service, e.g. the bench's seed); returns the items counted."""
+    """Count every item's requests again from scratch, and every app's by initial (for
+    data written around the service, e.g. the bench's seed); returns the items counted."""
     status = COLUMNS["status"]
     waiting_date = case(
         (_REQUESTS.c.status.in_([RECEIVED, FAILED]), _REQUESTS.c.created_date)
@@ -266,10 +349,17 @@ def rebuild_item_demand(tx: Transaction) -> int:
         column: func.sum(case((status == name, 1), else_=0))
         for name, column in STATUS_COUNTS.items()
     }
+    auto = _REQUESTS.c.auto_notified
+    auto_counts = {
+        column: func.sum(case((and_(status == name, auto == value), 1), else_=0))
+        for (name, value), column in AUTO_COUNTS.items()
+    }
     counted = (
         select(
             _REQUESTS.c.app_id,
             _REQUESTS.c.catalog_item_id,
+            # lower() folds A-Z only, as fold_ascii (see request_filters).
+            func.lower(_REQUESTS.c.catalog_item_id).label("catalog_item_id_folded"),
             *(value.label(column) for column, value in counts.items()),
             (
                 counts["received_count"]
@@ -278,14 +368,29 @@ def rebuild_item_demand(tx: Transaction) -> int:
             ).label("waiting_count"),
             func.min(waiting_date).label("oldest_waiting_date"),
             func.max(waiting_date).label("newest_waiting_date"),
+            *(value.label(column) for column, value in auto_counts.items()),
         )
         .select_from(REQUEST_VIEW)
         .group_by(_REQUESTS.c.app_id, _REQUESTS.c.catalog_item_id)
         .having(or_(*(value > 0 for value in counts.values())))
     )
     tx.execute(delete(_DEMAND))
-    return tx.execute(
+    items = tx.execute(
         _DEMAND.insert().from_select(
             [column.name for column in counted.selected_columns], counted
         )
     )
+    initial = func.substr(_DEMAND.c.catalog_item_id, 1, 1)
+    per_app = select(
+        _DEMAND.c.app_id,
+        initial.label("catalog_item_initial"),
+        literal(0).label("shard"),
+        *(func.sum(_DEMAND.c[column]).label(column) for column in CLASS_COUNTS),
+    ).group_by(_DEMAND.c.app_id, initial)
+    tx.execute(delete(_TOTALS))
+    tx.execute(
+        _TOTALS.insert().from_select(
+            [column.name for column in per_app.selected_columns], per_app
+        )
+    )
+    return items

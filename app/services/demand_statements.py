@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -28,12 +28,14 @@ from app.models import (
     DailyRequestStats,
     NotificationRequest,
     RequestStatus,
+    RequestTotals,
     table_of,
 )
 from app.services.request_view import COLUMNS, REQUEST_VIEW
 
 _DEMAND = table_of(CatalogItemDemand)
 _STATS = table_of(DailyRequestStats)
+_TOTALS = table_of(RequestTotals)
 _REQUESTS = table_of(NotificationRequest)
 RECEIVED = RequestStatus.RECEIVED.value
 FAILED = RequestStatus.FAILED.value
@@ -44,6 +46,23 @@ STATUS_COUNTS = {
     RequestStatus.NOTIFICATION_SENT.value: "notification_sent_count",
     FAILED: "failed_count",
 }
+# Of each status's requests, the counter of those with autoNotified true or false (the
+# others have null: the status's count less these two).
+AUTO_COUNTS = {
+    (status, auto): f"{column.removesuffix('_count')}_auto_{str(auto).lower()}_count"
+    for status, column in STATUS_COUNTS.items()
+    for auto in (True, False)
+}
+# Every counter a change of status or autoNotified moves.
+CLASS_COUNTS = (*STATUS_COUNTS.values(), *AUTO_COUNTS.values())
+
+
+class RequestClass(NamedTuple):
+    """A request as the counters tell requests apart: its status as callers see it, and
+    its autoNotified."""
+
+    status: str
+    auto_notified: bool | None
 
 
 def _insert(dialect: str) -> Any:
@@ -66,6 +85,9 @@ def _created_upsert(dialect: str) -> Any:
         app_id=bindparam("b_app_id", type_=_DEMAND.c.app_id.type),
         catalog_item_id=bindparam(
             "b_catalog_item_id", type_=_DEMAND.c.catalog_item_id.type
+        ),
+        catalog_item_id_folded=bindparam(
+            "b_catalog_item_id_folded", type_=_DEMAND.c.catalog_item_id_folded.type
         ),
         received_count=literal_column("1"),
         processing_count=literal_column("0"),
@@ -110,6 +132,24 @@ def _stats_upsert(dialect: str) -> Any:
     ).returning(old.created_count)
 
 
+def _totals_upsert(dialect: str) -> Any:
+    """An app's counters (of items with one initial) moved by `b_<counter>`
+    (RETURNING: it runs on every create)."""
+    statement = _insert(dialect)(_TOTALS).values(
+        app_id=bindparam("b_app_id", type_=_TOTALS.c.app_id.type),
+        catalog_item_initial=bindparam(
+            "b_initial", type_=_TOTALS.c.catalog_item_initial.type
+        ),
+        shard=bindparam("b_shard"),
+        **{column: bindparam(f"b_{column}") for column in CLASS_COUNTS},
+    )
+    new, old = statement.excluded, _TOTALS.c
+    return statement.on_conflict_do_update(
+        index_elements=["app_id", "catalog_item_initial", "shard"],
+        set_={column: old[column] + new[column] for column in CLASS_COUNTS},
+    ).returning(old.received_count)
+
+
 _THIS_ITEM = and_(
     _DEMAND.c.app_id == bindparam("b_app_id"),
     _DEMAND.c.catalog_item_id == bindparam("b_catalog_item_id"),
@@ -120,7 +160,7 @@ COUNTS_UPDATE = (
     .values(
         {
             column: _DEMAND.c[column] + bindparam(f"b_{column}")
-            for column in (*STATUS_COUNTS.values(), "waiting_count")
+            for column in (*CLASS_COUNTS, "waiting_count")
         }
     )
 )
@@ -170,12 +210,14 @@ def _dates_update(dialect: str) -> Any:
 _DIALECTS = ("sqlite", "postgresql")
 CREATED_UPSERT = {name: _created_upsert(name) for name in _DIALECTS}
 STATS_UPSERT = {name: _stats_upsert(name) for name in _DIALECTS}
+TOTALS_UPSERT = {name: _totals_upsert(name) for name in _DIALECTS}
 DATES_UPDATE = {name: _dates_update(name) for name in _DIALECTS}
 COUNTED_COLUMNS = (
     _REQUESTS.c.id,
     _REQUESTS.c.app_id,
     _REQUESTS.c.catalog_item_id,
     COLUMNS["status"],
+    _REQUESTS.c.auto_notified,
     _REQUESTS.c.created_date,
 )
 COUNTED_BY_ID = (

@@ -35,6 +35,7 @@ from app.models import (
     utc_now,
 )
 from app.services import demand
+from app.services.demand_statements import RequestClass
 from app.services.errors import BothSelectorsGiven
 from app.services.rules import (
     CatalogReference,
@@ -190,7 +191,7 @@ def _report(
         _queue_waiting(tx.dialect, selection.where, report_id, now, limit)
     )
     if queued:
-        demand.record_queued(tx, _taken(tx, selection, report_id, queued))
+        demand.record_queued(tx, _taken(tx, selection, report_id), report_id)
         events.emit_reported(tx, selection.where, report_id, now)
     remaining = 0 if limit is None else tx.scalar(_still_waiting(selection.where))
     return ReportOutcome(queued_count=queued, remaining_count=int(remaining or 0))
@@ -210,44 +211,35 @@ def _take_turns(tx: Transaction, selection: _Selection) -> None:
 
 
 def _taken(
-    tx: Transaction, selection: _Selection, report_id: int, queued: int
-) -> dict[tuple[str, str], dict[str, int]]:
-    """Per item, how many requests this report queued from each status.
+    tx: Transaction, selection: _Selection, report_id: int
+) -> dict[tuple[str, str], dict[RequestClass, int]]:
+    """Per item, how many requests this report queued from each class (stored status
+    and autoNotified).
 
-    The requests it queued are share-locked (see _queue_waiting), so their statuses are
-    still those it queued them in. A reference is one item: only its FAILED ones need
-    finding, among the item's FAILED requests (an index range), not its queued ones.
+    The requests it queued are share-locked (see _queue_waiting), so they are still as
+    it queued them. Read among the selected requests, which the report has just read.
     """
-    queued_by_this = _QUEUE.c.report_id == report_id
-    joined = _REQUESTS.join(_QUEUE, _QUEUE.c.request_id == _REQUESTS.c.id)
-    if selection.item is not None:
-        app_id, catalog_item_id = selection.item
-        failed = tx.scalar(
-            select(func.count())
-            .select_from(joined)
-            .where(
-                _REQUESTS.c.app_id == app_id,
-                _REQUESTS.c.catalog_item_id == catalog_item_id,
-                _REQUESTS.c.status == demand.FAILED,
-                queued_by_this,
-            )
-        )
-        return {
-            selection.item: {demand.FAILED: failed, demand.RECEIVED: queued - failed}
-        }
-    taken: dict[tuple[str, str], dict[str, int]] = {}
-    for app_id, catalog_item_id, status, count in tx.rows(
+    rows = tx.rows(
         select(
             _REQUESTS.c.app_id,
             _REQUESTS.c.catalog_item_id,
             _REQUESTS.c.status,
+            _REQUESTS.c.auto_notified,
             func.count(),
         )
-        .select_from(joined)
-        .where(_REQUESTS.c.id.in_(selection.ids), queued_by_this)
-        .group_by(_REQUESTS.c.app_id, _REQUESTS.c.catalog_item_id, _REQUESTS.c.status)
-    ):
-        taken.setdefault((app_id, catalog_item_id), {})[status] = count
+        .select_from(_REQUESTS.join(_QUEUE, _QUEUE.c.request_id == _REQUESTS.c.id))
+        .where(selection.where, _QUEUE.c.report_id == report_id)
+        .group_by(
+            _REQUESTS.c.app_id,
+            _REQUESTS.c.catalog_item_id,
+            _REQUESTS.c.status,
+            _REQUESTS.c.auto_notified,
+        )
+    )
+    taken: dict[tuple[str, str], dict[RequestClass, int]] = {}
+    for app_id, catalog_item_id, status, auto_notified, count in rows:
+        item = taken.setdefault((app_id, catalog_item_id), {})
+        item[RequestClass(status, auto_notified)] = count
     return taken
 
 

@@ -168,7 +168,7 @@ def _mark_now(tx: Transaction, request_id: uuid.UUID, now: datetime) -> bool:
     )
     # A notification still queued for it would now be a second email.
     tx.execute(delete(Notification).where(_QUEUE.c.request_id == request_id))
-    demand.record_change(tx, counted, RequestStatus.NOTIFICATION_SENT.value, now)
+    demand.record_change(tx, counted, demand.MARKED_SENT, now)
     return changed > 0
 
 

@@ -195,10 +195,15 @@ def _values(kind: _Kind, value: Any, path: str, violations: Violations) -> list[
 
 
 def _condition(
-    condition: Condition, path: str, violations: Violations
+    condition: Condition,
+    path: str,
+    violations: Violations,
+    column: ColumnElement[Any] | None = None,
 ) -> ColumnElement[bool]:
-    """One condition on a column; TRUE or FALSE even where the column is NULL."""
-    column, kind, nullable = _COLUMNS[condition.field]
+    """One condition on its field's column (or on `column`, which holds the same
+    values); TRUE or FALSE even where the column is NULL."""
+    own, kind, nullable = _COLUMNS[condition.field]
+    column = own if column is None else column
     operator, raw = condition.operator, condition.value
     if operator not in _OPERATORS[kind]:
         violations.add(path, "is not an operator of this field")
@@ -232,6 +237,14 @@ def _condition(
     if operator is Operator.NE:
         return column.is_distinct_from(value)
     return known(_COMPARISONS[operator](column, value))
+
+
+def compile_condition(
+    condition: Condition, column: ColumnElement[Any]
+) -> ColumnElement[bool]:
+    """A checked condition (see compile_filter) on `column`, another table's copy of
+    its field (a counter table's appId, say): the same SQL as on the field's own."""
+    return _condition(condition, "filter", Violations(), column)
 
 
 _ALL_STATUSES = frozenset(status.value for status in RequestStatus)

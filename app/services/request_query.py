@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from itsdangerous import Signer
-from sqlalchemy import ColumnElement, column, func, select, union_all
+from sqlalchemy import ColumnElement, column, select, union_all
 
 from app.keys import ServerKeys
 from app.services.cursors import (
@@ -38,8 +38,8 @@ from app.services.request_sort import (
     segments_after,
     sort_keys,
 )
+from app.services.request_totals import count_matching
 from app.services.request_view import (
-    REQUEST_VIEW,
     RequestRecord,
     as_record,
     select_requests,
@@ -174,8 +174,5 @@ async def query_requests(store: Store, query: RequestQuery) -> Page:
 
 
 async def count_requests(store: Store, query: RequestQuery) -> int:
-    """Every request the query's filter matches."""
-    total = await store.scalar(
-        select(func.count()).select_from(REQUEST_VIEW).where(query.where)
-    )
-    return int(total or 0)
+    """Every request the query's filter matches (see request_totals.py)."""
+    return await count_matching(store, query.filter, query.where)
