@@ -83,7 +83,7 @@ def schema_fingerprint() -> str:
     ddl = [
         path.read_text()
         for path in sorted(
-            (Path(app.models.__file__).parent / "migrations").glob("**/*.py")
+            (Path(app.models.__file__).parent.parent / "migrations").glob("**/*.py")
         )
     ]
     for table in SQLModel.metadata.sorted_tables:

@@ -135,7 +135,7 @@ def _starts_with(
         return prefix_range(column, normalize_email(prefix))
     # lower() on the column only: on PostgreSQL a bound value's lower() would follow
     # the database's locale, not the column's "C" collation. The range is read from
-    # the lower(column) index of app/models.py.
+    # the lower(column) index of app/models/requests.py.
     return prefix_range(func.lower(column), fold_ascii(prefix))
 
 
