@@ -37,12 +37,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Select,
     and_,
     false,
     func,
     literal,
+    literal_column,
     or_,
     select,
     true,
@@ -119,6 +121,9 @@ def matches_probe(condition: ColumnElement[bool], at_most: int) -> Select[Any]:
     return _count(found.limit(at_most))
 
 
+_HIT = literal_column("hit", Boolean())  # see _named
+
+
 def walk_probe(query: RequestQuery, segment: Segment, dialect: str) -> Select[Any]:
     """How many of the first WALK_PROBE_ROWS rows of `segment`, in order, match the
     filter, counted up to a page (the filter a column, so it cannot pick the index)."""
@@ -130,7 +135,8 @@ def walk_probe(query: RequestQuery, segment: Segment, dialect: str) -> Select[An
         .limit(WALK_PROBE_ROWS)
         .subquery()
     )
-    hits = select(literal(1)).select_from(walked).where(walked.c.hit)
+    # `hit` by name: the subquery's own columns (`.c`) would hold reference cycles.
+    hits = select(literal(1)).select_from(walked).where(_HIT)
     return _count(hits.limit(query.first + 1))
 
 
@@ -232,15 +238,6 @@ def walk_statement(query: RequestQuery, segment: Segment, dialect: str) -> Any:
     return range_statement(query, unindexed(query.where), segment, dialect)
 
 
-def _rows_of(first: Any, keys: Sequence[SortKey], dialect: str) -> Any:
-    """The page's rows of the ids in `first` (with their sort keys), in order."""
-    return (
-        select_requests()
-        .join(first, first.c.request_id == REQUESTS.c.id)
-        .order_by(*order_by(keys, dialect, _by_field(keys, first.c)))
-    )
-
-
 def sort_statement(
     query: RequestQuery,
     where: ColumnElement[bool],
@@ -265,17 +262,34 @@ def sort_statement(
         matched = matched.where(unindexed(after))
     matches = matched.cte("matches").prefix_with("MATERIALIZED")
     first = (
-        select(matches)
-        .order_by(*order_by(query.keys, dialect, _by_field(query.keys, matches.c)))
+        select(_named("request_id"), *(_named(_sort_name(key)) for key in query.keys))
+        .select_from(matches)
+        .order_by(*order_by(query.keys, dialect, _by_field(query.keys)))
         .limit(query.first + 1)
         .subquery("first_matches")
     )
-    return _rows_of(first, query.keys, dialect)
+    return (
+        select_requests()
+        .join(first, _named("first_matches.request_id") == REQUESTS.c.id)
+        .order_by(
+            *order_by(query.keys, dialect, _by_field(query.keys, "first_matches."))
+        )
+    )
 
 
 def _sort_name(key: SortKey) -> str:
     return f"sort_{key.field.value}"
 
 
-def _by_field(keys: Sequence[SortKey], columns: Any) -> dict[str, Any]:
-    return {key.field.value: columns[_sort_name(key)] for key in keys}
+def _named(name: str, type_: Any = None) -> Any:
+    """A column by its name. A subquery's own columns (`.c`) would hold reference
+    cycles, which only the garbage collector frees (see app/gc_tuning.py)."""
+    return literal_column(name, type_)
+
+
+def _by_field(keys: Sequence[SortKey], prefix: str = "") -> dict[str, Any]:
+    """The sort keys' columns of a subquery, by name, for `order_by`."""
+    return {
+        key.field.value: _named(prefix + _sort_name(key), column_of(key.field).type)
+        for key in keys
+    }

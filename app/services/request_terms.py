@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Column, ColumnElement, Index, and_
 from sqlalchemy.sql import operators
-from sqlalchemy.sql.expression import BinaryExpression, BooleanClauseList
+from sqlalchemy.sql.expression import BinaryExpression, BindParameter, BooleanClauseList
 
 from app.models import NotificationRequest, table_of
 from app.services.request_sort import SortKey, column_of
@@ -45,8 +45,17 @@ def flat_terms(condition: ColumnElement[bool]) -> list[ColumnElement[bool]]:
 
 
 def _one_value_column(part: ColumnElement[bool]) -> str | None:
-    """The request column `part` fixes to one value (`x = v`, `x IS NULL`), if any."""
-    if not (isinstance(part, BinaryExpression) and part.operator in _ONE_VALUE):
+    """The request column `part` fixes to one value (`x = v`, `x IS NULL`, `x IN (v)`:
+    both databases read that as `=`), if any."""
+    if not isinstance(part, BinaryExpression):
+        return None
+    one_listed = (
+        part.operator is operators.in_op
+        and isinstance(part.right, BindParameter)
+        and isinstance(part.right.value, (list, tuple))
+        and len(part.right.value) == 1
+    )
+    if part.operator not in _ONE_VALUE and not one_listed:
         return None
     column = part.left
     if isinstance(column, Column) and column.table is REQUESTS:
