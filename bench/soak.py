@@ -7,6 +7,10 @@ answer must be HTTP 200 with no error but NOT_FOUND (a request another lane dele
 soak passes when the last minute's RSS is within `--rss-growth` MB of the second minute's
 (the first minute warms caches up).
 
+The service runs as its users run it (`python -m app serve`: uvloop and httptools).
+`--loop asyncio` runs it on asyncio's own loop instead, where PostgreSQL's load grows RSS by
+fragmenting glibc's heap (bench/RESULTS.md, "Soak: RSS on PostgreSQL").
+
     .venv/bin/python -m bench.soak --minutes 5                       # SQLite
     .venv/bin/python -m bench.soak --minutes 5 --database postgresql
 """
@@ -196,7 +200,7 @@ async def main_async(args: argparse.Namespace) -> int:
             capture_output=True,
         )
         key = _mint_key(full_env)
-        server = Server("app.main:create_app", env=env)
+        server = Server("app-serve", env=env, serve=True, loop=args.loop)
         server.start(work)
         samples: list[tuple[float, float]] = []
         stop = asyncio.Event()
@@ -222,7 +226,7 @@ async def main_async(args: argparse.Namespace) -> int:
     last = [rss for at, rss in samples if at >= samples[-1][0] - 60]
     growth = statistics.median(last) - statistics.median(second)
     print(
-        f"{args.database}: {soak.answers:,} answers in {args.minutes:g} min, "
+        f"{args.database} ({args.loop}): {soak.answers:,} answers in {args.minutes:g} min, "
         f"{len(soak.errors)} errors"
     )
     print(
@@ -251,6 +255,7 @@ def main() -> int:
         "--database", choices=["sqlite", "postgresql"], default="sqlite"
     )
     parser.add_argument("--server-url", default=DEFAULT_SERVER)
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     parser.add_argument("--minutes", type=float, default=5)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rss-growth", type=float, default=10.0)
