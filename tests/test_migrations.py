@@ -137,6 +137,35 @@ async def test_migrations_make_exactly_the_models_schema(
     assert await schema_differences(engine) == []
 
 
+async def test_migrations_make_the_expression_indexes_sqlite_cannot_compare(
+    tmp_path: Path,
+):
+    # SQLite's reflection skips indexes of expressions (lower(app_id)): named here.
+    url = f"sqlite+aiosqlite:///{tmp_path / 'expressions.db'}"
+    await upgrade_database(url)
+    wanted = {
+        str(index.name)
+        for table in SQLModel.metadata.sorted_tables
+        for index in table.indexes
+        if not all(isinstance(each, sa.Column) for each in index.expressions)
+        and declared_for(index, "index", False, "sqlite")
+    }
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            made = set(
+                (
+                    await connection.exec_driver_sql(
+                        "SELECT name FROM sqlite_master WHERE type = 'index'"
+                    )
+                ).scalars()
+            )
+    finally:
+        await engine.dispose()
+
+    assert wanted and wanted <= made
+
+
 async def test_empty_database_shows_every_table_missing(engine: AsyncEngine):
     # The comparison itself can fail: on a database without tables it sees all of them.
     differences = await schema_differences(engine)
