@@ -253,3 +253,21 @@ async def test_total_count_of_a_catalog_item_range_counts_each_item_once(
             for value in items
         )
         assert await total(gql, admin_key, ranged(**bounds)) == expected, bounds
+
+
+async def test_total_count_of_not_a_catalog_item_range_is_the_rest(
+    gql, admin_key, collecting
+):
+    # given
+    for item_id in ("a1", "b1", "b2", "c1"):
+        await create(gql, item_id=item_id)
+
+    def ranged(**bounds: str) -> dict[str, Any]:
+        return {"catalogReference": {"catalogItemId": bounds}}
+
+    # then
+    assert await total(gql, admin_key, {"not": ranged(gt="b1")}) == 2
+    assert await total(gql, admin_key, {"not": ranged(gte="b1", lt="c")}) == 2
+    either = {"or": [ranged(lt="b"), ranged(gt="b2")]}
+    assert await total(gql, admin_key, either) == 2
+    assert await total(gql, admin_key, {"not": either}) == 2

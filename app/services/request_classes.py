@@ -73,13 +73,17 @@ def any_of(parts: Iterable[Left]) -> Left:
     return False if not kept else kept[0] if len(kept) == 1 else AnyOf(tuple(kept))
 
 
-# Each operator's opposite on a column that is never null, as an index can serve it
-# (PostgreSQL uses none for NOT (x IS DISTINCT FROM v)).
+# Each operator's opposite on a column that is never null (appId and catalogItemId),
+# as an index can serve it (PostgreSQL uses none for NOT (x IS DISTINCT FROM v)).
 _OPPOSITES = {
     Operator.EQ: Operator.NE,
     Operator.NE: Operator.EQ,
     Operator.IN: Operator.NIN,
     Operator.NIN: Operator.IN,
+    Operator.GT: Operator.LTE,
+    Operator.LTE: Operator.GT,
+    Operator.GTE: Operator.LT,
+    Operator.LT: Operator.GTE,
 }
 
 
