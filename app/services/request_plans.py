@@ -10,15 +10,17 @@ sort of most of the table for many. Planners choose from statistics and miss bot
 
 So before a filtered page is read, bounded probes count what each way would meet:
 
-1. the matches among the first WALK_PROBE_ROWS rows of the order: a full page among
-   them (or no more rows), and the page walks the order's index (`Plan.WALK`), ending
-   within them; else their share tells about how long the walk would be;
-2. the requests each term of the filter meets (request_terms.py: one comparison, both
+1. the requests each term of the filter meets (request_terms.py: one comparison, both
    bounds of a range, one value each of the columns an index starts with), each counted
-   up to SORTED_AT_MOST through its own index. The fewest, if fewer than the walk would
-   cost, are read through that term's index and sorted (`Plan.SORT`), or, when that
-   index holds them in page order (an item's requests by date), walked (`Plan.RANGE`);
-3. else a walk of at most about WALKED_AT_MOST rows (`Plan.WALK`), else the database's
+   up to SORTED_AT_MOST through its own index: the fewest bound the filter's matches;
+2. unless that is less than a page, the matches among the first WALK_PROBE_ROWS rows of
+   the order: a full page among them (or no more rows), and the page walks the order's
+   index (`Plan.WALK`), ending within them; else their share tells about how long the
+   walk would be;
+3. the fewest matches, if fewer than the walk would cost, are read through their term's
+   index and sorted (`Plan.SORT`), or, when that index holds them in page order (an
+   item's requests by date), walked (`Plan.RANGE`);
+4. else a walk of at most about WALKED_AT_MOST rows (`Plan.WALK`), else the database's
    own plan (`Plan.AS_PLANNED`), as for a page without a filter.
 
 A filter whose conditions on one field no value meets together reads nothing at all.
@@ -183,20 +185,20 @@ async def choose_plan(
         return as_planned
     if query.filter is not None and never_matches(query.filter):
         return PagePlan(Plan.SORT, false())  # nothing to read, nor to sort
-    walk = math.inf
-    if len(segments) == 1:
+    page = query.first + 1
+    candidates = terms(query.where, store.dialect)
+    found, driver = (
+        await _fewest_matches(store, candidates, SORTED_AT_MOST)
+        if candidates and SORTED_AT_MOST > 0
+        else (SORTED_AT_MOST, None)
+    )
+    walk = math.inf  # fewer matches than a page: a walk would read to the end
+    if len(segments) == 1 and (driver is None or found >= page):
         walk = await _walk_length(store, query, segments[0])
         if walk <= WALK_PROBE_ROWS:
             return PagePlan(Plan.WALK, query.where)
     # Sorting is worth it below the walk's cost, each match read from anywhere.
-    worth_sorting = int(min(SORTED_AT_MOST, walk / RANDOM_READ))
-    candidates = terms(query.where, store.dialect)
-    found, driver = (
-        await _fewest_matches(store, candidates, worth_sorting)
-        if candidates and worth_sorting > 0
-        else (worth_sorting, None)
-    )
-    if driver is not None and found < worth_sorting:
+    if driver is not None and found < min(SORTED_AT_MOST, walk / RANDOM_READ):
         where = _driven_by(driver, query.where)
         single = len(segments) == 1
         if single and in_sort_order(driver, keys_of(segments[0], query), store.dialect):
