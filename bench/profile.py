@@ -164,6 +164,8 @@ async def _profile(args: argparse.Namespace, db: Path, info: seeding.SeedInfo) -
         _env_file=None,
         database_url=f"sqlite+aiosqlite:///{db}",
         dispatch_in_serve=False,
+        # As bench.run serves it: every in-process create comes from one client.
+        rate_limit_per_client="",
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

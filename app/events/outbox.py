@@ -16,6 +16,7 @@ so `max(sequence) + 1` is read after any earlier change of that request committe
 from __future__ import annotations
 
 import enum
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     ColumnElement,
     Label,
+    bindparam,
     exists,
     func,
     insert,
@@ -161,6 +163,33 @@ _COLUMNS = [
 ]
 
 
+def _event_rows(
+    dialect: str,
+    type: EventType,
+    where: ColumnElement[bool],
+    now: ColumnElement[Any],
+    *,
+    first: bool,
+) -> Any:
+    """The SELECT of `_emit`: an event of `type` for each request `where` picks (from the
+    request view, so its columns and the queued notification's may be used)."""
+    entity = null() if type is EventType.DELETED else _entity(dialect)
+    source = _REQUESTS if type is EventType.DELETED else REQUEST_VIEW
+    return (
+        select(
+            literal(type.value, _EVENTS.c.type.type),
+            _REQUESTS.c.id,
+            literal(1) if first else _NEXT_SEQUENCE,
+            now,
+            entity,
+            _ANY_ENDPOINT,
+        )
+        .select_from(source)
+        .where(where)
+        .order_by(_REQUESTS.c.id)
+    )
+
+
 def _emit(
     tx: Transaction,
     type: EventType,
@@ -169,22 +198,9 @@ def _emit(
     *,
     first: bool = False,
 ) -> int:
-    """One INSERT ... SELECT writing an event of `type` for each request `where` picks
-    (from the request view, so its columns and the queued notification's may be used)."""
-    entity = null() if type is EventType.DELETED else _entity(tx.dialect)
-    source = _REQUESTS if type is EventType.DELETED else REQUEST_VIEW
-    rows = (
-        select(
-            literal(type.value, _EVENTS.c.type.type),
-            _REQUESTS.c.id,
-            literal(1) if first else _NEXT_SEQUENCE,
-            literal(now, _EVENTS.c.event_time.type),
-            entity,
-            _ANY_ENDPOINT,
-        )
-        .select_from(source)
-        .where(where)
-        .order_by(_REQUESTS.c.id)
+    """One INSERT ... SELECT writing an event of `type` for each request `where` picks."""
+    rows = _event_rows(
+        tx.dialect, type, where, literal(now, _EVENTS.c.event_time.type), first=first
     )
     written = tx.execute(insert(RequestEvent).from_select(_COLUMNS, rows))
     if written:
@@ -192,11 +208,29 @@ def _emit(
     return written
 
 
+@functools.cache
+def _created_statement(dialect: str) -> Any:
+    """`emit_created`'s INSERT ... SELECT, built once per dialect with bind parameters:
+    every create runs it, and building and compiling it anew cost more than the rest of
+    the create's statements together."""
+    rows = _event_rows(
+        dialect,
+        EventType.CREATED,
+        _REQUESTS.c.id == bindparam("request_id", type_=_REQUESTS.c.id.type),
+        bindparam("event_time", type_=_EVENTS.c.event_time.type),
+        first=True,
+    )
+    return insert(RequestEvent).from_select(_COLUMNS, rows).returning(_EVENTS.c.id)
+
+
 def emit_created(tx: Transaction, request_id: uuid.UUID | str, now: datetime) -> None:
     """The `created` event of a request this transaction just inserted."""
-    _emit(
-        tx, EventType.CREATED, _REQUESTS.c.id == _as_uuid(request_id), now, first=True
+    written = tx.rows(
+        _created_statement(tx.dialect),
+        {"request_id": _as_uuid(request_id), "event_time": now},
     )
+    if written:
+        note_written(tx)
 
 
 def emit_updated(tx: Transaction, ids: Sequence[uuid.UUID], now: datetime) -> int:
