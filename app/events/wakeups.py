@@ -55,6 +55,11 @@ def wake_on(
     """Set `signal` in `loop` after each commit that wrote events; returns the stopper."""
 
     def wake() -> None:
+        # Already set: its waiter has not cleared it yet, and it reads the events only
+        # after clearing it, so it sees this commit's too. Skipping saves each create a
+        # thread hop into the loop (a bool read is safe from any thread).
+        if signal.is_set():
+            return
         with contextlib.suppress(RuntimeError):  # the loop is closed
             loop.call_soon_threadsafe(signal.set)
 
