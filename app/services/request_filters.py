@@ -106,6 +106,8 @@ _COLUMNS: dict[FilterField, tuple[ColumnElement[Any], _Kind, bool]] = {
     FilterField.CATALOG_ITEM_ID: (R.catalog_item_id, _Kind.TEXT, False),
     FilterField.CONFIRMED: (R.confirmed, _Kind.BOOLEAN, False),
 }
+# The fields a request may hold no value of.
+NULLABLE_FIELDS = frozenset(f for f, (_, _, nullable) in _COLUMNS.items() if nullable)
 _COMPARISONS = {
     Operator.GT: lambda column, value: column > value,
     Operator.GTE: lambda column, value: column >= value,

@@ -34,6 +34,7 @@ from sqlalchemy import (
 
 from app.models import CatalogItemDemand, RequestTotals, table_of
 from app.services.demand_statements import AUTO_COUNTS, STATUS_COUNTS, RequestClass
+from app.services.filter_complement import complement
 from app.services.filter_match import fields_used
 from app.services.request_classes import (
     APP,
@@ -59,15 +60,20 @@ from app.services.request_filters import (
     Operator,
     RequestFilter,
     compile_condition,
+    compile_filter,
     fold_ascii,
 )
+from app.services.request_plans import matches_probe
 from app.services.request_view import REQUEST_VIEW
+from app.services.rules import Violations
 from app.storage import Store
 
 _DEMAND = table_of(CatalogItemDemand)
 _TOTALS = table_of(RequestTotals)
 # The fields the counters are kept by, and their columns there.
 _KEY_COLUMNS = {APP: "app_id", ITEM: "catalog_item_id"}
+# How many matches each side of a broad filter is counted to before counting it whole.
+PROBE_ROWS = 20_000
 # appId conditions no cheaper decided per app than per item.
 _CHEAP = {Operator.EQ, Operator.IN}
 
@@ -269,11 +275,48 @@ def counters_statement(spec: RequestFilter | None) -> Any | None:
     return select(functools.reduce(operator.add, sums) if sums else literal(0))
 
 
+def _broad_count(spec: RequestFilter | None, where: ColumnElement[bool]) -> Any | None:
+    """totalCount of a filter on other fields, as all requests less those it leaves out
+    when it matches more than PROBE_ROWS and leaves out fewer; None without a complement.
+
+    One statement, so one snapshot: each side is first counted up to PROBE_ROWS, the
+    full count runs only when both sides are larger, and each database evaluates a
+    CASE branch's subquery only when the branch is taken."""
+    left_out = complement(spec)
+    if left_out is None:
+        return None
+    violations = Violations()
+    left_out_where = compile_filter(left_out, violations)
+    if violations:  # e.g. nested deeper than a filter may be: count as it is
+        return None
+    matched = matches_probe(where, PROBE_ROWS).subquery()
+    left = matches_probe(left_out_where, PROBE_ROWS).subquery()
+    (matched_count,), (left_count,) = matched.c, left.c
+    everything = counters_statement(None)
+    assert everything is not None  # no filter reads only counted fields
+    full = select(func.count()).select_from(REQUEST_VIEW).where(where)
+    otherwise = (
+        select(
+            case(
+                (left_count < PROBE_ROWS, everything.scalar_subquery() - left_count),
+                else_=full.scalar_subquery(),
+            )
+        )
+        .select_from(left)
+        .scalar_subquery()
+    )
+    return select(
+        case((matched_count < PROBE_ROWS, matched_count), else_=otherwise)
+    ).select_from(matched)
+
+
 async def count_matching(
     store: Store, spec: RequestFilter | None, where: ColumnElement[bool]
 ) -> int:
     """Every request the checked filter `spec` matches; `where` is its compiled form."""
     statement = counters_statement(spec)
+    if statement is None:
+        statement = _broad_count(spec, where)
     if statement is None:
         statement = select(func.count()).select_from(REQUEST_VIEW).where(where)
     return int(await store.scalar(statement) or 0)

@@ -75,6 +75,10 @@ class Violations:
     def add(self, field: str, description: str, *, rule: str | None = None) -> None:
         self._items.append((FieldViolation(field, description), rule))
 
+    def __bool__(self) -> bool:
+        """Whether any rule was broken."""
+        return bool(self._items)
+
     def raise_if_any(self) -> None:
         if not self._items:
             return
