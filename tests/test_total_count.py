@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 
 from app.config import Settings
 from app.notify.dispatcher import Dispatcher
+from app.services import request_totals
 from tests.conftest import GraphQLClient
 from tests.delivery import create_requests, deliver_all, delivery_settings, report
 from tests.documents import (
@@ -271,3 +272,24 @@ async def test_total_count_of_not_a_catalog_item_range_is_the_rest(
     either = {"or": [ranged(lt="b"), ranged(gt="b2")]}
     assert await total(gql, admin_key, either) == 2
     assert await total(gql, admin_key, {"not": either}) == 2
+
+
+@pytest.mark.parametrize("probe_rows", [1, 2, 100])
+async def test_total_count_of_a_broad_filter_within_an_app_counts_that_app_only(
+    gql, admin_key, collecting, probe_rows, monkeypatch
+):
+    # given: three requests in "stores", two in "pos"
+    monkeypatch.setattr(request_totals, "PROBE_ROWS", probe_rows)
+    await start_collecting(gql, admin_key, app_id="pos")
+    for n in range(3):
+        await create(gql, email=f"shopper{n}@example.com")
+    for n in range(2):
+        await create(gql, email=f"shopper{n}@example.com", app_id="pos")
+
+    # then: counted however the probes choose (matches, complement, or all of them)
+    broad = {"email": {"ne": "nobody@example.com"}}
+    stores = {"catalogReference": {"appId": {"eq": "stores"}}}
+    assert await total(gql, admin_key, broad) == 5
+    assert await total(gql, admin_key, {**broad, **stores}) == 3
+    not_first = {"email": {"ne": "shopper0@example.com"}, **stores}
+    assert await total(gql, admin_key, not_first) == 2

@@ -70,3 +70,15 @@ def complement(spec: RequestFilter | None) -> RequestFilter | None:
         parts.append(spec.not_)
     every = _every(parts)
     return None if every is None else RequestFilter(or_=every)
+
+
+def conjuncts(spec: RequestFilter | None) -> list[RequestFilter]:
+    """The filters `spec` AND-s together, each as a filter of its own."""
+    spec = spec or RequestFilter()
+    units = [RequestFilter(conditions=(condition,)) for condition in spec.conditions]
+    units += list(spec.and_ or ())
+    if spec.or_ is not None:
+        units.append(RequestFilter(or_=spec.or_))
+    if spec.not_ is not None:
+        units.append(RequestFilter(not_=spec.not_))
+    return units

@@ -34,7 +34,7 @@ from sqlalchemy import (
 
 from app.models import CatalogItemDemand, RequestTotals, table_of
 from app.services.demand_statements import AUTO_COUNTS, STATUS_COUNTS, RequestClass
-from app.services.filter_complement import complement
+from app.services.filter_complement import complement, conjuncts
 from app.services.filter_match import fields_used
 from app.services.request_classes import (
     APP,
@@ -275,30 +275,50 @@ def counters_statement(spec: RequestFilter | None) -> Any | None:
     return select(functools.reduce(operator.add, sums) if sums else literal(0))
 
 
+def _split_counted(
+    spec: RequestFilter | None,
+) -> tuple[RequestFilter | None, RequestFilter]:
+    """`spec` as (what the counters count, the rest), AND-ed: the parts reading only
+    counted fields (None if there are none), and the others."""
+    counted: list[RequestFilter] = []
+    rest: list[RequestFilter] = []
+    for unit in conjuncts(spec):
+        (rest if fields_used(unit) - COUNTED_FIELDS else counted).append(unit)
+    return (RequestFilter(and_=tuple(counted)) if counted else None), RequestFilter(
+        and_=tuple(rest)
+    )
+
+
 def _broad_count(spec: RequestFilter | None, where: ColumnElement[bool]) -> Any | None:
-    """totalCount of a filter on other fields, as all requests less those it leaves out
-    when it matches more than PROBE_ROWS and leaves out fewer; None without a complement.
+    """totalCount of a filter on other fields, when it matches more than PROBE_ROWS and
+    leaves out fewer: what its counted part (appId, status, ...) matches, from the
+    counters, less what the rest leaves out of that; None without a complement.
 
     One statement, so one snapshot: each side is first counted up to PROBE_ROWS, the
     full count runs only when both sides are larger, and each database evaluates a
     CASE branch's subquery only when the branch is taken."""
-    left_out = complement(spec)
-    if left_out is None:
+    counted, rest = _split_counted(spec)
+    rest_left_out = complement(rest)
+    if rest_left_out is None:
         return None
+    left_out = (
+        rest_left_out
+        if counted is None
+        else RequestFilter(and_=(counted, rest_left_out))
+    )
     violations = Violations()
     left_out_where = compile_filter(left_out, violations)
-    if violations:  # e.g. nested deeper than a filter may be: count as it is
+    base = counters_statement(counted)
+    if violations or base is None:  # e.g. nested deeper than a filter may be
         return None
     matched = matches_probe(where, PROBE_ROWS).subquery()
     left = matches_probe(left_out_where, PROBE_ROWS).subquery()
     (matched_count,), (left_count,) = matched.c, left.c
-    everything = counters_statement(None)
-    assert everything is not None  # no filter reads only counted fields
     full = select(func.count()).select_from(REQUEST_VIEW).where(where)
     otherwise = (
         select(
             case(
-                (left_count < PROBE_ROWS, everything.scalar_subquery() - left_count),
+                (left_count < PROBE_ROWS, base.scalar_subquery() - left_count),
                 else_=full.scalar_subquery(),
             )
         )
