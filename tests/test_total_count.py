@@ -293,3 +293,20 @@ async def test_total_count_of_a_broad_filter_within_an_app_counts_that_app_only(
     assert await total(gql, admin_key, {**broad, **stores}) == 3
     not_first = {"email": {"ne": "shopper0@example.com"}, **stores}
     assert await total(gql, admin_key, not_first) == 2
+
+
+@pytest.mark.parametrize("probe_rows", [1, 2, 100])
+async def test_total_count_of_a_broad_prefix_leaves_out_other_prefixes_and_nulls(
+    gql, admin_key, collecting, probe_rows, monkeypatch
+):
+    # given: three requests with an item URL, one without
+    monkeypatch.setattr(request_totals, "PROBE_ROWS", probe_rows)
+    for n in range(3):
+        await create(gql, email=f"shopper{n}@example.com")
+    await create(gql, email="ann@example.com", item_url=None)
+
+    # then
+    assert await total(gql, admin_key, {"email": {"startsWith": "SHOPPER"}}) == 3
+    assert await total(gql, admin_key, {"itemUrl": {"startsWith": "HTTPS://"}}) == 3
+    not_prefixed = {"not": {"itemUrl": {"startsWith": "https://shop"}}}
+    assert await total(gql, admin_key, not_prefixed) == 1

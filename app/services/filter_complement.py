@@ -5,29 +5,20 @@ are two-valued (null equals nothing; `ne` and `nin` match null), so each conditi
 exact opposite: `email ne x` leaves `email eq x`, `createdDate gt t` leaves
 `createdDate lte t` (or no date, where the field may be null), and `and`, `or` and `not`
 turn over by De Morgan. Counting the few requests a broad filter leaves out is one index
-range, where NOT(...) would be checked row by row (app/services/request_totals.py).
-`startsWith` has no such opposite: a filter holding one has no complement here.
+range, where NOT(...) would be checked row by row (app/services/request_totals.py);
+`startsWith`'s is the two ranges around its own (an operator no filter input names).
 """
 
 from __future__ import annotations
 
 from app.services.request_filters import (
     NULLABLE_FIELDS,
+    OPPOSITE_OPERATORS,
     Condition,
     Operator,
     RequestFilter,
 )
 
-_OPPOSITE = {
-    Operator.EQ: Operator.NE,
-    Operator.NE: Operator.EQ,
-    Operator.IN: Operator.NIN,
-    Operator.NIN: Operator.IN,
-    Operator.GT: Operator.LTE,
-    Operator.GTE: Operator.LT,
-    Operator.LT: Operator.GTE,
-    Operator.LTE: Operator.GT,
-}
 _RANGES = {Operator.GT, Operator.GTE, Operator.LT, Operator.LTE}
 
 
@@ -37,7 +28,7 @@ def _of_condition(condition: Condition) -> RequestFilter | None:
         return RequestFilter(
             conditions=(Condition(field, operator, not condition.value),)
         )
-    opposite = _OPPOSITE.get(operator)
+    opposite = OPPOSITE_OPERATORS.get(operator)
     if opposite is None:
         return None
     turned = RequestFilter(conditions=(Condition(field, opposite, condition.value),))

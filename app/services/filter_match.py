@@ -77,6 +77,9 @@ def _holds(condition: Condition, record: RequestRecord) -> bool:
         return value is None or value != _value(kind, raw)
     if operator is Operator.NIN:
         return value is None or value not in {_value(kind, item) for item in raw}
+    if operator is Operator.NOT_STARTS_WITH:
+        inside = Condition(condition.field, Operator.STARTS_WITH, raw)
+        return value is None or not _holds(inside, record)
     if value is None:
         return False
     if operator is Operator.EQ:

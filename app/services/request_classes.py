@@ -19,7 +19,13 @@ from typing import cast
 from app.models import RequestStatus
 from app.services.demand_statements import RequestClass
 from app.services.filter_match import matches
-from app.services.request_filters import Condition, FilterField, Operator, RequestFilter
+from app.services.request_filters import (
+    OPPOSITE_OPERATORS,
+    Condition,
+    FilterField,
+    Operator,
+    RequestFilter,
+)
 from app.services.request_view import RequestRecord
 
 APP, ITEM = FilterField.APP_ID, FilterField.CATALOG_ITEM_ID
@@ -73,23 +79,19 @@ def any_of(parts: Iterable[Left]) -> Left:
     return False if not kept else kept[0] if len(kept) == 1 else AnyOf(tuple(kept))
 
 
-# Each operator's opposite on a column that is never null (appId and catalogItemId),
-# as an index can serve it (PostgreSQL uses none for NOT (x IS DISTINCT FROM v)).
+# A condition's opposite where the counters read it as one (a prefix's stays NOT(...)).
 _OPPOSITES = {
-    Operator.EQ: Operator.NE,
-    Operator.NE: Operator.EQ,
-    Operator.IN: Operator.NIN,
-    Operator.NIN: Operator.IN,
-    Operator.GT: Operator.LTE,
-    Operator.LTE: Operator.GT,
-    Operator.GTE: Operator.LT,
-    Operator.LT: Operator.GTE,
+    operator: opposite
+    for operator, opposite in OPPOSITE_OPERATORS.items()
+    if Operator.STARTS_WITH not in (operator, opposite)
 }
 
 
 def negated(part: Left) -> Left:
     if isinstance(part, bool):
         return not part
+    # appId and catalogItemId are never null: each operator's opposite is exact, and an
+    # index serves it (PostgreSQL uses none for NOT (x IS DISTINCT FROM v)).
     if isinstance(part, Condition) and part.operator in _OPPOSITES:
         return dataclasses.replace(part, operator=_OPPOSITES[part.operator])
     return part.part if isinstance(part, NoneOf) else NoneOf(part)

@@ -19,7 +19,12 @@ from sqlalchemy import ColumnElement, and_, false, func, not_, or_, true
 from app.models import NotificationRequest, RequestStatus, table_of
 from app.services.request_view import status_in
 from app.services.rules import Violations, check_id, normalize_email
-from app.services.text_prefixes import prefix_range, uuid_prefix_range
+from app.services.text_prefixes import (
+    outside_prefix_range,
+    outside_uuid_prefix_range,
+    prefix_range,
+    uuid_prefix_range,
+)
 
 MAX_FILTER_DEPTH = 8
 MAX_FILTER_NODES = 200
@@ -54,6 +59,24 @@ class Operator(enum.Enum):
     LTE = "lte"
     STARTS_WITH = "starts_with"
     EXISTS = "exists"
+    # Only in complements (filter_complement.py): no filter input names it.
+    NOT_STARTS_WITH = "not_starts_with"
+
+
+# Each operator's opposite, as an index can serve it; on a nullable field a range's
+# opposite also takes the nulls (filter_complement.py).
+OPPOSITE_OPERATORS = {
+    Operator.EQ: Operator.NE,
+    Operator.NE: Operator.EQ,
+    Operator.IN: Operator.NIN,
+    Operator.NIN: Operator.IN,
+    Operator.GT: Operator.LTE,
+    Operator.LTE: Operator.GT,
+    Operator.GTE: Operator.LT,
+    Operator.LT: Operator.GTE,
+    Operator.STARTS_WITH: Operator.NOT_STARTS_WITH,
+    Operator.NOT_STARTS_WITH: Operator.STARTS_WITH,
+}
 
 
 @dataclass(frozen=True)
@@ -87,10 +110,11 @@ class _Kind(enum.Enum):
 
 _EQUALITY = {Operator.EQ, Operator.NE, Operator.IN, Operator.NIN}
 _RANGES = {Operator.GT, Operator.GTE, Operator.LT, Operator.LTE}
+_PREFIXES = {Operator.STARTS_WITH, Operator.NOT_STARTS_WITH}
 _OPERATORS: dict[_Kind, set[Operator]] = {
-    _Kind.ID: _EQUALITY | {Operator.STARTS_WITH, Operator.EXISTS},
-    _Kind.EMAIL: _EQUALITY | _RANGES | {Operator.STARTS_WITH, Operator.EXISTS},
-    _Kind.TEXT: _EQUALITY | _RANGES | {Operator.STARTS_WITH, Operator.EXISTS},
+    _Kind.ID: _EQUALITY | _PREFIXES | {Operator.EXISTS},
+    _Kind.EMAIL: _EQUALITY | _RANGES | _PREFIXES | {Operator.EXISTS},
+    _Kind.TEXT: _EQUALITY | _RANGES | _PREFIXES | {Operator.EXISTS},
     _Kind.DATE: {Operator.EQ, Operator.NE, Operator.EXISTS} | _RANGES,
     _Kind.BOOLEAN: {Operator.EQ, Operator.NE, Operator.EXISTS},
 }
@@ -126,19 +150,22 @@ def fold_ascii(text: str) -> str:
 
 
 def _starts_with(
-    column: ColumnElement[Any], kind: _Kind, prefix: str
+    column: ColumnElement[Any], kind: _Kind, prefix: str, *, outside: bool = False
 ) -> ColumnElement[bool]:
-    """`column` starts with `prefix`, A-Z folded: as one index range (text_prefixes.py)."""
+    """`column` starts with `prefix`, A-Z folded (or, `outside`, does not): as one index
+    range, or the two around it (text_prefixes.py)."""
     if kind is _Kind.ID:
-        return uuid_prefix_range(column, fold_ascii(prefix))
+        of_uuid = outside_uuid_prefix_range if outside else uuid_prefix_range
+        return of_uuid(column, fold_ascii(prefix))
+    of_text = outside_prefix_range if outside else prefix_range
     if kind is _Kind.EMAIL:
         # Emails are stored normalised (lower case), so lower() would change nothing:
         # the email index serves the range as it is.
-        return prefix_range(column, normalize_email(prefix))
+        return of_text(column, normalize_email(prefix))
     # lower() on the column only: on PostgreSQL a bound value's lower() would follow
     # the database's locale, not the column's "C" collation. The range is read from
     # the lower(column) index of app/models/requests.py.
-    return prefix_range(func.lower(column), fold_ascii(prefix))
+    return of_text(func.lower(column), fold_ascii(prefix))
 
 
 def _text(value: Any, path: str, violations: Violations) -> str | None:
@@ -220,11 +247,14 @@ def _condition(
             violations.add(path, "must be true or false")
             return false()
         return column.is_not(None) if raw else column.is_(None)
-    if operator is Operator.STARTS_WITH:
+    if operator in _PREFIXES:
         prefix = _text(raw, path, violations)
         if prefix is None:
             return false()
-        return known(_starts_with(column, kind, prefix))
+        if operator is Operator.STARTS_WITH:
+            return known(_starts_with(column, kind, prefix))
+        outside = _starts_with(column, kind, prefix, outside=True)
+        return or_(outside, column.is_(None)) if nullable else outside
     if operator in (Operator.IN, Operator.NIN):
         values = _values(kind, raw, path, violations)
         if operator is Operator.IN:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false
+from sqlalchemy import ColumnElement, and_, false, or_, true
 
 _LAST_CODE_POINT = 0x10FFFF
 _SURROGATES = range(0xD800, 0xE000)
@@ -44,14 +44,40 @@ def prefix_range(expression: ColumnElement[Any], prefix: str) -> ColumnElement[b
     return and_(at_least, expression < end).self_group()
 
 
-def uuid_prefix_range(column: ColumnElement[Any], prefix: str) -> ColumnElement[bool]:
-    """A UUID column whose canonical text starts with `prefix` (lower case): the UUIDs
-    between the prefix's lowest and highest completions, FALSE if none completes it."""
+def outside_prefix_range(
+    expression: ColumnElement[Any], prefix: str
+) -> ColumnElement[bool]:
+    """`expression` does not start with `prefix`: the two ranges around its own."""
+    end = prefix_end(prefix)
+    below: ColumnElement[bool] = expression < prefix
+    return below if end is None else or_(below, expression >= end).self_group()
+
+
+def _uuid_bounds(prefix: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """The least and greatest UUIDs whose canonical text starts with `prefix`."""
     if len(prefix) > len(_UUID_LOWEST) or not all(
         char == shape if shape == "-" else char in _HEX
         for char, shape in zip(prefix, _UUID_LOWEST, strict=False)
     ):
-        return false()
+        return None
     lowest = uuid.UUID(prefix + _UUID_LOWEST[len(prefix) :])
     highest = uuid.UUID(prefix + _UUID_HIGHEST[len(prefix) :])
-    return column.between(lowest, highest)
+    return lowest, highest
+
+
+def uuid_prefix_range(column: ColumnElement[Any], prefix: str) -> ColumnElement[bool]:
+    """A UUID column whose canonical text starts with `prefix` (lower case): the UUIDs
+    between the prefix's lowest and highest completions, FALSE if none completes it."""
+    bounds = _uuid_bounds(prefix)
+    return false() if bounds is None else column.between(*bounds)
+
+
+def outside_uuid_prefix_range(
+    column: ColumnElement[Any], prefix: str
+) -> ColumnElement[bool]:
+    """A UUID column whose canonical text does not start with `prefix`."""
+    bounds = _uuid_bounds(prefix)
+    if bounds is None:
+        return true()
+    lowest, highest = bounds
+    return or_(column < lowest, column > highest).self_group()
