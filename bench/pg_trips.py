@@ -102,7 +102,9 @@ async def start_proxy(host: str, port: int, counts: Counts) -> asyncio.Server:
 
 def _bodies(samples: cases.Samples, rng: random.Random, n: int) -> dict[str, list[str]]:
     return {
-        "get": [cases.body(cases.GET, {"id": id_}) for id_ in rng.sample(samples.ids, n)],
+        "get": [
+            cases.body(cases.GET, {"id": id_}) for id_ in rng.sample(samples.ids, n)
+        ],
         "create": [
             cases.body(
                 cases.CREATE,
@@ -137,9 +139,9 @@ async def _run(url: str, key: str, samples: cases.Samples, args: Any) -> None:
     for through_proxy in (True, False):
         database_url = url
         if through_proxy:
-            database_url = target.set(host="127.0.0.1", port=proxy_port).render_as_string(
-                hide_password=False
-            )
+            database_url = target.set(
+                host="127.0.0.1", port=proxy_port
+            ).render_as_string(hide_password=False)
         settings = Settings(
             _env_file=None,
             database_url=database_url,
@@ -187,7 +189,9 @@ async def _run(url: str, key: str, samples: cases.Samples, args: Any) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--server-url", default="postgresql://postgres@127.0.0.1:5432/test"
+    )
     parser.add_argument("--requests", type=int, default=200, help="per case")
     args = parser.parse_args()
     seed_args = argparse.Namespace(
