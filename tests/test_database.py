@@ -70,6 +70,25 @@ async def test_readyz_fails_when_the_database_goes_away_and_healthz_does_not(
     assert (await http.get("/healthz")).status_code == 200
 
 
+@POSTGRESQL
+async def test_a_read_opens_no_transaction(app: Starlette):
+    in_transaction: list[bool] = []
+
+    def note(connection: sa.Connection, *_: object) -> None:
+        driver = connection.connection.driver_connection
+        in_transaction.append(driver.is_in_transaction())
+
+    engine = app.state.store.engine.sync_engine
+    sa.event.listen(engine, "after_cursor_execute", note)
+    try:
+        await app.state.store.scalar(sa.text("SELECT 1"))
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", note)
+
+    # No BEGIN before it, no ROLLBACK after it: one round trip.
+    assert in_transaction == [False]
+
+
 async def _cut_connections(database_url: str) -> None:
     """End the service's server processes on the test's database (as a restart does),
     and wait until they are gone."""
