@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import os
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 import sqlalchemy as sa
@@ -65,6 +68,82 @@ async def test_readyz_fails_when_the_database_goes_away_and_healthz_does_not(
     assert ready.status_code == 503
     assert ready.json() == {"status": "unavailable"}
     assert (await http.get("/healthz")).status_code == 200
+
+
+@POSTGRESQL
+async def test_a_read_opens_no_transaction(app: Starlette):
+    in_transaction: list[bool] = []
+
+    def note(connection: sa.Connection, *_: object) -> None:
+        driver = connection.connection.driver_connection
+        in_transaction.append(driver.is_in_transaction())
+
+    engine = app.state.store.engine.sync_engine
+    sa.event.listen(engine, "after_cursor_execute", note)
+    try:
+        await app.state.store.scalar(sa.text("SELECT 1"))
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", note)
+
+    # No BEGIN before it, no ROLLBACK after it: one round trip.
+    assert in_transaction == [False]
+
+
+async def _cut_connections(database_url: str) -> None:
+    """End the service's server processes on the test's database (as a restart does),
+    and wait until they are gone."""
+    server = sa.make_url(os.environ["TEST_DATABASE_URL"]).set(drivername="postgresql")
+    admin = await asyncpg.connect(server.render_as_string(hide_password=False))
+    mine = "datname = $1 AND application_name = 'backinstock'"
+    database = sa.make_url(database_url).database
+    try:
+        cut = await admin.fetchval(
+            f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE {mine}",
+            database,
+        )
+        assert cut > 0
+        for _ in range(200):
+            left = await admin.fetchval(
+                f"SELECT count(*) FROM pg_stat_activity WHERE {mine}", database
+            )
+            if left == 0:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the cut server processes are still there")
+    finally:
+        await admin.close()
+
+
+@POSTGRESQL
+async def test_reads_and_writes_work_right_after_the_servers_connections_are_cut(
+    settings, gql, collecting, admin_key
+):
+    created = await create(gql, email="before@example.com")
+
+    await _cut_connections(settings.database_url)
+
+    # A write is never run twice: it must be given a live connection at once.
+    after = await create(gql, email="after@example.com")
+    assert after["email"] == "after@example.com"
+    found = await gql(GET_REQUEST, {"id": created["id"]}, key=admin_key)
+    assert found.errors == []
+    assert found.data["backInStockNotificationRequest"]["id"] == created["id"]
+
+
+@POSTGRESQL
+async def test_a_read_on_a_connection_cut_unnoticed_is_asked_again(
+    settings, gql, collecting, admin_key
+):
+    created = await create(gql, email="before@example.com")
+
+    # The test's loop (the service's) is held while the connections are cut, so the
+    # pool cannot know: the read's statement meets the dead connection.
+    with concurrent.futures.ThreadPoolExecutor(1) as elsewhere:
+        elsewhere.submit(asyncio.run, _cut_connections(settings.database_url)).result()
+
+    found = await gql(GET_REQUEST, {"id": created["id"]}, key=admin_key)
+    assert found.errors == []
+    assert found.data["backInStockNotificationRequest"]["id"] == created["id"]
 
 
 async def test_readyz_is_ok_with_a_reachable_database(http: httpx.AsyncClient):

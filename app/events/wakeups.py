@@ -68,7 +68,10 @@ def wake_on(
 
 @event.listens_for(Engine, "rollback")
 def _rolled_back(connection: Any) -> None:
-    connection.info.pop(_FLAG, None)
+    # An invalidated connection (it died in use) has no info left to clear, and asking
+    # for it would try to reconnect inside the rollback.
+    if not connection.invalidated:
+        connection.info.pop(_FLAG, None)
 
 
 @event.listens_for(Pool, "checkin")

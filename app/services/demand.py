@@ -141,28 +141,29 @@ _ONE_RECEIVED = {f"b_{column}": 0 for column in CLASS_COUNTS} | {"b_received_cou
 
 
 def request_created(tx: Transaction, request: RequestRecord) -> None:
-    """Count a request just stored (RECEIVED, autoNotified null): three upserts, each
-    one row."""
-    tx.rows(
-        sql.CREATED_UPSERT[tx.dialect],
-        {
-            "b_app_id": request.app_id,
-            "b_catalog_item_id": request.catalog_item_id,
-            "b_catalog_item_id_folded": fold_ascii(request.catalog_item_id),
-            "b_created_date": request.created_date,
-        },
-    )
+    """Count a request just stored (RECEIVED, autoNotified null): three one-row upserts
+    (one statement on PostgreSQL)."""
+    item = {
+        "b_app_id": request.app_id,
+        "b_catalog_item_id": request.catalog_item_id,
+        "b_catalog_item_id_folded": fold_ascii(request.catalog_item_id),
+        "b_created_date": request.created_date,
+    }
     shard = _shard(tx, request.id)
-    tx.rows(
-        sql.TOTALS_UPSERT[tx.dialect],
-        {
-            "b_app_id": request.app_id,
-            "b_initial": request.catalog_item_id[:1],
-            "b_shard": shard,
-            **_ONE_RECEIVED,
-        },
-    )
-    _count_stats(tx, {(day_of(request.created_date), request.app_id): (1, 0, 0)}, shard)
+    totals = {
+        "b_app_id": request.app_id,
+        "b_initial": request.catalog_item_id[:1],
+        "b_shard": shard,
+        **_ONE_RECEIVED,
+    }
+    day = (day_of(request.created_date), request.app_id)
+    if tx.dialect == "postgresql":
+        stats = _stats_values(day, (1, 0, 0), shard)
+        tx.rows(sql.CREATED_COUNTS_POSTGRESQL, {**item, **totals, **stats})
+        return
+    tx.rows(sql.CREATED_UPSERT[tx.dialect], item)
+    tx.rows(sql.TOTALS_UPSERT[tx.dialect], totals)
+    _count_stats(tx, {day: (1, 0, 0)}, shard)
 
 
 def lock_request(tx: Transaction, request_id: uuid.UUID) -> list[Counted]:
@@ -321,18 +322,18 @@ def _count_stats(
     stats: dict[tuple[datetime, str], tuple[int, int, int]],
     shard: int,
 ) -> None:
-    for (day, app_id), (created, notified, failed) in sorted(stats.items()):
-        tx.rows(
-            sql.STATS_UPSERT[tx.dialect],
-            {
-                "b_day": day,
-                "b_app_id": app_id,
-                "b_shard": shard,
-                "b_created": created,
-                "b_notified": notified,
-                "b_failed": failed,
-            },
-        )
+    for day, counts in sorted(stats.items()):
+        tx.rows(sql.STATS_UPSERT[tx.dialect], _stats_values(day, counts, shard))
+
+
+def _stats_values(
+    day: tuple[datetime, str], counts: tuple[int, int, int], shard: int
+) -> dict[str, object]:
+    (moment, app_id), (created, notified, failed) = day, counts
+    names = ("b_day", "b_app_id", "b_shard", "b_created", "b_notified", "b_failed")
+    return dict(
+        zip(names, (moment, app_id, shard, created, notified, failed), strict=True)
+    )
 
 
 # ------------------------------------------------------------------------ rebuild

@@ -19,6 +19,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -113,14 +114,35 @@ def _created_upsert(dialect: str) -> Any:
     ).returning(old.waiting_count)
 
 
-def _stats_upsert(dialect: str) -> Any:
-    statement = _insert(dialect)(_STATS).values(
-        day=bindparam("b_day", type_=_STATS.c.day.type),
-        app_id=bindparam("b_app_id", type_=_STATS.c.app_id.type),
-        shard=bindparam("b_shard"),
-        created_count=bindparam("b_created"),
-        notified_count=bindparam("b_notified"),
-        failed_count=bindparam("b_failed"),
+def _upsert_values(
+    dialect: str, table: Any, values: dict[str, Any], after: Any | None
+) -> Any:
+    """INSERT one row of `values`; given `after` (a CTE of one row), the row is selected
+    from it, so PostgreSQL writes that CTE's row first (see _created_counts_postgresql)."""
+    if after is None:
+        return _insert(dialect)(table).values(values)
+    typed = [
+        type_coerce(value, table.c[name].type).label(name)
+        for name, value in values.items()
+    ]
+    return _insert(dialect)(table).from_select(
+        list(values), select(*typed).select_from(after)
+    )
+
+
+def _stats_upsert(dialect: str, after: Any | None = None) -> Any:
+    statement = _upsert_values(
+        dialect,
+        _STATS,
+        {
+            "day": bindparam("b_day", type_=_STATS.c.day.type),
+            "app_id": bindparam("b_app_id", type_=_STATS.c.app_id.type),
+            "shard": bindparam("b_shard"),
+            "created_count": bindparam("b_created"),
+            "notified_count": bindparam("b_notified"),
+            "failed_count": bindparam("b_failed"),
+        },
+        after,
     )
     new, old = statement.excluded, _STATS.c
     return statement.on_conflict_do_update(
@@ -132,22 +154,37 @@ def _stats_upsert(dialect: str) -> Any:
     ).returning(old.created_count)
 
 
-def _totals_upsert(dialect: str) -> Any:
+def _totals_upsert(dialect: str, after: Any | None = None) -> Any:
     """An app's counters (of items with one initial) moved by `b_<counter>`
     (RETURNING: it runs on every create)."""
-    statement = _insert(dialect)(_TOTALS).values(
-        app_id=bindparam("b_app_id", type_=_TOTALS.c.app_id.type),
-        catalog_item_initial=bindparam(
-            "b_initial", type_=_TOTALS.c.catalog_item_initial.type
-        ),
-        shard=bindparam("b_shard"),
-        **{column: bindparam(f"b_{column}") for column in CLASS_COUNTS},
+    statement = _upsert_values(
+        dialect,
+        _TOTALS,
+        {
+            "app_id": bindparam("b_app_id", type_=_TOTALS.c.app_id.type),
+            "catalog_item_initial": bindparam(
+                "b_initial", type_=_TOTALS.c.catalog_item_initial.type
+            ),
+            "shard": bindparam("b_shard"),
+            **{column: bindparam(f"b_{column}") for column in CLASS_COUNTS},
+        },
+        after,
     )
     new, old = statement.excluded, _TOTALS.c
     return statement.on_conflict_do_update(
         index_elements=["app_id", "catalog_item_initial", "shard"],
         set_={column: old[column] + new[column] for column in CLASS_COUNTS},
     ).returning(old.received_count)
+
+
+def _created_counts_postgresql() -> Any:
+    """A create's three upserts (item, app totals, day stats) as one statement: one
+    round trip instead of three. Each selects its row from the one before, so the rows
+    are written, and locked, in that order, the order every other change takes them in
+    (PostgreSQL leaves the order of independent data-modifying CTEs open)."""
+    item = CREATED_UPSERT["postgresql"].cte("counted_item")
+    totals = _totals_upsert("postgresql", after=item).cte("counted_totals")
+    return _stats_upsert("postgresql", after=totals)
 
 
 _THIS_ITEM = and_(
@@ -212,6 +249,7 @@ CREATED_UPSERT = {name: _created_upsert(name) for name in _DIALECTS}
 STATS_UPSERT = {name: _stats_upsert(name) for name in _DIALECTS}
 TOTALS_UPSERT = {name: _totals_upsert(name) for name in _DIALECTS}
 DATES_UPDATE = {name: _dates_update(name) for name in _DIALECTS}
+CREATED_COUNTS_POSTGRESQL = _created_counts_postgresql()
 COUNTED_COLUMNS = (
     _REQUESTS.c.id,
     _REQUESTS.c.app_id,

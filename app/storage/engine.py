@@ -5,6 +5,14 @@ Reads take a pooled connection for one statement; a write runs its body through
 `BEGIN IMMEDIATE` (two processes never deadlock upgrading a read lock) and this process's
 writes take turns on an asyncio lock, so they queue in memory instead of spinning on
 `busy_timeout`.
+
+On PostgreSQL every round trip wakes a server process, so a read is one: its statement,
+in autocommit (a single statement is its own snapshot; BEGIN and ROLLBACK around it would
+be two more), on a connection nobody pinged first (a ping is three: BEGIN, the ping,
+ROLLBACK). A connection the server closed (a restart, `pg_terminate_backend`) is known
+to be closed without asking, and is replaced when it is checked out; one that dies in
+use fails its statement and the pool starts afresh, and a read that met that is run once
+more (it changed nothing). A write is never run twice.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, event
+from sqlalchemy import Executable, event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.config import Settings
@@ -28,6 +36,9 @@ SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=30000",
 )
+# Connections older than this are closed and opened again when next checked out: a
+# bound on how long a connection a firewall dropped in silence can stay in the pool.
+POOL_RECYCLE_SECONDS = 1800
 
 
 def sqlite_engine(url: str, begin: str, pragmas: tuple[str, ...]) -> AsyncEngine:
@@ -66,20 +77,31 @@ async def stream_rows(
 
 
 def server_engine(settings: Settings) -> AsyncEngine:
-    """A pooled engine for a database server, with its statement timeout."""
+    """A pooled engine for a database server, with its statement timeout; a connection
+    the server has closed is replaced at checkout, without a round trip to ask."""
     connect_args: dict[str, Any] = {}
     if settings.database_url.startswith("postgresql+asyncpg"):
         connect_args["server_settings"] = {
             "statement_timeout": str(settings.db_statement_timeout_ms),
             "application_name": "backinstock",
         }
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
+        pool_recycle=POOL_RECYCLE_SECONDS,
         connect_args=connect_args,
     )
+    if engine.dialect.driver == "asyncpg":
+        event.listen(engine.sync_engine, "checkout", _replace_if_closed)
+    return engine
+
+
+def _replace_if_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    # asyncpg marks its connection closed as soon as the server's goodbye (or the end of
+    # the socket) is read; the pool then opens another instead (up to three times).
+    if dbapi_connection.driver_connection.is_closed():
+        raise exc.DisconnectionError("the server closed this pooled connection")
 
 
 class EngineStore(Store):
@@ -95,6 +117,13 @@ class EngineStore(Store):
         self.engine = engine
         self.write_engine = write_engine or engine
         self.dialect = engine.dialect.name
+        # Single-statement reads on PostgreSQL open no transaction (same pool); streams
+        # keep one, which their server-side cursor needs.
+        self.read_engine = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.dialect == "postgresql"
+            else engine
+        )
         # SQLite has one writer at a time: this process's writes queue here.
         self._write_turn = asyncio.Lock() if self.dialect == "sqlite" else None
 
@@ -112,7 +141,19 @@ class EngineStore(Store):
     async def _read(
         self, statement: Executable, params: Params | None, into: RowMaker[Any] | None
     ) -> list[Any]:
-        async with self.engine.connect() as connection:
+        try:
+            return await self._read_once(statement, params, into)
+        except exc.DBAPIError as error:
+            # Its connection died (the pool now opens new ones): one statement that
+            # wrote nothing, so asking again is safe. Any other failure is the caller's.
+            if not error.connection_invalidated:
+                raise
+        return await self._read_once(statement, params, into)
+
+    async def _read_once(
+        self, statement: Executable, params: Params | None, into: RowMaker[Any] | None
+    ) -> list[Any]:
+        async with self.read_engine.connect() as connection:
             return made(await connection.execute(statement, params or {}), into)
 
     def _stream(
