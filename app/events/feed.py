@@ -92,6 +92,8 @@ class EventFeed:
         self._low = 0
         self._seen: set[int] = set()
         self._gap_since: tuple[int, float] | None = None
+        # Events were written while nobody listened: `_low` is behind the outbox.
+        self._stale = False
 
     async def start(self) -> None:
         self._low = int(await self.store.scalar(LAST_EVENT_ID) or 0)
@@ -112,7 +114,14 @@ class EventFeed:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
-    def subscribe(self) -> Subscriber:
+    async def subscribe(self) -> Subscriber:
+        """A subscriber of the events committed from now on."""
+        if self._stale and not self.subscribers:
+            low = await self._last_id()
+            # Somebody subscribed meanwhile: they set the start, a little earlier.
+            if self._stale and not self.subscribers:
+                self._low, self._stale = low, False
+                self._seen.clear()
         subscriber = Subscriber(self)
         self.subscribers.add(subscriber)
         return subscriber
@@ -131,9 +140,9 @@ class EventFeed:
                 await asyncio.wait_for(self._wakeup.wait(), poll)
             self._wakeup.clear()
             if not self.subscribers:
-                # Nobody listens: start from here when somebody does.
-                self._seen.clear()
-                self._low = int(await self._last_id())
+                # Nobody listens: the first subscriber reads where to start (a read
+                # after every commit would cost each create a round trip).
+                self._stale = True
                 continue
             try:
                 await self.read()

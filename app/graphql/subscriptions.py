@@ -150,7 +150,7 @@ class Subscription:
         feed = info.context.events
         if feed is None:
             raise RuntimeError("subscriptions need the event feed")
-        return _events(info, feed.subscribe(), spec)
+        return _events(info, await feed.subscribe(), spec)
 
 
 async def _events(
