@@ -84,6 +84,10 @@ def server_engine(settings: Settings) -> AsyncEngine:
         connect_args["server_settings"] = {
             "statement_timeout": str(settings.db_statement_timeout_ms),
             "application_name": "backinstock",
+            # asyncpg prepares and caches every statement; after five runs PostgreSQL
+            # may plan one for any parameter value, and a count's probe planned for
+            # none may read the whole table where its values find no row.
+            "plan_cache_mode": "force_custom_plan",
         }
     engine = create_async_engine(
         settings.database_url,
