@@ -26,6 +26,7 @@ from tests.databases import (
     sqlite_url,
 )
 from tests.mailbox import Mailbox
+from tests.seeded import SEEDED_FIXTURES, SeededDatabases
 
 DATABASES = ["sqlite", "postgresql"]
 # The limits on visitors' creates, off (app.services.limits).
@@ -53,6 +54,14 @@ def postgres() -> Iterator[PostgresDatabases]:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file migrated to head once per session: each test gets a copy."""
     return migrated_sqlite_template(tmp_path_factory.mktemp("template") / "template.db")
+
+
+@pytest.fixture(scope="session")
+def seeded_databases(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
+) -> SeededDatabases:
+    """SQLite files holding data seeded once for many tests (tests/seeded.py)."""
+    return SeededDatabases(tmp_path_factory.mktemp("seeded"), sqlite_template)
 
 
 @pytest.fixture(params=DATABASES)
@@ -154,7 +163,11 @@ async def app(
     schemas: dict[frozenset[tuple[str, Any]], BackInStockSchema],
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[Starlette]:
-    """The app, started; on the test's `clock` when the test uses that fixture."""
+    """The app, started; on the test's `clock` when the test uses that fixture, on a
+    database that holds the data of the test's seeded fixtures (tests/seeded.py)."""
+    for name in request.fixturenames:
+        if name in SEEDED_FIXTURES:
+            request.getfixturevalue(name)
     clock = (
         request.getfixturevalue("clock") if "clock" in request.fixturenames else utc_now
     )

@@ -23,6 +23,7 @@ from app.services.export import prepare_export
 from tests.cli import run_cli
 from tests.documents import MARK_AS_SENT, REPORT, create, reference, start_collecting
 from tests.recount import list_all
+from tests.seeded import seeded
 
 ROOT = Path(__file__).resolve().parent.parent
 FIELDS = """
@@ -38,7 +39,7 @@ FILTER = {
 ITEM = {"name": "Blue shoe", "price": "24.50"}
 
 
-@pytest.fixture
+@seeded
 async def requests(gql, admin_key) -> None:
     """Eight requests of two apps: received, queued, sent; with and without options."""
     for app_id in ("stores", "pos"):
