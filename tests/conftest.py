@@ -134,6 +134,10 @@ def clock() -> ManualClock:
 _PER_TEST_SETTINGS = {"database_url", "mail_url"}
 
 
+# Schemas built so far in this process, by the settings they were built with.
+_SCHEMAS: dict[frozenset[tuple[str, Any]], BackInStockSchema] = {}
+
+
 @pytest.fixture(scope="session")
 def schemas() -> dict[frozenset[tuple[str, Any]], BackInStockSchema]:
     """Schemas built so far, by the settings they were built with.
@@ -141,7 +145,12 @@ def schemas() -> dict[frozenset[tuple[str, Any]], BackInStockSchema]:
     Building one (and validating each document again with it) costs more than the rest
     of an app's start; apps of the same settings share one, as in a server process.
     """
-    return {}
+    return _SCHEMAS
+
+
+def shared_schema(settings: Settings) -> BackInStockSchema:
+    """The schema of `settings`, for the tests' own `create_app` calls."""
+    return schema_for(settings, _SCHEMAS)
 
 
 def schema_for(

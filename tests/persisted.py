@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from app.config import Settings
 from app.main import create_app
 from tests.cli import CliResult, run_cli
+from tests.conftest import shared_schema
 
 SETTINGS = "query Settings { backInStockSettings { collectionStates { appId } } }"
 SETTINGS_DATA = {"backInStockSettings": {"collectionStates": []}}
@@ -101,7 +102,7 @@ async def serving(
     settings: Settings,
 ) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
     """Another app (another server process, as far as the database can tell)."""
-    application = create_app(settings)
+    application = create_app(settings, schema=shared_schema(settings))
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(
