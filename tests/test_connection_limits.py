@@ -17,8 +17,6 @@ from tests.servers import Server, running_server
 # Far longer than any limit under test: a connection still open then was never closed.
 GIVE_UP_SECONDS = 30
 REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-# One worker runs the module, so each protocol's server starts once (pytest-xdist).
-pytestmark = pytest.mark.xdist_group("connection_limits")
 
 
 @pytest.fixture(scope="module", params=["httptools", "h11"])
