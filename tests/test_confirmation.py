@@ -49,10 +49,6 @@ def settings(settings: Settings, mailbox: Mailbox) -> Settings:
         mailbox,
         public_base_url=BASE,
         require_email_confirmation=True,
-        # A batch stops before an email it could not finish inside its lease: with 5 s
-        # (twice the 2 s mail timeout, less the margin), half a second's stall on a busy
-        # machine (parallel workers) sent nothing. No test here waits for a lease to end.
-        delivery_lease_seconds=30.0,
     )
 
 
