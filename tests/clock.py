@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 
 from app.config import Settings
 from app.main import create_app
+from tests.conftest import shared_schema
 
 
 class TestClock:
@@ -30,6 +31,6 @@ async def app_with_clock(
     settings: Settings, clock: TestClock
 ) -> AsyncIterator[Starlette]:
     """The app of the `app` fixture, reading the time from `clock`."""
-    application = create_app(settings, clock=clock)
+    application = create_app(settings, clock=clock, schema=shared_schema(settings))
     async with application.router.lifespan_context(application):
         yield application

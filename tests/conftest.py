@@ -26,6 +26,7 @@ from tests.databases import (
     sqlite_url,
 )
 from tests.mailbox import Mailbox
+from tests.seeded import SEEDED_FIXTURES, SeededDatabases
 
 DATABASES = ["sqlite", "postgresql"]
 # The limits on visitors' creates, off (app.services.limits).
@@ -53,6 +54,14 @@ def postgres() -> Iterator[PostgresDatabases]:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file migrated to head once per session: each test gets a copy."""
     return migrated_sqlite_template(tmp_path_factory.mktemp("template") / "template.db")
+
+
+@pytest.fixture(scope="session")
+def seeded_databases(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
+) -> SeededDatabases:
+    """SQLite files holding data seeded once for many tests (tests/seeded.py)."""
+    return SeededDatabases(tmp_path_factory.mktemp("seeded"), sqlite_template)
 
 
 @pytest.fixture(params=DATABASES)
@@ -125,6 +134,10 @@ def clock() -> ManualClock:
 _PER_TEST_SETTINGS = {"database_url", "mail_url"}
 
 
+# Schemas built so far in this process, by the settings they were built with.
+_SCHEMAS: dict[frozenset[tuple[str, Any]], BackInStockSchema] = {}
+
+
 @pytest.fixture(scope="session")
 def schemas() -> dict[frozenset[tuple[str, Any]], BackInStockSchema]:
     """Schemas built so far, by the settings they were built with.
@@ -132,7 +145,12 @@ def schemas() -> dict[frozenset[tuple[str, Any]], BackInStockSchema]:
     Building one (and validating each document again with it) costs more than the rest
     of an app's start; apps of the same settings share one, as in a server process.
     """
-    return {}
+    return _SCHEMAS
+
+
+def shared_schema(settings: Settings) -> BackInStockSchema:
+    """The schema of `settings`, for the tests' own `create_app` calls."""
+    return schema_for(settings, _SCHEMAS)
 
 
 def schema_for(
@@ -154,7 +172,11 @@ async def app(
     schemas: dict[frozenset[tuple[str, Any]], BackInStockSchema],
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[Starlette]:
-    """The app, started; on the test's `clock` when the test uses that fixture."""
+    """The app, started; on the test's `clock` when the test uses that fixture, on a
+    database that holds the data of the test's seeded fixtures (tests/seeded.py)."""
+    for name in request.fixturenames:
+        if name in SEEDED_FIXTURES:
+            request.getfixturevalue(name)
     clock = (
         request.getfixturevalue("clock") if "clock" in request.fixturenames else utc_now
     )

@@ -65,6 +65,12 @@ def migrated_sqlite_template(path: Path) -> Path:
     """
     with ThreadPoolExecutor(max_workers=1) as thread:
         thread.submit(asyncio.run, upgrade_database(sqlite_url(path))).result()
+    return checkpoint_sqlite(path)
+
+
+def checkpoint_sqlite(path: Path) -> Path:
+    """Copy the write-ahead log of the (closed) SQLite file at `path` into it and remove
+    the log, so that the file alone holds the database; returns `path`."""
     connection = sqlite3.connect(path)
     try:
         busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
@@ -72,7 +78,7 @@ def migrated_sqlite_template(path: Path) -> Path:
         connection.close()  # the last connection to close removes the -wal file
     wal = Path(f"{path}-wal")
     if busy or (wal.exists() and wal.stat().st_size):
-        raise RuntimeError(f"the SQLite template {path} was not fully checkpointed")
+        raise RuntimeError(f"the SQLite file {path} was not fully checkpointed")
     return path
 
 

@@ -37,7 +37,11 @@ def delivery_settings(settings: Settings, mailbox: Mailbox, **more: Any) -> Sett
             "mail_from": MAIL_FROM,
             "mail_timeout_seconds": 2.0,
             "mail_final_reply_timeout_seconds": 10.0,
-            "delivery_lease_seconds": 5.0,
+            # A batch starts a message only while its lease outlasts one more send (twice
+            # the mail timeout, plus a margin): with 5 s, a claim half a second old sent
+            # nothing, and a busy machine (parallel workers) stalls that long. No test
+            # waits for these leases to run out; they expire leases by hand.
+            "delivery_lease_seconds": 15.0,
             "delivery_retry_base_seconds": 0.02,
             "delivery_max_attempts": 3,
             "delivery_poll_seconds": 0.1,

@@ -25,7 +25,7 @@ from app.models import Notification, NotificationRequest
 from app.permissions import Permission
 from app.services.demand import rebuild_item_demand
 from app.storage import Store, Transaction
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, shared_schema
 
 SENT = "NOTIFICATION_SENT"
 STORED_STATUSES = ("RECEIVED", "FAILED", SENT)
@@ -102,7 +102,7 @@ async def serving(
 ) -> AsyncIterator[tuple[Starlette, GraphQLClient, str]]:
     """The app started with `app_settings`, a client of it, and a key holding every
     permission (for tests that start apps of their own)."""
-    app = create_app(app_settings)
+    app = create_app(app_settings, schema=shared_schema(app_settings))
     async with app.router.lifespan_context(app):
         _, key = await create_api_key(
             app.state.store, name="model", permissions=frozenset(Permission)

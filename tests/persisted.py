@@ -6,9 +6,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +15,8 @@ from starlette.applications import Starlette
 
 from app.config import Settings
 from app.main import create_app
+from tests.cli import CliResult, run_cli
+from tests.conftest import shared_schema
 
 SETTINGS = "query Settings { backInStockSettings { collectionStates { appId } } }"
 SETTINGS_DATA = {"backInStockSettings": {"collectionStates": []}}
@@ -89,18 +88,13 @@ def md5(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()  # Relay's default id
 
 
-def trust(manifest: object, tmp_path: Path, database_url: str, name: str = "m.json"):
+def trust(
+    manifest: object, tmp_path: Path, database_url: str, name: str = "m.json"
+) -> CliResult:
     """`python -m app trust-documents` on `manifest`, written to a file."""
     path = tmp_path / name
     path.write_text(manifest if isinstance(manifest, str) else json.dumps(manifest))
-    return subprocess.run(
-        [sys.executable, "-m", "app", "trust-documents", str(path)],
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli("trust-documents", str(path), env={"DATABASE_URL": database_url})
 
 
 @contextlib.asynccontextmanager
@@ -108,7 +102,7 @@ async def serving(
     settings: Settings,
 ) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
     """Another app (another server process, as far as the database can tell)."""
-    application = create_app(settings)
+    application = create_app(settings, schema=shared_schema(settings))
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.cli import run_cli
 from tests.conftest import LIMITS_OFF_ENV
 
 
@@ -34,24 +35,11 @@ class Server:
         return f"{self.base}/graphql"
 
     def mint_key(self, *permissions: str) -> str:
-        """A key minted by the CLI, as a new user would (all five permissions by default)."""
+        """A key minted by the CLI on the server's database (all five permissions by
+        default); the command runs in the test's process (tests/cli.py)."""
         arguments = [f"--permission={p}" for p in permissions]
-        minted = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "app",
-                "create-api-key",
-                "--name",
-                "test",
-                *arguments,
-            ],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
+        minted = run_cli("create-api-key", "--name", "test", *arguments, env=self.env)
+        assert minted.returncode == 0, minted.stderr
         return minted.stdout.strip().splitlines()[-1]
 
 

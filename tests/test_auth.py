@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import uuid
 
 import pytest
+import uvicorn
 
 from app.auth import list_api_keys, parse_permissions, revoke_api_key
 from app.config import ConfigurationError, Settings
 from app.permissions import Permission
+from tests.cli import run_cli
 from tests.conftest import mint_key
 from tests.documents import (
     CREATE_REQUEST,
@@ -159,25 +158,19 @@ def test_unknown_anonymous_permission_is_a_configuration_error():
     assert issubclass(ConfigurationError, ValueError)
 
 
-def run_cli(*args: str, database_url: str, extra_env: dict[str, str] | None = None):
-    env = {**os.environ, "DATABASE_URL": database_url, **(extra_env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def cli(database_url: str, **extra_env: str) -> dict[str, str]:
+    """The environment of a command run on `database_url`."""
+    return {"DATABASE_URL": database_url, **extra_env}
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_serve_refuses_to_start_with_an_unknown_anonymous_permission(database_url):
+def test_serve_refuses_to_start_with_an_unknown_anonymous_permission(
+    database_url, monkeypatch
+):
+    monkeypatch.setattr(uvicorn, "run", lambda *_, **__: pytest.fail("serving"))
+
     result = run_cli(
-        "serve",
-        "--port",
-        "1",
-        database_url=database_url,
-        extra_env={"ANONYMOUS_PERMISSIONS": "BOGUS"},
+        "serve", "--port", "1", env=cli(database_url, ANONYMOUS_PERMISSIONS="BOGUS")
     )
 
     assert result.returncode != 0
@@ -194,7 +187,7 @@ async def test_cli_mints_lists_and_revokes_keys(gql, app, settings):
         "reporting",
         "--permission",
         READ_REQUESTS.name,
-        database_url=settings.database_url,
+        env=cli(settings.database_url),
     )
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip().splitlines()[-1]
@@ -202,8 +195,8 @@ async def test_cli_mints_lists_and_revokes_keys(gql, app, settings):
     assert (await gql(QUERY_REQUESTS, {}, key=key)).errors == []
 
     # when
-    revoked = run_cli("revoke-api-key", key_id, database_url=settings.database_url)
-    listed = run_cli("list-api-keys", database_url=settings.database_url)
+    revoked = run_cli("revoke-api-key", key_id, env=cli(settings.database_url))
+    listed = run_cli("list-api-keys", env=cli(settings.database_url))
 
     # then: the listing shows it revoked, and never the key itself
     assert revoked.returncode == 0, revoked.stderr
@@ -218,7 +211,7 @@ async def test_cli_mints_lists_and_revokes_keys(gql, app, settings):
 
 async def test_cli_key_defaults_to_all_five_permissions(app, settings):
     created = run_cli(
-        "create-api-key", "--name", "admin", database_url=settings.database_url
+        "create-api-key", "--name", "admin", env=cli(settings.database_url)
     )
 
     assert created.returncode == 0, created.stderr
@@ -229,12 +222,7 @@ async def test_cli_key_defaults_to_all_five_permissions(app, settings):
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_cli_refuses_an_unknown_permission(database_url):
     result = run_cli(
-        "create-api-key",
-        "--name",
-        "x",
-        "--permission",
-        "NOPE",
-        database_url=database_url,
+        "create-api-key", "--name", "x", "--permission", "NOPE", env=cli(database_url)
     )
 
     assert result.returncode != 0

@@ -45,7 +45,10 @@ def clock() -> ManualClock:
 @pytest.fixture
 def settings(settings: Settings, mailbox: Mailbox) -> Settings:
     return delivery_settings(
-        settings, mailbox, public_base_url=BASE, require_email_confirmation=True
+        settings,
+        mailbox,
+        public_base_url=BASE,
+        require_email_confirmation=True,
     )
 
 

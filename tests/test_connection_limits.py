@@ -11,19 +11,22 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.databases import copy_sqlite, sqlite_url
 from tests.servers import Server, running_server
-
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 # Far longer than any limit under test: a connection still open then was never closed.
 GIVE_UP_SECONDS = 30
 REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
-@pytest.fixture(params=["httptools", "h11"])
-def server(request, database_url, tmp_path) -> Iterator[Server]:
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def server(request, sqlite_template, tmp_path_factory) -> Iterator[Server]:
+    """One server per protocol for the whole module: each test opens connections of its
+    own and reads nothing from the database, so none sees another's."""
+    directory = tmp_path_factory.mktemp(f"connection-limits-{request.param}")
+    database_url = sqlite_url(copy_sqlite(sqlite_template, directory / "test.db"))
     limits = ("--head-timeout=1", "--keep-alive-timeout=1", f"--http={request.param}")
-    with running_server(database_url, tmp_path, *limits) as running:
+    with running_server(database_url, directory, *limits) as running:
         yield running
 
 

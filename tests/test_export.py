@@ -20,8 +20,10 @@ import pytest
 
 from app.request_export import CSV_COLUMNS, export_requests
 from app.services.export import prepare_export
+from tests.cli import run_cli
 from tests.documents import MARK_AS_SENT, REPORT, create, reference, start_collecting
 from tests.recount import list_all
+from tests.seeded import seeded
 
 ROOT = Path(__file__).resolve().parent.parent
 FIELDS = """
@@ -37,7 +39,7 @@ FILTER = {
 ITEM = {"name": "Blue shoe", "price": "24.50"}
 
 
-@pytest.fixture
+@seeded
 async def requests(gql, admin_key) -> None:
     """Eight requests of two apps: received, queued, sent; with and without options."""
     for app_id in ("stores", "pos"):
@@ -62,6 +64,7 @@ async def requests(gql, admin_key) -> None:
 
 
 def run_export(database_url: str, *args: str, **popen: Any) -> subprocess.Popen[str]:
+    """The command in a process of its own: what only a real one shows (a terminal)."""
     environment = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": database_url}
     return subprocess.Popen(
         [sys.executable, "-m", "app", "export-requests", *args],
@@ -73,17 +76,16 @@ def run_export(database_url: str, *args: str, **popen: Any) -> subprocess.Popen[
 
 
 async def export_file(database_url: str, path: Path, *args: str) -> str:
-    process = run_export(
-        database_url,
+    done = await asyncio.to_thread(
+        run_cli,
+        "export-requests",
         "--output",
         str(path),
         *args,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        env={"DATABASE_URL": database_url},
     )
-    _, errors = await asyncio.to_thread(process.communicate, timeout=120)
-    assert process.returncode == 0, errors
-    return errors
+    assert done.returncode == 0, done.stderr
+    return done.stderr
 
 
 def as_csv_rows(nodes: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -229,19 +231,18 @@ def _read_all(descriptor: int) -> str:
 async def test_a_bad_filter_is_refused_with_what_is_wrong(tmp_path, filter, message):
     # Checked before the database is opened: any database will do.
     path = tmp_path / "out.csv"
-    process = run_export(
-        f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
+
+    refused = await asyncio.to_thread(
+        run_cli,
+        "export-requests",
         "--output",
         str(path),
         "--filter",
         filter,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        env={"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}"},
     )
 
-    _, errors = await asyncio.to_thread(process.communicate, timeout=120)
-
-    assert process.returncode != 0
-    assert message in errors
+    assert refused.returncode != 0
+    assert message in refused.stderr
     assert not path.exists()
     assert not (tmp_path / "unused.db").exists()

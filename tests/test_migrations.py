@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -41,9 +38,9 @@ from app.services.rules import (
     contact_id_for,
 )
 from app.storage import Transaction, open_store
+from tests.cli import run_cli
 from tests.databases import PostgresDatabases
 
-ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ScriptDirectory.from_config(alembic_config())
 HEAD = SCRIPTS.get_current_head()
 TABLES = SQLModel.metadata.tables
@@ -328,26 +325,6 @@ async def test_a_database_with_other_tables_and_no_history_is_refused(
 # ------------------------------------------------------------ how the schema gets made
 
 
-def _run_app(
-    *args: str, database_url: str, cwd: Path, **env: str
-) -> subprocess.CompletedProcess[str]:
-    environment = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": database_url,
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 async def _current_revision(url: str) -> str | None:
     engine = create_async_engine(url)
     try:
@@ -359,13 +336,14 @@ async def _current_revision(url: str) -> str | None:
         await engine.dispose()
 
 
-async def test_migrate_command_works_from_any_directory(empty_url: str, tmp_path: Path):
+async def test_migrate_command_works_from_any_directory(
+    empty_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
 
-    done = await asyncio.to_thread(
-        _run_app, "migrate", database_url=empty_url, cwd=elsewhere
-    )
+    done = await asyncio.to_thread(run_cli, "migrate", env={"DATABASE_URL": empty_url})
 
     assert done.returncode == 0, done.stderr
     assert "up to date" in done.stdout

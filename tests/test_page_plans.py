@@ -15,6 +15,7 @@ import pytest
 
 from app.services import request_plans
 from tests.documents import MARK_AS_SENT, PAGE_OF_REQUESTS, create, start_collecting
+from tests.seeded import seeded
 
 # On a few rows the probes find every walk short; these make pages go the other ways.
 PLANNERS = {
@@ -41,7 +42,7 @@ def planner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     return str(request.param)
 
 
-@pytest.fixture
+@seeded
 async def shop(gql, admin_key) -> list[dict[str, Any]]:
     """Fifteen requests: items whose ids differ in letter case, two apps, some without
     an itemUrl, some sent (auto-notified false)."""

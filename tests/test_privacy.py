@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
 import sys
 from typing import Any
 
@@ -17,6 +15,7 @@ from app.config import Settings
 from app.logmask import MaskingFormatter
 from app.notify.dispatcher import Dispatcher
 from app.permissions import Permission
+from tests.cli import CliResult, run_cli
 from tests.conftest import GraphQLClient, ManualClock, mint_key
 from tests.delivery import deliver_all, delivery_settings, queued, report
 from tests.documents import MARK_AS_SENT, create, reference
@@ -161,15 +160,8 @@ async def test_erase_forgets_the_addresses_counters(
     assert (await export(gql, admin_key, "ann@example.com"))["rateLimitCounters"] == []
 
 
-def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": settings.database_url}
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def run_on(settings: Settings, *args: str) -> CliResult:
+    return run_cli(*args, env={"DATABASE_URL": settings.database_url})
 
 
 async def test_cli_exports_and_erases_an_address(
@@ -178,8 +170,8 @@ async def test_cli_exports_and_erases_an_address(
     created = await create(gql, email="ann@example.com")
     await create(gql, email="bob@example.com")
 
-    exported = run_cli(settings, "export-email", "ann@example.com")
-    erased = run_cli(settings, "erase-email", "ann@example.com")
+    exported = run_on(settings, "export-email", "ann@example.com")
+    erased = run_on(settings, "erase-email", "ann@example.com")
 
     assert exported.returncode == 0, exported.stderr
     assert [r["id"] for r in json.loads(exported.stdout)["requests"]] == [created["id"]]
@@ -189,7 +181,7 @@ async def test_cli_exports_and_erases_an_address(
 
 
 async def test_cli_refuses_an_empty_address(settings: Settings):
-    refused = run_cli(settings, "erase-email", " ")
+    refused = run_on(settings, "erase-email", " ")
 
     assert refused.returncode != 0
     assert "email must be 1 to 254 characters long" in refused.stderr

@@ -13,11 +13,12 @@ from tests.documents import (
     create,
     start_collecting,
 )
+from tests.seeded import seeded
 
 STATUS_ORDER = ["FAILED", "NOTIFICATION_SENT", "PROCESSING", "RECEIVED"]
 
 
-@pytest.fixture
+@seeded
 async def requests(gql, admin_key):
     """Eight requests: two apps, some without itemUrl, some sent by hand, some queued."""
     await start_collecting(gql, admin_key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.documents import create, start_collecting
+from tests.seeded import seeded
 
 ITEM_IDS = ["Z-1", "a-2", "É-3", "é-4", "_-5", "%-6", "10", "9"]
 
@@ -18,7 +19,7 @@ query List($filter: BackInStockNotificationRequestFilter,
 """
 
 
-@pytest.fixture
+@seeded
 async def items(gql, admin_key):
     await start_collecting(gql, admin_key)
     for item_id in ITEM_IDS:

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from app.config import Settings
 from app.main import create_app
 from app.permissions import Permission
-from tests.conftest import GraphQLClient, mint_key
+from tests.conftest import GraphQLClient, mint_key, shared_schema
 from tests.delivery import eventually
 from tests.documents import create, start_collecting
 from tests.receiver import Receiver
@@ -35,7 +35,7 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Starlette]:
-    application = create_app(settings)
+    application = create_app(settings, schema=shared_schema(settings))
     async with application.router.lifespan_context(application):
         yield application
 
@@ -53,9 +53,10 @@ async def guarded(settings: Settings) -> AsyncIterator[GraphQLClient]:
     """A client of an app with the default guard: private targets refused."""
     import httpx
 
-    application = create_app(
-        settings.model_copy(update={"webhook_allow_private_targets": False})
+    guarded_settings = settings.model_copy(
+        update={"webhook_allow_private_targets": False}
     )
+    application = create_app(guarded_settings, schema=shared_schema(guarded_settings))
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:

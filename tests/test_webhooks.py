@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, shared_schema
 from tests.delivery import eventually
 from tests.documents import (
     DELETE_REQUEST,
@@ -56,7 +56,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Starlette]:
-    application = create_app(settings)
+    application = create_app(settings, schema=shared_schema(settings))
     async with application.router.lifespan_context(application):
         yield application
 

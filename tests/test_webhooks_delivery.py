@@ -13,7 +13,7 @@ from app.config import Settings
 from app.main import create_app
 from app.notify.dispatcher import Dispatcher
 from app.storage import open_store
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, shared_schema
 from tests.delivery import create_requests, eventually, report
 from tests.documents import MARK_AS_SENT, create, start_collecting
 from tests.receiver import Delivery, Receiver
@@ -27,7 +27,7 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Starlette]:
-    application = create_app(settings)
+    application = create_app(settings, schema=shared_schema(settings))
     async with application.router.lifespan_context(application):
         yield application
 
