@@ -8,6 +8,7 @@ several processes starting together on one database migrate it once, one after t
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -201,22 +202,29 @@ async def prepare_database(
     `migrate` defaults to MIGRATE_ON_START.
     """
     await wait_for_database(store, settings.db_connect_retries)
+    current, head = await schema_revisions(store.url)
+    if current == head:
+        return  # up to date: Alembic need not load its scripts and environment
     if settings.migrate_on_start if migrate is None else migrate:
         await upgrade_database(store.url)
         return
-    current, head = await schema_revisions(store.url)
-    if current != head:
-        log.warning(
-            "the database schema is at revision %s, this code expects %s: "
-            "run `python -m app migrate` (MIGRATE_ON_START is off)",
-            current or "none (empty database)",
-            head,
-        )
+    log.warning(
+        "the database schema is at revision %s, this code expects %s: "
+        "run `python -m app migrate` (MIGRATE_ON_START is off)",
+        current or "none (empty database)",
+        head,
+    )
+
+
+@functools.cache
+def head_revision() -> str | None:
+    """The newest revision this code knows (its migration files, read once)."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 async def schema_revisions(url: str) -> tuple[str | None, str | None]:
     """The database's current revision and the newest this code knows."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = head_revision()
     engine = _migration_engine(url)
     try:
         async with engine.connect() as connection:
