@@ -7,9 +7,10 @@ and knows nothing of how the service compiles them.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -112,6 +113,20 @@ async def serving(
             transport=transport, base_url="http://127.0.0.1"
         ) as http:
             yield app, GraphQLClient(http), key
+
+
+@contextmanager
+def serving_in(
+    runner: asyncio.Runner, app_settings: Settings
+) -> Iterator[tuple[Starlette, GraphQLClient, str]]:
+    """`serving` for a sync test driving its own loop with `runner` (Hypothesis's
+    @given functions are sync)."""
+    serve = serving(app_settings)
+    served = runner.run(serve.__aenter__())
+    try:
+        yield served
+    finally:
+        runner.run(serve.__aexit__(None, None, None))
 
 
 async def store_rows(store: Store, rows: Sequence[Row]) -> None:

@@ -40,7 +40,7 @@ from tests.paging_model import (
     Row,
     check_pages,
     expected,
-    serving,
+    serving_in,
     store_rows,
     walk,
     wipe,
@@ -329,19 +329,14 @@ def test_every_walk_by_cursor_lists_what_the_model_says(
 ) -> None:
     for name, value in PLANNERS[planner].items():
         monkeypatch.setattr(request_plans, name, value)
-    with asyncio.Runner() as runner:
-        serve = serving(settings)
-        app, gql, key = runner.run(serve.__aenter__())
-        try:
+    with asyncio.Runner() as runner, serving_in(runner, settings) as (app, gql, key):
 
-            @PROFILE
-            @given(data=st.data(), rows=worlds())
-            def walk_matches_the_model(data: st.DataObject, rows: list[Row]) -> None:
-                queries = data.draw(
-                    walks(rows, filtered=planner in FILTERED_ONLY), label="walks"
-                )
-                runner.run(check_walks(app.state.store, gql, key, rows, queries))
+        @PROFILE
+        @given(data=st.data(), rows=worlds())
+        def walk_matches_the_model(data: st.DataObject, rows: list[Row]) -> None:
+            queries = data.draw(
+                walks(rows, filtered=planner in FILTERED_ONLY), label="walks"
+            )
+            runner.run(check_walks(app.state.store, gql, key, rows, queries))
 
-            walk_matches_the_model()
-        finally:
-            runner.run(serve.__aexit__(None, None, None))
+        walk_matches_the_model()

@@ -32,7 +32,7 @@ from tests.documents import (
     start_collecting,
 )
 from tests.mailbox import Mailbox
-from tests.paging_model import SENT, Row, expected, serving, store_rows, wipe
+from tests.paging_model import SENT, Row, expected, serving_in, store_rows, wipe
 from tests.recount import list_all
 from tests.test_paging_properties import PROFILE, field_filter, filters, worlds
 
@@ -85,23 +85,18 @@ def counted_filters(rows: list[Row]) -> st.SearchStrategy[list[Any]]:
 
 
 def test_total_count_of_stored_rows_is_the_models(settings: Settings) -> None:
-    with asyncio.Runner() as runner:
-        serve = serving(settings)
-        app, gql, key = runner.run(serve.__aenter__())
-        try:
-            # Cheap examples: five times the profile's (a range bound's first character
-            # shared by a stored item took ~100 to come up).
-            @profiles(parent=PROFILE, max_examples=5 * PROFILE.max_examples)
-            @given(data=st.data(), rows=worlds())
-            def total_is_the_models(data: st.DataObject, rows: list[Row]) -> None:
-                specs = data.draw(counted_filters(rows), label="filters")
-                runner.run(wipe(app.state.store))
-                runner.run(store_rows(app.state.store, rows))
-                runner.run(check_totals(gql, key, rows, specs))
+    with asyncio.Runner() as runner, serving_in(runner, settings) as (app, gql, key):
+        # Cheap examples: five times the profile's (a range bound's first character
+        # shared by a stored item took ~100 to come up).
+        @profiles(parent=PROFILE, max_examples=5 * PROFILE.max_examples)
+        @given(data=st.data(), rows=worlds())
+        def total_is_the_models(data: st.DataObject, rows: list[Row]) -> None:
+            specs = data.draw(counted_filters(rows), label="filters")
+            runner.run(wipe(app.state.store))
+            runner.run(store_rows(app.state.store, rows))
+            runner.run(check_totals(gql, key, rows, specs))
 
-            total_is_the_models()
-        finally:
-            runner.run(serve.__aexit__(None, None, None))
+        total_is_the_models()
 
 
 def test_total_count_of_any_filter_counted_by_its_complement_is_the_models(
@@ -110,32 +105,27 @@ def test_total_count_of_any_filter_counted_by_its_complement_is_the_models(
     """Filters on any field, counted as all requests less those they leave out where
     the probes say so (request_totals._broad_count): the probe size drawn too, so that
     each of its three ways (the matches, the complement, the full count) is taken."""
-    with asyncio.Runner() as runner:
-        serve = serving(settings)
-        app, gql, key = runner.run(serve.__aenter__())
-        try:
+    with asyncio.Runner() as runner, serving_in(runner, settings) as (app, gql, key):
 
-            @PROFILE
-            @given(data=st.data(), rows=worlds())
-            def total_is_the_models(data: st.DataObject, rows: list[Row]) -> None:
-                # Random trees, and a counted part AND-ed with any filter: then the
-                # counters count the first, less what the second leaves out of it.
-                counted_and_any = st.tuples(
-                    filters(rows, fields=COUNTED), filters(rows)
-                ).map(lambda pair: {**pair[0], "and": [pair[1]]})
-                specs = data.draw(
-                    st.lists(filters(rows) | counted_and_any, min_size=1, max_size=4),
-                    label="filters",
-                )
-                probe_rows = data.draw(st.integers(0, len(rows) + 1), label="probe")
-                runner.run(wipe(app.state.store))
-                runner.run(store_rows(app.state.store, rows))
-                with patch.object(request_totals, "PROBE_ROWS", probe_rows):
-                    runner.run(check_totals(gql, key, rows, specs))
+        @PROFILE
+        @given(data=st.data(), rows=worlds())
+        def total_is_the_models(data: st.DataObject, rows: list[Row]) -> None:
+            # Random trees, and a counted part AND-ed with any filter: then the
+            # counters count the first, less what the second leaves out of it.
+            counted_and_any = st.tuples(
+                filters(rows, fields=COUNTED), filters(rows)
+            ).map(lambda pair: {**pair[0], "and": [pair[1]]})
+            specs = data.draw(
+                st.lists(filters(rows) | counted_and_any, min_size=1, max_size=4),
+                label="filters",
+            )
+            probe_rows = data.draw(st.integers(0, len(rows) + 1), label="probe")
+            runner.run(wipe(app.state.store))
+            runner.run(store_rows(app.state.store, rows))
+            with patch.object(request_totals, "PROBE_ROWS", probe_rows):
+                runner.run(check_totals(gql, key, rows, specs))
 
-            total_is_the_models()
-        finally:
-            runner.run(serve.__aexit__(None, None, None))
+        total_is_the_models()
 
 
 # ----------------------------------------------------------------- changes by the API
@@ -257,9 +247,7 @@ def test_total_count_after_random_changes_is_the_models(
             "delivery_batch_size": 7,
         }
     )
-    with asyncio.Runner() as runner:
-        serve = serving(settings)
-        app, gql, key = runner.run(serve.__aenter__())
+    with asyncio.Runner() as runner, serving_in(runner, settings) as (app, gql, key):
         dispatcher = Dispatcher(app.state.store, settings)
         for app_id in APPS:
             runner.run(start_collecting(gql, key, app_id))
@@ -274,4 +262,3 @@ def test_total_count_after_random_changes_is_the_models(
             total_is_the_models()
         finally:
             runner.run(dispatcher.close())
-            runner.run(serve.__aexit__(None, None, None))

@@ -275,6 +275,11 @@ def counters_statement(spec: RequestFilter | None) -> Any | None:
     return select(functools.reduce(operator.add, sums) if sums else literal(0))
 
 
+def _every_match(where: ColumnElement[bool]) -> Any:
+    """SELECT how many requests meet `where`, counting each."""
+    return select(func.count()).select_from(REQUEST_VIEW).where(where)
+
+
 def _split_counted(
     spec: RequestFilter | None,
 ) -> tuple[RequestFilter | None, RequestFilter]:
@@ -314,7 +319,7 @@ def _broad_count(spec: RequestFilter | None, where: ColumnElement[bool]) -> Any 
     matched = matches_probe(where, PROBE_ROWS).subquery()
     left = matches_probe(left_out_where, PROBE_ROWS).subquery()
     (matched_count,), (left_count,) = matched.c, left.c
-    full = select(func.count()).select_from(REQUEST_VIEW).where(where)
+    full = _every_match(where)
     otherwise = (
         select(
             case(
@@ -338,5 +343,5 @@ async def count_matching(
     if statement is None:
         statement = _broad_count(spec, where)
     if statement is None:
-        statement = select(func.count()).select_from(REQUEST_VIEW).where(where)
+        statement = _every_match(where)
     return int(await store.scalar(statement) or 0)
