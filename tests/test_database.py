@@ -22,7 +22,7 @@ from app.storage.sqlite import checkpoints
 from app.storage.sqlite.writer import SQLiteWriter
 from tests.conftest import GraphQLClient
 from tests.databases import PostgresDatabases
-from tests.documents import GET_REQUEST, create
+from tests.documents import GET_REQUEST, QUERY_REQUESTS, create
 
 POSTGRESQL = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -144,6 +144,26 @@ async def test_a_read_on_a_connection_cut_unnoticed_is_asked_again(
     found = await gql(GET_REQUEST, {"id": created["id"]}, key=admin_key)
     assert found.errors == []
     assert found.data["backInStockNotificationRequest"]["id"] == created["id"]
+
+
+@POSTGRESQL
+async def test_a_write_on_a_connection_cut_unnoticed_is_run_again_once(
+    settings, gql, collecting, admin_key
+):
+    await create(gql, email="before@example.com")
+
+    # As above: the write's first statement meets the dead connection, before any
+    # COMMIT, so the server kept nothing of it and it is run again on a live one.
+    with concurrent.futures.ThreadPoolExecutor(1) as elsewhere:
+        elsewhere.submit(asyncio.run, _cut_connections(settings.database_url)).result()
+
+    after = await create(gql, email="after@example.com")
+    listed = await gql(QUERY_REQUESTS, {"first": 10}, key=admin_key)
+
+    assert after["email"] == "after@example.com"
+    edges = listed.data["backInStockNotificationRequests"]["edges"]
+    emails = sorted(edge["node"]["email"] for edge in edges)
+    assert emails == ["after@example.com", "before@example.com"]  # kept once
 
 
 async def test_readyz_is_ok_with_a_reachable_database(http: httpx.AsyncClient):

@@ -12,7 +12,9 @@ be two more), on a connection nobody pinged first (a ping is three: BEGIN, the p
 ROLLBACK). A connection the server closed (a restart, `pg_terminate_backend`) is known
 to be closed without asking, and is replaced when it is checked out; one that dies in
 use fails its statement and the pool starts afresh, and a read that met that is run once
-more (it changed nothing). A write is never run twice.
+more (it changed nothing). A write that met it before its COMMIT is run once more too:
+the server rolls back a transaction whose connection ends, so nothing of it was kept. A
+write whose COMMIT was sent is never run again (it may have been kept).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import Executable, event, exc
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.config import Settings
@@ -98,6 +101,7 @@ def server_engine(settings: Settings) -> AsyncEngine:
     )
     if engine.dialect.driver == "asyncpg":
         event.listen(engine.sync_engine, "checkout", _replace_if_closed)
+        event.listen(engine.sync_engine, "handle_error", _discard_if_out_of_step)
     return engine
 
 
@@ -106,6 +110,34 @@ def _replace_if_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None
     # the socket) is read; the pool then opens another instead (up to three times).
     if dbapi_connection.driver_connection.is_closed():
         raise exc.DisconnectionError("the server closed this pooled connection")
+
+
+def _discard_if_out_of_step(context: ExceptionContext) -> None:
+    # asyncpg raises InternalClientError when its side of the protocol is out of step
+    # with the server's: e.g. the server's goodbye has been read but not yet the end of
+    # the socket, so the connection is not known closed yet. Nothing more can be run on
+    # it: the pool must drop it, as it does a closed one.
+    if isinstance(
+        context.original_exception, context.dialect.loaded_dbapi.InternalClientError
+    ):
+        context.is_disconnect = True
+
+
+class _LostBeforeCommit(Exception):
+    """A write's connection died while its body ran: no COMMIT was sent."""
+
+    def __init__(self, error: exc.DBAPIError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _before_commit(work: Callable[[Transaction], T], sync: Any) -> T:
+    try:
+        return work(Transaction(sync))
+    except exc.DBAPIError as error:
+        if error.connection_invalidated:
+            raise _LostBeforeCommit(error) from error
+        raise
 
 
 class EngineStore(Store):
@@ -166,9 +198,19 @@ class EngineStore(Store):
         return stream_rows(self.engine, statement, batch_size, into)
 
     async def write(self, work: Callable[[Transaction], T]) -> T:
+        try:
+            return await self._write_once(work)
+        except _LostBeforeCommit:
+            pass  # the server rolled it back when its connection ended
+        try:
+            return await self._write_once(work)
+        except _LostBeforeCommit as lost:
+            raise lost.error from lost.error.__cause__
+
+    async def _write_once(self, work: Callable[[Transaction], T]) -> T:
         turn = self._write_turn or contextlib.nullcontext()
         async with turn, self.write_engine.begin() as connection:
-            return await connection.run_sync(lambda sync: work(Transaction(sync)))
+            return await connection.run_sync(lambda sync: _before_commit(work, sync))
 
     async def can_start_write(self, table: str, timeout: float) -> None:
         milliseconds = max(1, int(timeout * 1000))
