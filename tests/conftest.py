@@ -39,6 +39,16 @@ LIMITS_OFF: dict[str, Any] = {
 LIMITS_OFF_ENV = {name.upper(): str(value) for name, value in LIMITS_OFF.items()}
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto`: two workers per CPU. Many tests mostly wait (for a server process to
+    start, a lease to expire, a timeout to pass), and a second worker per CPU runs
+    meanwhile. PYTEST_XDIST_AUTO_NUM_WORKERS, when set, decides instead."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    return 2 * len(os.sched_getaffinity(0))
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresDatabases]:
     """The PostgreSQL server of TEST_DATABASE_URL; those runs skip when it is unset."""
