@@ -33,11 +33,12 @@ from app.storage.base import Params, RowMaker, Store, Transaction, made
 
 T = TypeVar("T")
 
+# busy_timeout first: the others may wait for a lock (WAL on a new file) too.
 SQLITE_PRAGMAS = (
+    "PRAGMA busy_timeout=30000",
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=30000",
 )
 # Connections older than this are closed and opened again when next checked out: a
 # bound on how long a connection a firewall dropped in silence can stay in the pool.
