@@ -246,6 +246,11 @@ def _condition(
         if not isinstance(raw, bool):
             violations.add(path, "must be true or false")
             return false()
+        if raw and kind in (_Kind.TEXT, _Kind.EMAIL):
+            # Every text is >= '' (by code point): the same rows as IS NOT NULL, but a
+            # range, which planners read from the field's index (SQLite would rather
+            # look each row of an appId up in the table).
+            return column >= ""
         return column.is_not(None) if raw else column.is_(None)
     if operator in _PREFIXES:
         prefix = _text(raw, path, violations)
