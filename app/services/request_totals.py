@@ -32,10 +32,11 @@ from sqlalchemy import (
     select,
 )
 
-from app.models import CatalogItemDemand, RequestTotals, table_of
+from app.models import CatalogItemDemand, NotificationRequest, RequestTotals, table_of
 from app.services.demand_statements import AUTO_COUNTS, STATUS_COUNTS, RequestClass
 from app.services.filter_complement import complement, conjuncts
 from app.services.filter_match import fields_used
+from app.services.index_hints import without_indexes_of
 from app.services.request_classes import (
     APP,
     CLASSES,
@@ -57,6 +58,7 @@ from app.services.request_classes import (
 )
 from app.services.request_filters import (
     Condition,
+    FilterField,
     Operator,
     RequestFilter,
     compile_condition,
@@ -70,10 +72,19 @@ from app.storage import Store
 
 _DEMAND = table_of(CatalogItemDemand)
 _TOTALS = table_of(RequestTotals)
+_REQUESTS = table_of(NotificationRequest)
 # The fields the counters are kept by, and their columns there.
 _KEY_COLUMNS = {APP: "app_id", ITEM: "catalog_item_id"}
 # How many matches each side of a broad filter is counted to before counting it whole.
 PROBE_ROWS = 20_000
+# Fields whose index also holds app_id and status (app/models/requests.py, COVERED).
+_COVERING = {
+    FilterField.EMAIL,
+    FilterField.ITEM_URL,
+    FilterField.CREATED_DATE,
+    FilterField.CONTACT_ID,
+}
+_COVERED_COLUMNS = (_REQUESTS.c.app_id, _REQUESTS.c.status)
 # appId conditions no cheaper decided per app than per item.
 _CHEAP = {Operator.EQ, Operator.IN}
 
@@ -313,6 +324,11 @@ def _broad_count(spec: RequestFilter | None, where: ColumnElement[bool]) -> Any 
     )
     violations = Violations()
     left_out_where = compile_filter(left_out, violations)
+    if fields_used(rest) <= _COVERING:
+        # The few requests the rest leaves out are read off its field's index, which
+        # holds appId and status too: SQLite would rather take an app's index and look
+        # up each of its requests in the table (1.4 s for a big app at 1M).
+        left_out_where = without_indexes_of(left_out_where, _COVERED_COLUMNS)
     base = counters_statement(counted)
     if violations or base is None:  # e.g. nested deeper than a filter may be
         return None
