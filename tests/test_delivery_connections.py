@@ -5,12 +5,14 @@ from __future__ import annotations
 import shutil
 import ssl
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from app.config import Settings
 from app.notify.dispatcher import Dispatcher
+from app.notify.transports import default_tls_context
 from tests.delivery import (
     create_requests,
     deliver_all,
@@ -102,8 +104,11 @@ async def test_wrong_smtp_credentials_are_recorded_as_the_error(
 
 
 @pytest.fixture
-def certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
-    """A self-signed certificate for 127.0.0.1, trusted by this test's TLS clients."""
+def certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ssl.SSLContext]:
+    """A self-signed certificate for 127.0.0.1, trusted by this test's TLS clients
+    (as SSL_CERT_FILE, read when a process first makes its TLS context)."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make a test certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -130,9 +135,11 @@ def certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLConte
         capture_output=True,
     )
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    default_tls_context.cache_clear()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
-    return context
+    yield context
+    default_tls_context.cache_clear()
 
 
 @pytest.mark.parametrize("implicit_tls", [False, True], ids=["starttls", "smtps"])
