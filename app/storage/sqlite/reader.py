@@ -16,7 +16,6 @@ from typing import Any
 
 import aiosqlite
 from sqlalchemy import Executable
-from sqlalchemy.engine import Dialect
 
 from app.storage.base import Params, RowMaker
 from app.storage.sqlite.rows import RawStatements
@@ -30,9 +29,9 @@ INLINE_CHECK_EVERY = 1_000
 class SQLiteReader:
     """A few raw aiosqlite connections for single-statement reads, one thread hop each."""
 
-    def __init__(self, path: str, dialect: Dialect, size: int = 4) -> None:
+    def __init__(self, path: str, statements: RawStatements, size: int = 4) -> None:
         self.path = path
-        self.statements = RawStatements(dialect)
+        self.statements = statements
         self.size = size
         self._idle: asyncio.Queue[aiosqlite.Connection] | None = None
         self._all: list[aiosqlite.Connection] = []

@@ -30,7 +30,7 @@ T = TypeVar("T")
 # Only the writer gets it: readers stay small.
 SQLITE_WRITER_PRAGMAS = (*SQLITE_PRAGMAS, "PRAGMA cache_size=-16384")
 
-# Every writer compiles alike: one set of compiled statements for all of them.
+# Every reader and writer compiles alike: one set of compiled statements for all.
 _SHARED_RAW: list[RawStatements] = []
 
 
@@ -73,9 +73,9 @@ class SQLiteStore(Store):
         self.path = path
         self.dialect = "sqlite"
         self._engine = sqlite_engine(url, "BEGIN", SQLITE_PRAGMAS)
-        dialect = self._engine.dialect
-        self._reader = SQLiteReader(path, dialect) if fast_paths else None
-        raw = _shared_raw(dialect) if fast_paths else None
+        # Statements are compiled once per process, whatever store runs them.
+        raw = _shared_raw(self._engine.dialect) if fast_paths else None
+        self._reader = SQLiteReader(path, raw) if raw is not None else None
         self._writer = SQLiteWriter(path, SQLITE_WRITER_PRAGMAS, raw)
 
     async def _read(
