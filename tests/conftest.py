@@ -41,12 +41,15 @@ LIMITS_OFF_ENV = {name.upper(): str(value) for name, value in LIMITS_OFF.items()
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
-    """`-n auto`: two workers per CPU. Many tests mostly wait (for a server process to
-    start, a lease to expire, a timeout to pass), and a second worker per CPU runs
-    meanwhile. PYTEST_XDIST_AUTO_NUM_WORKERS, when set, decides instead."""
+    """`-n auto`: two workers per CPU, up to eight (one per CPU beyond). Many tests
+    mostly wait (for a server process to start, a lease to expire, a timeout to pass),
+    and a second worker per CPU runs meanwhile; past eight, each worker's PostgreSQL
+    connections would count more than the waits. PYTEST_XDIST_AUTO_NUM_WORKERS, when
+    set, decides instead."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None
-    return 2 * len(os.sched_getaffinity(0))
+    cpus = len(os.sched_getaffinity(0))
+    return max(cpus, min(2 * cpus, 8))
 
 
 @pytest.fixture(scope="session")
