@@ -114,6 +114,13 @@ async def _cut_connections(database_url: str) -> None:
         await admin.close()
 
 
+def _cut_connections_unnoticed(database_url: str) -> None:
+    """Cut them while the test's loop (the service's) is held, so the pool cannot know:
+    the next statement meets a dead connection."""
+    with concurrent.futures.ThreadPoolExecutor(1) as elsewhere:
+        elsewhere.submit(asyncio.run, _cut_connections(database_url)).result()
+
+
 @POSTGRESQL
 async def test_reads_and_writes_work_right_after_the_servers_connections_are_cut(
     settings, gql, collecting, admin_key
@@ -122,7 +129,7 @@ async def test_reads_and_writes_work_right_after_the_servers_connections_are_cut
 
     await _cut_connections(settings.database_url)
 
-    # A write is never run twice: it must be given a live connection at once.
+    # The pool knows them closed: the write is given a live connection at once.
     after = await create(gql, email="after@example.com")
     assert after["email"] == "after@example.com"
     found = await gql(GET_REQUEST, {"id": created["id"]}, key=admin_key)
@@ -136,10 +143,7 @@ async def test_a_read_on_a_connection_cut_unnoticed_is_asked_again(
 ):
     created = await create(gql, email="before@example.com")
 
-    # The test's loop (the service's) is held while the connections are cut, so the
-    # pool cannot know: the read's statement meets the dead connection.
-    with concurrent.futures.ThreadPoolExecutor(1) as elsewhere:
-        elsewhere.submit(asyncio.run, _cut_connections(settings.database_url)).result()
+    _cut_connections_unnoticed(settings.database_url)
 
     found = await gql(GET_REQUEST, {"id": created["id"]}, key=admin_key)
     assert found.errors == []
@@ -152,11 +156,10 @@ async def test_a_write_on_a_connection_cut_unnoticed_is_run_again_once(
 ):
     await create(gql, email="before@example.com")
 
-    # As above: the write's first statement meets the dead connection, before any
-    # COMMIT, so the server kept nothing of it and it is run again on a live one.
-    with concurrent.futures.ThreadPoolExecutor(1) as elsewhere:
-        elsewhere.submit(asyncio.run, _cut_connections(settings.database_url)).result()
+    _cut_connections_unnoticed(settings.database_url)
 
+    # Its first statement meets the dead connection, before any COMMIT: the server
+    # kept nothing of it, and it is run again on a live one.
     after = await create(gql, email="after@example.com")
     listed = await gql(QUERY_REQUESTS, {"first": 10}, key=admin_key)
 
