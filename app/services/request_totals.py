@@ -84,6 +84,8 @@ _COVERING = {
 }
 # appId conditions no cheaper decided per app than per item.
 _CHEAP = {Operator.EQ, Operator.IN}
+# Conditions that match only the values they name.
+_NAMED = {Operator.EQ, Operator.IN}
 
 
 def _after_prefix(prefix: str) -> str | None:
@@ -334,20 +336,36 @@ def _broad_count(
     matched = matches_probe(matched_where, PROBE_ROWS).subquery()
     left = matches_probe(left_out_where, PROBE_ROWS).subquery()
     (matched_count,), (left_count,) = matched.c, left.c
-    full = _every_match(where)
+    probes = [
+        (matched, matched_count, matched_count),
+        (left, left_count, base.scalar_subquery() - left_count),
+    ]
+    if _finds_few(rest_left_out):  # `id ne x`: x is one request, its side many
+        probes.reverse()
+    (first, first_count, first_total), (second, second_count, second_total) = probes
     otherwise = (
         select(
             case(
-                (left_count < PROBE_ROWS, base.scalar_subquery() - left_count),
-                else_=full.scalar_subquery(),
+                (second_count < PROBE_ROWS, second_total),
+                else_=_every_match(where).scalar_subquery(),
             )
         )
-        .select_from(left)
+        .select_from(second)
         .scalar_subquery()
     )
     return select(
-        case((matched_count < PROBE_ROWS, matched_count), else_=otherwise)
-    ).select_from(matched)
+        case((first_count < PROBE_ROWS, first_total), else_=otherwise)
+    ).select_from(first)
+
+
+def _finds_few(spec: RequestFilter) -> bool:
+    """Whether `spec` matches only requests of values it names (`eq`, `in`): few, so
+    its side is probed first (the other side's probe would count PROBE_ROWS)."""
+    if any(condition.operator in _NAMED for condition in spec.conditions):
+        return True
+    if any(_finds_few(part) for part in spec.and_ or ()):
+        return True
+    return bool(spec.or_) and all(_finds_few(part) for part in spec.or_ or ())
 
 
 async def count_matching(
