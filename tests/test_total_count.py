@@ -72,6 +72,25 @@ async def test_total_count_of_processing_requests_follows_the_queue(
     assert await total(gql, admin_key, SENT_BY_SERVICE) == 3
 
 
+@pytest.mark.parametrize("probe_rows", [0, 100])
+async def test_total_count_of_received_requests_by_another_field_leaves_out_the_queued(
+    gql, admin_key, collecting, probe_rows, monkeypatch
+):
+    # given: three requests queued by a report, one not (probes of 0 rows count all)
+    monkeypatch.setattr(request_totals, "PROBE_ROWS", probe_rows)
+    await create_requests(gql, 3)
+    await create_requests(gql, 1, item_id="shoe-2")
+    assert await report(gql, admin_key) == 3
+
+    # then: the queued three are PROCESSING, however the matches are counted
+    every_email = {"email": {"gte": ""}}
+    received = {"status": {"eq": "RECEIVED"}}
+    assert await total(gql, admin_key, {**every_email, **received}) == 1
+    assert await total(gql, admin_key, {**every_email, **PROCESSING}) == 3
+    not_received = {"email": {"gte": ""}, "status": {"ne": "RECEIVED"}}
+    assert await total(gql, admin_key, not_received) == 3
+
+
 async def test_total_count_tells_requests_marked_sent_from_those_the_service_sent(
     gql, admin_key, collecting, app, dispatcher
 ):

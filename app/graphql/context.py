@@ -34,8 +34,9 @@ class Context:
     clock: Clock = utc_now
     # Representations this request's `_entities` fields were given (capped per request).
     entity_representations: int = 0
-    # The client's address as the per-client limit counts it (app.http.clients).
-    client_address: str | None = None
+    # The client's address as the per-client limit counts it (app.http.clients): found
+    # only when a visitor's create asks for it.
+    find_client_address: Callable[[], str | None] = lambda: None
     # The limits visitors' creates are held to (app.services.limits); None: no limits.
     sign_up_policy: SignUpPolicy | None = None
 
@@ -44,7 +45,7 @@ class Context:
         """A visitor's create is a sign-up, held to the limits; a keyed caller's is not."""
         if self.sign_up_policy is None or self.principal.api_key_id is not None:
             return None
-        return SignUp(self.sign_up_policy, self.client_address)
+        return SignUp(self.sign_up_policy, self.find_client_address())
 
     @cached_property
     def request_loader(self) -> DataLoader[uuid.UUID, RequestRecord | None]:

@@ -10,6 +10,7 @@ the variables do not fit) is a 4xx and the body has no `data` entry at all.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -35,6 +36,8 @@ def _media_ranges(accept: str) -> list[tuple[str, float]]:
     return ranges
 
 
+# Clients send a handful of distinct Accept headers; each is read once per request or more.
+@lru_cache(maxsize=256)
 def response_media_type(accept: str | None) -> str:
     """The media type to answer with, as the spec's content negotiation says.
 

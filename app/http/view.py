@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import orjson
@@ -234,8 +235,8 @@ class GraphQLView(GraphQL[Context, None]):
             keys=state.keys,
             notify_queued=state.notify_queued,
             clock=state.clock,
-            client_address=client_address(
-                request.scope, state.settings.trusted_proxy_networks
+            find_client_address=partial(
+                client_address, request.scope, state.settings.trusted_proxy_networks
             ),
             sign_up_policy=state.sign_up_policy,
         )

@@ -15,9 +15,9 @@ from sqlalchemy import ColumnElement, func, select
 from app.services.request_filters import RequestFilter, compile_filter
 from app.services.request_sort import order_by, sort_keys
 from app.services.request_view import (
-    REQUEST_VIEW,
     RequestRecord,
     as_record,
+    counted_from,
     select_requests,
 )
 from app.services.rules import Violations
@@ -43,7 +43,7 @@ def prepare_export(filter: RequestFilter | None) -> ExportQuery:
 
 async def count_export(store: Store, query: ExportQuery) -> int:
     total = await store.scalar(
-        select(func.count()).select_from(REQUEST_VIEW).where(query.where)
+        select(func.count()).select_from(counted_from(query.where)).where(query.where)
     )
     return int(total or 0)
 

@@ -64,8 +64,7 @@ from app.services.request_filters import (
     compile_filter,
     fold_ascii,
 )
-from app.services.request_plans import matches_probe, unindexed
-from app.services.request_view import REQUEST_VIEW
+from app.services.request_plans import every_match, matches_probe, unindexed
 from app.services.rules import Violations
 from app.storage import Store
 
@@ -285,11 +284,6 @@ def counters_statement(spec: RequestFilter | None) -> Any | None:
     return select(functools.reduce(operator.add, sums) if sums else literal(0))
 
 
-def _every_match(where: ColumnElement[bool]) -> Any:
-    """SELECT how many requests meet `where`, counting each."""
-    return select(func.count()).select_from(REQUEST_VIEW).where(where)
-
-
 def _split_counted(
     spec: RequestFilter | None,
 ) -> tuple[RequestFilter | None, RequestFilter]:
@@ -347,7 +341,7 @@ def _broad_count(
         select(
             case(
                 (second_count < PROBE_ROWS, second_total),
-                else_=_every_match(where).scalar_subquery(),
+                else_=every_match(matched_where).scalar_subquery(),
             )
         )
         .select_from(second)
@@ -376,5 +370,5 @@ async def count_matching(
     if statement is None:
         statement = _broad_count(spec, where, store.dialect)
     if statement is None:
-        statement = _every_match(where)
+        statement = every_match(where)
     return int(await store.scalar(statement) or 0)

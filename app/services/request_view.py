@@ -15,7 +15,18 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, String, and_, case, cast, false, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    String,
+    and_,
+    case,
+    cast,
+    false,
+    or_,
+    select,
+)
+from sqlalchemy.sql import visitors
 
 from app.models import Notification, NotificationRequest, RequestStatus, table_of
 
@@ -26,6 +37,19 @@ _PROCESSING = RequestStatus.PROCESSING.value
 
 # Every request with its queued notification, if it has one (at most one: a unique index).
 REQUEST_VIEW = _REQUESTS.outerjoin(QUEUED, QUEUED.c.request_id == _REQUESTS.c.id)
+
+
+def counted_from(condition: ColumnElement[bool]) -> FromClause:
+    """Where to count the requests `condition` picks: the requests alone when it reads
+    nothing of the queue, else the view. A request joins at most one queued notification
+    and the join is outer, so it neither adds nor drops a request; without it a count
+    walks one index instead of looking each request up in the queue (3x slower)."""
+    reads_queue = any(
+        getattr(element, "table", None) is QUEUED
+        for element in visitors.iterate(condition)
+    )
+    return REQUEST_VIEW if reads_queue else _REQUESTS
+
 
 # Queued and not yet sent. Reports share-lock the requests they read, so a request marked
 # sent meanwhile is either skipped or loses its notification; should one be left (queued
