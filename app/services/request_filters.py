@@ -1,9 +1,10 @@
 """Filters of the request query: a typed tree, checked and compiled to one SQL condition.
 
 A `RequestFilter` is one filter object of the API in the domain's names: its conditions
-(a field, an operator, a value) and its `and` / `or` / `not` parts, all AND-ed. Every
-comparison compiles to TRUE or FALSE, never NULL, so `not` and `ne` treat a null value as
-"not equal" the way people expect. Violation paths are snake_case
+(a field, an operator, a value) and its `and` / `or` / `not` parts, all AND-ed. Under a
+`not` every comparison compiles to TRUE or FALSE, never NULL, and `ne` is never NULL, so
+`not` and `ne` treat a null value as "not equal" the way people expect (elsewhere a NULL
+drops the row as FALSE does). Violation paths are snake_case
 (`filter.and[0].catalog_reference.app_id.starts_with`); the API layer renames them.
 """
 
@@ -228,9 +229,11 @@ def _condition(
     path: str,
     violations: Violations,
     column: ColumnElement[Any] | None = None,
+    two_valued: bool = True,
 ) -> ColumnElement[bool]:
     """One condition on its field's column (or on `column`, which holds the same
-    values); TRUE or FALSE even where the column is NULL."""
+    values); TRUE or FALSE even where the column is NULL, or, not `two_valued` (no NOT
+    above it), NULL there where that means FALSE."""
     own, kind, nullable = _COLUMNS[condition.field]
     column = own if column is None else column
     operator, raw = condition.operator, condition.value
@@ -240,7 +243,9 @@ def _condition(
 
     def known(clause: ColumnElement[bool]) -> ColumnElement[bool]:
         # "x = v AND x IS NOT NULL" is FALSE, not NULL, on a NULL row: NOT() then works.
-        return and_(clause, column.is_not(None)) if nullable else clause
+        # Without a NOT above, NULL drops the row as FALSE does, and the IS NOT NULL
+        # would have each match looked up in the table (`lower(x)`'s index lacks x).
+        return and_(clause, column.is_not(None)) if nullable and two_valued else clause
 
     if operator is Operator.EXISTS:
         if not isinstance(raw, bool):
@@ -330,8 +335,9 @@ class _FilterCompiler:
         self.nodes = 0
 
     def compile(
-        self, spec: RequestFilter, path: str, depth: int
+        self, spec: RequestFilter, path: str, depth: int, two_valued: bool = False
     ) -> ColumnElement[bool]:
+        """`spec`'s condition; only `two_valued` (under a NOT) is it never NULL."""
         self.nodes += 1
         if depth > MAX_FILTER_DEPTH or self.nodes > MAX_FILTER_NODES:
             self.violations.add(
@@ -347,22 +353,27 @@ class _FilterCompiler:
             if condition.field is FilterField.STATUS:
                 status_conditions.append((condition, at))
             else:
-                parts.append(_condition(condition, at, self.violations))
+                parts.append(
+                    _condition(condition, at, self.violations, two_valued=two_valued)
+                )
         if status_conditions:
             parts.append(_statuses(status_conditions, self.violations))
         if spec.and_ is not None:
-            parts.append(and_(true(), *self._each(spec.and_, f"{path}.and", depth)))
+            each = self._each(spec.and_, f"{path}.and", depth, two_valued)
+            parts.append(and_(true(), *each))
         if spec.or_ is not None:
-            parts.append(or_(false(), *self._each(spec.or_, f"{path}.or", depth)))
+            each = self._each(spec.or_, f"{path}.or", depth, two_valued)
+            parts.append(or_(false(), *each))
         if spec.not_ is not None:
-            parts.append(not_(self.compile(spec.not_, f"{path}.not", depth + 1)))
+            inner = self.compile(spec.not_, f"{path}.not", depth + 1, two_valued=True)
+            parts.append(not_(inner))
         return and_(*parts) if parts else true()
 
     def _each(
-        self, specs: tuple[RequestFilter, ...], path: str, depth: int
+        self, specs: tuple[RequestFilter, ...], path: str, depth: int, two_valued: bool
     ) -> list[ColumnElement[bool]]:
         return [
-            self.compile(spec, f"{path}[{i}]", depth + 1)
+            self.compile(spec, f"{path}[{i}]", depth + 1, two_valued)
             for i, spec in enumerate(specs)
         ]
 
@@ -370,5 +381,6 @@ class _FilterCompiler:
 def compile_filter(
     spec: RequestFilter | None, violations: Violations, path: str = "filter"
 ) -> ColumnElement[bool]:
-    """The SQL condition of `spec` (TRUE for none); broken rules go to `violations`."""
+    """The SQL condition of `spec` (TRUE for none), for a WHERE: it may be NULL where it
+    does not hold. Broken rules go to `violations`."""
     return _FilterCompiler(violations).compile(spec or RequestFilter(), path, 1)

@@ -104,7 +104,7 @@ class PagePlan:
 def unindexed(condition: ColumnElement[bool]) -> ColumnElement[bool]:
     """`condition`, as terms no index serves (checked on each row read).
 
-    Each AND-ed term as `(...) IS TRUE` (filters compile to TRUE or FALSE, never NULL):
+    Each AND-ed term as `(...) IS TRUE` (which drops a row where it is NULL, as WHERE does):
     neither database looks inside it for an index, and PostgreSQL still estimates how
     many rows meet it. "No queued notification" stays as it is: no index of the
     requests serves it anyway, and PostgreSQL reads it as an anti-join (inside IS TRUE
@@ -131,7 +131,7 @@ def every_match(condition: ColumnElement[bool]) -> Select[Any]:
     in the queue (2-4x slower for half a million)."""
     terms = flat_terms(condition)
     rest = [term for term in terms if not no_queued_notification(term)]
-    if len(rest) == len(terms) or counted_from(and_(*rest)) is REQUEST_VIEW:
+    if not rest or len(rest) == len(terms) or counted_from(and_(*rest)) is REQUEST_VIEW:
         return (
             select(func.count()).select_from(counted_from(condition)).where(condition)
         )
