@@ -35,7 +35,7 @@ from app.models import (
     utc_now,
 )
 from app.notify.dispatcher import Dispatcher
-from app.services.demand import rebuild_item_demand
+from app.services.demand_rebuild import rebuild_item_demand
 from app.services.reports import report_items_back_in_stock
 from app.services.requests import _validated_request_values, create_request
 from app.services.rules import CatalogReference, ItemDetails, NewRequest

@@ -28,7 +28,7 @@ from app.config import Settings
 from app.migrate import upgrade_database
 from app.models import NotificationRequest, RequestStatus
 from app.permissions import Permission
-from app.services.demand import rebuild_item_demand
+from app.services.demand_rebuild import rebuild_item_demand
 from app.storage import open_store
 from bench import seed as seeding
 

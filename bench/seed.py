@@ -42,7 +42,8 @@ from app.models import (
     time_ordered_id,
 )
 from app.permissions import Permission
-from app.services.demand import day_of, rebuild_item_demand
+from app.services.demand import day_of
+from app.services.demand_rebuild import rebuild_item_demand
 from app.services.rules import (
     CatalogReference,
     catalog_reference_key,

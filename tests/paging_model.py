@@ -24,7 +24,7 @@ from app.config import Settings
 from app.main import create_app
 from app.models import Notification, NotificationRequest
 from app.permissions import Permission
-from app.services.demand import rebuild_item_demand
+from app.services.demand_rebuild import rebuild_item_demand
 from app.storage import Store, Transaction
 from tests.conftest import GraphQLClient, shared_schema
 

@@ -8,7 +8,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from app.models import CatalogItemDemand, DailyRequestStats, RequestTotals
+from app.models import (
+    CatalogItemDemand,
+    DailyRequestStats,
+    NotificationRequest,
+    ReferenceRequestCounts,
+    RequestTotals,
+)
 from app.services.request_filters import fold_ascii
 from app.storage import Store
 
@@ -146,3 +152,19 @@ async def stored_stats(store: Store) -> dict[tuple[date, str], tuple[int, int, i
         for row in rows
         if any(row[2:])
     }
+
+
+async def stored_reference_counts(store: Store) -> dict[str, int]:
+    """reference_request_counts: requests per catalog reference key."""
+    table = ReferenceRequestCounts.__table__
+    rows = await store.rows(
+        sa.select(table.c.catalog_reference_key, table.c.request_count)
+    )
+    return {key: count for key, count in rows}
+
+
+async def recount_references(store: Store) -> dict[str, int]:
+    """reference_request_counts as it should be: the stored requests per reference."""
+    key = NotificationRequest.__table__.c.catalog_reference_key
+    rows = await store.rows(sa.select(key, sa.func.count()).group_by(key))
+    return {reference: count for reference, count in rows}

@@ -47,8 +47,10 @@ from tests.recount import (
     all_requests,
     day,
     recount,
+    recount_references,
     recount_totals,
     stored_demand,
+    stored_reference_counts,
     stored_stats,
     stored_totals,
 )
@@ -173,6 +175,8 @@ async def test_counters_equal_a_recount_after_random_operations(
             assert await stored_demand(store) == recount(requests), f"step {step}"
             assert await stored_totals(store) == recount_totals(requests), step
             assert await stored_stats(store) == model.expected(), f"step {step}"
+            references = await recount_references(store)
+            assert await stored_reference_counts(store) == references, step
     await dispatcher.close()
 
 
@@ -207,6 +211,8 @@ async def test_counters_stay_exact_when_changes_race(
     requests = await all_requests(gql, admin_key)
     assert await stored_demand(app.state.store) == recount(requests)
     assert await stored_totals(app.state.store) == recount_totals(requests)
+    references = await recount_references(app.state.store)
+    assert await stored_reference_counts(app.state.store) == references
 
 
 async def _wait_until_blocked(connection: asyncpg.Connection, application: str) -> None:
@@ -261,6 +267,8 @@ async def test_a_mark_waiting_for_a_report_counts_the_request_as_processing(
     requests = await all_requests(gql, admin_key)
     assert await stored_demand(app.state.store) == recount(requests)
     assert await stored_totals(app.state.store) == recount_totals(requests)
+    references = await recount_references(app.state.store)
+    assert await stored_reference_counts(app.state.store) == references
 
 
 # --------------------------------------------------------------------------- migration
@@ -342,6 +350,9 @@ async def test_the_migration_counts_the_requests_already_there(empty_url: str):
         }
         assert await stored_demand(store) == recount(requests)
         assert await stored_totals(store) == recount_totals(requests)
+        references = await recount_references(store)
+        assert references  # every request counted for its reference
+        assert await stored_reference_counts(store) == references
         created = Counter((day(row["created_date"]), row["app_id"]) for row in rows)
         assert await stored_stats(store) == {
             key: (count, 0, 0) for key, count in created.items()

@@ -24,6 +24,7 @@ from app.models.base import (
 from app.models.demand import (
     CatalogItemDemand,
     DailyRequestStats,
+    ReferenceRequestCounts,
     RequestTotals,
 )
 from app.models.events import (
@@ -49,6 +50,7 @@ __all__ = [
     "Notification",
     "NotificationRequest",
     "RateLimitCounter",
+    "ReferenceRequestCounts",
     "Report",
     "RequestEvent",
     "RequestStatus",

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Index,
     Integer,
     PrimaryKeyConstraint,
+    String,
 )
 from sqlmodel import Field, SQLModel
 
@@ -116,6 +117,20 @@ class RequestTotals(SQLModel, table=True):
     notification_sent_auto_false_count: int = counter()
     failed_auto_true_count: int = counter()
     failed_auto_false_count: int = counter()
+
+
+class ReferenceRequestCounts(SQLModel, table=True):
+    """How many requests (any status) each catalog reference has: what counts by
+    reference answer, kept in the transaction of each create and delete
+    (app/services/reference_counts.py) instead of counting a popular reference's
+    thousands of requests. A reference with none has no row."""
+
+    __tablename__ = "reference_request_counts"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    # As notification_requests.catalog_reference_key (app/services/rules.py).
+    catalog_reference_key: str = Field(sa_column=Column(String(64), primary_key=True))
+    request_count: int = Field(sa_column=Column(Integer, nullable=False))
 
 
 class DailyRequestStats(SQLModel, table=True):

@@ -4,6 +4,7 @@
 together) its requests per status as callers see them (and of those, how many have
 autoNotified true or false), how many wait, and the creation dates of the oldest and
 newest waiting one. `request_totals`: the same counts added up per app.
+`reference_request_counts`: per catalog reference, its requests (any status).
 `daily_request_stats`: per UTC day and app, the requests created, notified (emailed by
 the dispatcher, or marked sent by hand) and failed (the dispatcher gave up) that day.
 app/services/demand_query.py and request_totals.py read them.
@@ -15,15 +16,15 @@ report, so it is demand as much as a RECEIVED one.
 Each service that changes requests calls in here inside its own transaction: before the
 change, `lock_request`/`lock_delivered` lock the request rows (PostgreSQL) and read
 their status as callers see it; after it, `record_*` writes the counters. Counters are
-written last, items then apps then days, each in key order, after the requests they
-count are locked, so two transactions never wait for each other's counters in opposite
-orders.
+written last, items then references then apps then days, each in key order, after the
+requests they count are locked, so two transactions never wait for each other's counters
+in opposite orders.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,11 +33,6 @@ from typing import NamedTuple
 from sqlalchemy import (
     ColumnElement,
     and_,
-    case,
-    delete,
-    func,
-    literal,
-    or_,
     select,
 )
 
@@ -56,7 +52,7 @@ from app.services.demand_statements import (
     RequestClass,
 )
 from app.services.request_filters import fold_ascii
-from app.services.request_view import COLUMNS, REQUEST_VIEW, RequestRecord
+from app.services.request_view import REQUEST_VIEW, RequestRecord
 from app.storage import Transaction
 
 _DEMAND = table_of(CatalogItemDemand)
@@ -87,6 +83,7 @@ class Counted(NamedTuple):
     status: str
     auto_notified: bool | None
     created_date: datetime
+    catalog_reference_key: str
 
     @property
     def request_class(self) -> RequestClass:
@@ -141,8 +138,9 @@ _ONE_RECEIVED = {f"b_{column}": 0 for column in CLASS_COUNTS} | {"b_received_cou
 
 
 def request_created(tx: Transaction, request: RequestRecord) -> None:
-    """Count a request just stored (RECEIVED, autoNotified null): three one-row upserts
+    """Count a request just stored (RECEIVED, autoNotified null): four one-row upserts
     (one statement on PostgreSQL)."""
+    reference = {"b_catalog_reference_key": request.catalog_reference_key}
     item = {
         "b_app_id": request.app_id,
         "b_catalog_item_id": request.catalog_item_id,
@@ -159,9 +157,10 @@ def request_created(tx: Transaction, request: RequestRecord) -> None:
     day = (day_of(request.created_date), request.app_id)
     if tx.dialect == "postgresql":
         stats = _stats_values(day, (1, 0, 0), shard)
-        tx.rows(sql.CREATED_COUNTS_POSTGRESQL, {**item, **totals, **stats})
+        tx.rows(sql.CREATED_COUNTS_POSTGRESQL, {**item, **reference, **totals, **stats})
         return
     tx.rows(sql.CREATED_UPSERT[tx.dialect], item)
+    tx.rows(sql.REFERENCE_UPSERT[tx.dialect], reference)
     tx.rows(sql.TOTALS_UPSERT[tx.dialect], totals)
     _count_stats(tx, {day: (1, 0, 0)}, shard)
 
@@ -218,6 +217,7 @@ def lock_delivered(
             _REQUESTS.c.catalog_item_id,
             _REQUESTS.c.auto_notified,
             _REQUESTS.c.created_date,
+            _REQUESTS.c.catalog_reference_key,
         )
         .select_from(_REQUESTS.join(_QUEUE, _QUEUE.c.request_id == _REQUESTS.c.id))
         .where(mine, _REQUESTS.c.status != SENT)
@@ -230,6 +230,7 @@ def lock_delivered(
             PROCESSING,
             row.auto_notified,
             row.created_date,
+            row.catalog_reference_key,
         )
         for row in rows
     ]
@@ -244,6 +245,7 @@ def record_change(
     """Count requests read by `lock_*` that are now of class `to` (None: deleted);
     a request sent or failed counts on the day of `at`."""
     items: Items = defaultdict(_CountsChange)
+    removed: Counter[str] = Counter()  # deleted requests per reference
     stats: dict[tuple[datetime, str], tuple[int, int, int]] = {}
     shard_of = None
     status = None if to is None else to.status
@@ -251,6 +253,8 @@ def record_change(
         if request.status == status:
             continue  # marking a sent request sent changes nothing
         items[(request.app_id, request.catalog_item_id)].move(request.request_class, to)
+        if to is None:
+            removed[request.catalog_reference_key] += 1
         if status in (SENT, FAILED) and at is not None:
             key = (day_of(at), request.app_id)
             created, notified, failed = stats.get(key, (0, 0, 0))
@@ -263,7 +267,7 @@ def record_change(
     if not items or shard_of is None:
         return
     shard = _shard(tx, shard_of)
-    _count_items(tx, items, shard, forget_empty=to is None)
+    _count_items(tx, items, shard, removed=removed)
     if stats:
         _count_stats(tx, stats, shard)
 
@@ -283,13 +287,15 @@ def record_queued(
                 items[item].move(taken, queued, count)
     if items:
         shard = report_id % STATS_SHARDS.get(tx.dialect, 1)
-        _count_items(tx, items, shard, forget_empty=False)
+        _count_items(tx, items, shard)
 
 
 def _count_items(
-    tx: Transaction, items: Items, shard: int, *, forget_empty: bool
+    tx: Transaction, items: Items, shard: int, *, removed: Counter[str] | None = None
 ) -> None:
-    """Write the items' changes, then their apps' by initial (on `shard`)."""
+    """Write the items' changes, then the references' of `removed` (deleted requests,
+    whose items are forgotten if left with none), then the apps' by initial (on
+    `shard`)."""
     ordered = sorted(items)
     keys = [{"b_app_id": app, "b_catalog_item_id": item} for app, item in ordered]
     counts = []
@@ -307,8 +313,15 @@ def _count_items(
     ]
     if left:
         tx.execute(sql.DATES_UPDATE[tx.dialect], left)
-    if forget_empty:
+    if removed:
         tx.execute(sql.FORGET_EMPTY, keys)
+        references = [
+            {"b_catalog_reference_key": key, "b_removed": count}
+            for key, count in sorted(removed.items())
+        ]
+        tx.execute(sql.REFERENCES_UPDATE, references)
+        keys_only = [{"b_catalog_reference_key": key} for key in sorted(removed)]
+        tx.execute(sql.FORGET_EMPTY_REFERENCES, keys_only)
     for (app_id, initial), app_change in sorted(apps.items()):
         values = {f"b_{column}": n for column, n in app_change.counts.items()}
         tx.rows(
@@ -334,64 +347,3 @@ def _stats_values(
     return dict(
         zip(names, (moment, app_id, shard, created, notified, failed), strict=True)
     )
-
-
-# ------------------------------------------------------------------------ rebuild
-
-
-def rebuild_item_demand(tx: Transaction) -> int:
-    """Count every item's requests again from scratch, and every app's by initial (for
-    data written around the service, e.g. the bench's seed); returns the items counted."""
-    status = COLUMNS["status"]
-    waiting_date = case(
-        (_REQUESTS.c.status.in_([RECEIVED, FAILED]), _REQUESTS.c.created_date)
-    )
-    counts = {
-        column: func.sum(case((status == name, 1), else_=0))
-        for name, column in STATUS_COUNTS.items()
-    }
-    auto = _REQUESTS.c.auto_notified
-    auto_counts = {
-        column: func.sum(case((and_(status == name, auto == value), 1), else_=0))
-        for (name, value), column in AUTO_COUNTS.items()
-    }
-    counted = (
-        select(
-            _REQUESTS.c.app_id,
-            _REQUESTS.c.catalog_item_id,
-            # lower() folds A-Z only, as fold_ascii (see request_filters).
-            func.lower(_REQUESTS.c.catalog_item_id).label("catalog_item_id_folded"),
-            *(value.label(column) for column, value in counts.items()),
-            (
-                counts["received_count"]
-                + counts["processing_count"]
-                + counts["failed_count"]
-            ).label("waiting_count"),
-            func.min(waiting_date).label("oldest_waiting_date"),
-            func.max(waiting_date).label("newest_waiting_date"),
-            *(value.label(column) for column, value in auto_counts.items()),
-        )
-        .select_from(REQUEST_VIEW)
-        .group_by(_REQUESTS.c.app_id, _REQUESTS.c.catalog_item_id)
-        .having(or_(*(value > 0 for value in counts.values())))
-    )
-    tx.execute(delete(_DEMAND))
-    items = tx.execute(
-        _DEMAND.insert().from_select(
-            [column.name for column in counted.selected_columns], counted
-        )
-    )
-    initial = func.substr(_DEMAND.c.catalog_item_id, 1, 1)
-    per_app = select(
-        _DEMAND.c.app_id,
-        initial.label("catalog_item_initial"),
-        literal(0).label("shard"),
-        *(func.sum(_DEMAND.c[column]).label(column) for column in CLASS_COUNTS),
-    ).group_by(_DEMAND.c.app_id, initial)
-    tx.execute(delete(_TOTALS))
-    tx.execute(
-        _TOTALS.insert().from_select(
-            [column.name for column in per_app.selected_columns], per_app
-        )
-    )
-    return items

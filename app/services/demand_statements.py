@@ -28,6 +28,7 @@ from app.models import (
     CatalogItemDemand,
     DailyRequestStats,
     NotificationRequest,
+    ReferenceRequestCounts,
     RequestStatus,
     RequestTotals,
     table_of,
@@ -38,6 +39,7 @@ _DEMAND = table_of(CatalogItemDemand)
 _STATS = table_of(DailyRequestStats)
 _TOTALS = table_of(RequestTotals)
 _REQUESTS = table_of(NotificationRequest)
+_REFERENCES = table_of(ReferenceRequestCounts)
 RECEIVED = RequestStatus.RECEIVED.value
 FAILED = RequestStatus.FAILED.value
 # Each status's counter column.
@@ -177,13 +179,34 @@ def _totals_upsert(dialect: str, after: Any | None = None) -> Any:
     ).returning(old.received_count)
 
 
+def _reference_upsert(dialect: str, after: Any | None = None) -> Any:
+    """A new request counted for its catalog reference (its first makes the row)."""
+    key = _REFERENCES.c.catalog_reference_key
+    statement = _upsert_values(
+        dialect,
+        _REFERENCES,
+        {
+            "catalog_reference_key": bindparam(
+                "b_catalog_reference_key", type_=key.type
+            ),
+            "request_count": literal_column("1"),
+        },
+        after,
+    )
+    count = _REFERENCES.c.request_count
+    return statement.on_conflict_do_update(
+        index_elements=["catalog_reference_key"], set_={"request_count": count + 1}
+    ).returning(count)
+
+
 def _created_counts_postgresql() -> Any:
-    """A create's three upserts (item, app totals, day stats) as one statement: one
-    round trip instead of three. Each selects its row from the one before, so the rows
-    are written, and locked, in that order, the order every other change takes them in
-    (PostgreSQL leaves the order of independent data-modifying CTEs open)."""
+    """A create's four upserts (item, reference, app totals, day stats) as one
+    statement: one round trip instead of four. Each selects its row from the one before,
+    so the rows are written, and locked, in that order, the order every other change
+    takes them in (PostgreSQL leaves the order of independent data-modifying CTEs open)."""
     item = CREATED_UPSERT["postgresql"].cte("counted_item")
-    totals = _totals_upsert("postgresql", after=item).cte("counted_totals")
+    reference = _reference_upsert("postgresql", after=item).cte("counted_reference")
+    totals = _totals_upsert("postgresql", after=reference).cte("counted_totals")
     return _stats_upsert("postgresql", after=totals)
 
 
@@ -249,7 +272,20 @@ CREATED_UPSERT = {name: _created_upsert(name) for name in _DIALECTS}
 STATS_UPSERT = {name: _stats_upsert(name) for name in _DIALECTS}
 TOTALS_UPSERT = {name: _totals_upsert(name) for name in _DIALECTS}
 DATES_UPDATE = {name: _dates_update(name) for name in _DIALECTS}
+REFERENCE_UPSERT = {name: _reference_upsert(name) for name in _DIALECTS}
 CREATED_COUNTS_POSTGRESQL = _created_counts_postgresql()
+_THIS_REFERENCE = _REFERENCES.c.catalog_reference_key == bindparam(
+    "b_catalog_reference_key"
+)
+# A deletion's references, each less its requests deleted; those left with none go.
+REFERENCES_UPDATE = (
+    update(_REFERENCES)
+    .where(_THIS_REFERENCE)
+    .values(request_count=_REFERENCES.c.request_count - bindparam("b_removed"))
+)
+FORGET_EMPTY_REFERENCES = delete(_REFERENCES).where(
+    _THIS_REFERENCE, _REFERENCES.c.request_count <= 0
+)
 COUNTED_COLUMNS = (
     _REQUESTS.c.id,
     _REQUESTS.c.app_id,
@@ -257,6 +293,7 @@ COUNTED_COLUMNS = (
     COLUMNS["status"],
     _REQUESTS.c.auto_notified,
     _REQUESTS.c.created_date,
+    _REQUESTS.c.catalog_reference_key,
 )
 COUNTED_BY_ID = (
     select(*COUNTED_COLUMNS)

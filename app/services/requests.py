@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.events import outbox as events
@@ -15,6 +15,7 @@ from app.models import (
     Clock,
     Notification,
     NotificationRequest,
+    ReferenceRequestCounts,
     RequestStatus,
     table_of,
     time_ordered_id,
@@ -48,6 +49,8 @@ from app.storage import Store, Transaction
 MAX_COUNT_REFERENCES = 100
 _REQUESTS = table_of(NotificationRequest)
 _QUEUE = table_of(Notification)
+# Requests per reference, kept by app/services/demand.py (counts by reference read it).
+_REFERENCE_COUNTS = table_of(ReferenceRequestCounts)
 _BY_ID = select_requests().where(
     _REQUESTS.c.id == bindparam("id", type_=_REQUESTS.c.id.type)
 )
@@ -237,11 +240,11 @@ async def count_by_catalog_references(
     ]
     violations.raise_if_any()
     keys = [catalog_reference_key(reference) for reference in checked]
-    key_column = _REQUESTS.c.catalog_reference_key
+    key_column = _REFERENCE_COUNTS.c.catalog_reference_key
     rows = await store.rows(
-        select(key_column, func.count())
-        .where(key_column.in_(set(keys)))
-        .group_by(key_column)
+        select(key_column, _REFERENCE_COUNTS.c.request_count).where(
+            key_column.in_(set(keys))
+        )
     )
     counts = dict(rows)
     return [
