@@ -160,11 +160,11 @@ async def stored_reference_counts(store: Store) -> dict[str, int]:
     rows = await store.rows(
         sa.select(table.c.catalog_reference_key, table.c.request_count)
     )
-    return {key: count for key, count in rows}
+    return dict(rows)
 
 
 async def recount_references(store: Store) -> dict[str, int]:
     """reference_request_counts as it should be: the stored requests per reference."""
     key = NotificationRequest.__table__.c.catalog_reference_key
     rows = await store.rows(sa.select(key, sa.func.count()).group_by(key))
-    return {reference: count for reference, count in rows}
+    return dict(rows)
