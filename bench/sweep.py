@@ -174,6 +174,14 @@ def _operators(field: str, kind: str, value: Any, prefix: str) -> list[tuple[str
     ]
 
 
+def _named(kind: str, operand: Any) -> str:
+    """The operand in a shape's name where it tells shapes apart (a status, a flag)."""
+    if kind not in {"bool", "status"}:
+        return ""
+    values = operand if isinstance(operand, list) else [operand]
+    return " " + ",".join(str(value).lower() for value in values)
+
+
 def _leaf_filters(samples: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     node = samples["node"]
     reference = node["catalogReference"]
@@ -200,7 +208,8 @@ def _leaf_filters(samples: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
             condition = {field: {operator: operand}}
             if in_reference:
                 condition = {"catalogReference": condition}
-            filters.append((f"{field} {operator}", condition))
+            named = _named("bool" if operator == "exists" else kind, operand)
+            filters.append((f"{field} {operator}{named}", condition))
     return filters
 
 
