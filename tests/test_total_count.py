@@ -45,6 +45,13 @@ def settings(settings: Settings, mailbox: Mailbox) -> Settings:
     return delivery_settings(settings, mailbox, delivery_max_attempts=1)
 
 
+def probe_both_sides_to(rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both probes of a broad filter's totalCount count up to `rows` matches."""
+    monkeypatch.setattr(request_totals, "PROBE_ROWS", rows)
+    monkeypatch.setattr(request_totals, "SECOND_PROBE_ROWS", rows)
+    monkeypatch.setattr(request_totals, "SECOND_PROBE_AT_LEAST", rows)
+
+
 @pytest.fixture
 def dispatcher(app: Starlette, settings: Settings) -> Dispatcher:
     return Dispatcher(app.state.store, settings)
@@ -77,7 +84,7 @@ async def test_total_count_of_received_requests_by_another_field_leaves_out_the_
     gql, admin_key, collecting, probe_rows, monkeypatch
 ):
     # given: three requests queued by a report, one not (probes of 0 rows count all)
-    monkeypatch.setattr(request_totals, "PROBE_ROWS", probe_rows)
+    probe_both_sides_to(probe_rows, monkeypatch)
     await create_requests(gql, 3)
     await create_requests(gql, 1, item_id="shoe-2")
     assert await report(gql, admin_key) == 3
@@ -298,7 +305,7 @@ async def test_total_count_of_a_broad_filter_within_an_app_counts_that_app_only(
     gql, admin_key, collecting, probe_rows, monkeypatch
 ):
     # given: three requests in "stores", two in "pos"
-    monkeypatch.setattr(request_totals, "PROBE_ROWS", probe_rows)
+    probe_both_sides_to(probe_rows, monkeypatch)
     await start_collecting(gql, admin_key, app_id="pos")
     for n in range(3):
         await create(gql, email=f"shopper{n}@example.com")
@@ -319,7 +326,7 @@ async def test_total_count_of_a_broad_prefix_leaves_out_other_prefixes_and_nulls
     gql, admin_key, collecting, probe_rows, monkeypatch
 ):
     # given: three requests with an item URL, one without
-    monkeypatch.setattr(request_totals, "PROBE_ROWS", probe_rows)
+    probe_both_sides_to(probe_rows, monkeypatch)
     for n in range(3):
         await create(gql, email=f"shopper{n}@example.com")
     await create(gql, email="ann@example.com", item_url=None)

@@ -103,8 +103,9 @@ def test_total_count_of_any_filter_counted_by_its_complement_is_the_models(
     settings: Settings,
 ) -> None:
     """Filters on any field, counted as all requests less those they leave out where
-    the probes say so (request_totals._broad_count): the probe size drawn too, so that
-    each of its three ways (the matches, the complement, the full count) is taken."""
+    the probes say so (request_totals._broad_count): both probes' sizes drawn too, so
+    that each of its three ways (the matches, the complement, the full count) is taken,
+    whichever side decides."""
     with asyncio.Runner() as runner, serving_in(runner, settings) as (app, gql, key):
 
         @PROFILE
@@ -119,10 +120,16 @@ def test_total_count_of_any_filter_counted_by_its_complement_is_the_models(
                 st.lists(filters(rows) | counted_and_any, min_size=1, max_size=4),
                 label="filters",
             )
-            probe_rows = data.draw(st.integers(0, len(rows) + 1), label="probe")
+            sizes = st.integers(0, len(rows) + 1)
+            first_rows = data.draw(sizes, label="first probe")
+            second_rows = data.draw(sizes, label="second probe")
             runner.run(wipe(app.state.store))
             runner.run(store_rows(app.state.store, rows))
-            with patch.object(request_totals, "PROBE_ROWS", probe_rows):
+            with (
+                patch.object(request_totals, "PROBE_ROWS", first_rows),
+                patch.object(request_totals, "SECOND_PROBE_ROWS", second_rows),
+                patch.object(request_totals, "SECOND_PROBE_AT_LEAST", second_rows),
+            ):
                 runner.run(check_totals(gql, key, rows, specs))
 
         total_is_the_models()
