@@ -355,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="only shapes whose name contains this")
     parser.add_argument("--data-dir", type=Path, default=BENCH_DIR / ".data")
     args = parser.parse_args(argv)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sweep-", dir=args.data_dir) as tmp:
         work = Path(tmp)
         if args.database == "sqlite":

@@ -66,6 +66,7 @@ from app.services.request_filters import (
 )
 from app.services.request_plans import every_match, matches_probe, unindexed
 from app.services.rules import Violations
+from app.services.text_prefixes import prefix_range
 from app.storage import Store
 
 _DEMAND = table_of(CatalogItemDemand)
@@ -95,32 +96,12 @@ _CHEAP = {Operator.EQ, Operator.IN}
 _NAMED = {Operator.EQ, Operator.IN}
 
 
-def _after_prefix(prefix: str) -> str | None:
-    """The least text after every text starting with `prefix` (code point order), or
-    None when there is none. Surrogates are skipped: no stored text holds one."""
-    chars = list(prefix)
-    while chars:
-        following = ord(chars.pop()) + 1
-        if following <= 0x10FFFF:
-            following = 0xE000 if 0xD800 <= following <= 0xDFFF else following
-            return "".join(chars) + chr(following)
-    return None
-
-
-def _starts_with(folded: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
-    """startsWith as compile_filter has it (A-Z folded on both sides), as a range of the
-    folded column: one range of its index. Both databases compare it by code point."""
-    start = fold_ascii(prefix)
-    end = _after_prefix(start)
-    return folded >= start if end is None else and_(folded >= start, folded < end)
-
-
 def _where(left: Left, table: Table) -> ColumnElement[bool]:
     if isinstance(left, bool):
         raise ValueError("decided conditions are summed without a WHERE")
     if isinstance(left, Condition):
         if left.field is ITEM and left.operator is Operator.STARTS_WITH:
-            return _starts_with(table.c.catalog_item_id_folded, left.value)
+            return prefix_range(table.c.catalog_item_id_folded, fold_ascii(left.value))
         if left.field is APP and table is _DEMAND and left.operator not in _CHEAP:
             # Decided once per app rather than once per item (request_totals has a
             # row for every app with requests counted).
@@ -197,11 +178,7 @@ def _by_initial(
         else initial < bound.value[0]
         for bound in ranges
     ]
-    edges = []
-    for bound in ranges:
-        after = _after_prefix(bound.value[0])
-        first = item >= bound.value[0]
-        edges.append(first if after is None else and_(first, item < after))
+    edges = [prefix_range(item, bound.value[0]) for bound in ranges]
     within = all_of([of_app, *ranges])
     return [
         _sum(_TOTALS, {of_app: classes}, inside),
