@@ -96,14 +96,14 @@ async def _fill(
         )
         for index in indexes:
             await connection.execute(f'DROP INDEX "{index["indexname"]}"')
-        processing: list[uuid.UUID] = []
+        processing: list[tuple[uuid.UUID, datetime]] = []
         for rows in seeding.build_rows(requests, items, seed):
             # The columns the seed writes; the others take their defaults.
             columns = [name for name in _COLUMNS if name in rows[0]]
             for row in rows:
                 if row["status"] == RequestStatus.PROCESSING.value:
                     row["status"] = RequestStatus.RECEIVED.value
-                    processing.append(row["id"])
+                    processing.append((row["id"], row["created_date"]))
             await connection.copy_records_to_table(
                 "notification_requests",
                 records=[_record(r, columns) for r in rows],
@@ -124,11 +124,12 @@ async def _fill(
         await connection.copy_records_to_table(
             "notifications",
             records=[
-                (request_id, report_id, 1, 0, now + timedelta(days=3650), now)
-                for request_id in processing
+                (request_id, created, report_id, 1, 0, now + timedelta(days=3650), now)
+                for request_id, created in processing
             ],
             columns=[
                 "request_id",
+                "request_created_date",
                 "report_id",
                 "round",
                 "attempts",

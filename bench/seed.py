@@ -309,6 +309,7 @@ def _write(db: Path, batches: Iterator[list[dict[str, Any]]]) -> None:
                 [
                     {
                         "request_id": row["id"],
+                        "request_created_date": row["created_date"],
                         "report_id": report_id,
                         "round": 1,
                         "attempts": 0,

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.applications import Starlette
 
 from app.auth import create_api_key
@@ -61,6 +62,26 @@ def postgres() -> Iterator[PostgresDatabases]:
     databases = PostgresDatabases(server_url)
     yield databases
     databases.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database without any table."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    postgres: PostgresDatabases = request.getfixturevalue("postgres")
+    name = postgres.create_empty()
+    yield postgres.url_for(name)
+    postgres.release(name)
+
+
+@pytest.fixture
+async def engine(empty_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on `empty_url`, for what the migrations leave there."""
+    engine = create_async_engine(empty_url)
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -160,6 +160,7 @@ async def store_rows(store: Store, rows: Sequence[Row]) -> None:
     queued = [
         {
             "request_id": row.id,
+            "request_created_date": row.created_date,
             "report_id": 1,
             "round": 1,
             "attempts": 0,

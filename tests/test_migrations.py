@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,16 +29,8 @@ from app.migrate import (
     upgrade_database,
     wait_for_database,
 )
-from app.notify import queue
-from app.services.requests import get_request
-from app.services.rules import (
-    CatalogReference,
-    catalog_reference_key,
-    contact_id_for,
-)
-from app.storage import Transaction, open_store
+from app.storage import open_store
 from tests.cli import run_cli
-from tests.databases import PostgresDatabases
 
 SCRIPTS = ScriptDirectory.from_config(alembic_config())
 HEAD = SCRIPTS.get_current_head()
@@ -50,25 +41,6 @@ STEPS = [
     for script in reversed(list(SCRIPTS.walk_revisions()))
     if script.down_revision is not None
 ] + [(HEAD, HEAD)]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database without any table."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-        return
-    postgres: PostgresDatabases = request.getfixturevalue("postgres")
-    name = postgres.create_empty()
-    yield postgres.url_for(name)
-    postgres.release(name)
-
-
-@pytest.fixture
-async def engine(empty_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(empty_url)
-    yield engine
-    await engine.dispose()
 
 
 async def schema_differences(engine: AsyncEngine) -> list[Any]:
@@ -487,78 +459,3 @@ def test_indexes_declared_for_one_database_are_compared_on_that_one_only():
 
     assert names("sqlite") == {"ix_notification_requests_auto_notified"}
     assert names("postgresql") == {"ix_notification_requests_auto_notified_nulls_first"}
-
-
-async def test_a_request_processing_before_0002_still_is_and_its_email_is_still_due(
-    empty_url: str, engine: AsyncEngine
-):
-    # given: at 0001 a report stored PROCESSING (round 1) on the request and queued round 1
-    await upgrade_database(empty_url, "0001")
-    request_id = uuid.uuid4()
-    now = datetime.now(UTC)
-    async with engine.begin() as connection:
-        await connection.execute(
-            sa.insert(TABLES["notification_requests"]),
-            {
-                "id": request_id,
-                "app_id": "app",
-                "catalog_item_id": "item",
-                "options": None,
-                "catalog_reference_key": catalog_reference_key(
-                    CatalogReference("app", "item")
-                ),
-                "email": "a@example.com",
-                "contact_id": contact_id_for("a@example.com"),
-                "status": "PROCESSING",
-                "open_request": True,
-                "auto_notified": None,
-                "created_date": now,
-                "item_url": None,
-                "item_name": "Shoe",
-                "item_price": "1.00",
-                "item_image": None,
-                "delivery_round": 1,
-                "delivery_attempts": 0,
-                "last_delivery_error": None,
-            },
-        )
-        await connection.execute(
-            sa.insert(TABLES["reports"]),
-            {"id": 1, "item_name": "Shoe", "item_price": "1.00", "created_date": now},
-        )
-        await connection.execute(
-            sa.insert(TABLES["notifications"]),
-            {
-                "id": 1,
-                "request_id": request_id,
-                "report_id": 1,
-                "round": 1,
-                "available_at": now,
-                "created_date": now,
-            },
-        )
-
-    # when
-    await upgrade_database(empty_url)
-
-    # then: it reads as PROCESSING, and the queued email is sent as round 1
-    store = open_store(Settings(_env_file=None, database_url=empty_url))
-    try:
-        row = await get_request(store, id=str(request_id))
-        assert row is not None
-        assert row.status == "PROCESSING"
-
-        def deliver(tx: Transaction) -> tuple[list[queue.Claimed], list[int]]:
-            tx.execute(sa.update(TABLES["notifications"]).values(lease_owner="me"))
-            loaded = queue.load(tx, ids=[1])
-            queue.record_sent(tx, owner="me", ids=[1])
-            return loaded
-
-        sendable, stale = await store.write(deliver)
-        assert [(n.request_id, n.round) for n in sendable] == [(request_id, 1)]
-        assert stale == []
-        row = await get_request(store, id=str(request_id))
-        assert row is not None
-        assert (row.status, row.delivery_round) == ("NOTIFICATION_SENT", 1)
-    finally:
-        await store.dispose()

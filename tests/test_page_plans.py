@@ -14,7 +14,13 @@ from typing import Any
 import pytest
 
 from app.services import request_plans
-from tests.documents import MARK_AS_SENT, PAGE_OF_REQUESTS, create, start_collecting
+from tests.documents import (
+    MARK_AS_SENT,
+    PAGE_OF_REQUESTS,
+    REPORT,
+    create,
+    start_collecting,
+)
 from tests.seeded import seeded
 
 # On a few rows the probes find every walk short; these make pages go the other ways.
@@ -22,6 +28,8 @@ PLANNERS = {
     "walk when short": {},
     "sort or walk the matches": {"WALK_PROBE_ROWS": 0},
     "as the database plans": {"WALK_PROBE_ROWS": 0, "SORTED_AT_MOST": 0},
+    # No term counts as few: a page of queued requests by date walks the queue.
+    "walk the queue": {"WALK_PROBE_ROWS": 0, "SORTED_AT_MOST": 1},
 }
 SORT_FIELDS = {
     "ID": "id",
@@ -218,6 +226,41 @@ async def test_an_item_s_requests_come_newest_first_page_after_page(
 
     boots = [r for r in shop if r["catalogReference"]["catalogItemId"] == "boot-4"]
     assert ids(found) == [r["id"] for r in reversed(boots)]
+
+
+@pytest.mark.parametrize("order", ["DESC", "ASC"])
+async def test_processing_requests_come_in_date_order_page_after_page(
+    gql, admin_key, shop, planner, order
+):
+    # given: every other waiting request queued by a report (PROCESSING)
+    waiting = [r for r in await walk(gql, admin_key, 100) if r["status"] == "RECEIVED"]
+    result = await gql(
+        REPORT,
+        {
+            "itemDetails": {"name": "Blue shoe", "price": "1"},
+            "options": {"requestIds": [r["id"] for r in waiting[::2]]},
+        },
+        key=admin_key,
+    )
+    assert result.errors == [], result.errors
+    processing = {"status": {"eq": "PROCESSING"}}
+    sort = [{"field": "CREATED_DATE", "order": order}]
+    stores = {"catalogReference": {"appId": {"eq": "stores"}}}
+
+    # when
+    found = await walk(gql, admin_key, 2, filter=processing, sort=sort)
+    of_stores = await walk(
+        gql, admin_key, 1, filter={**processing, "and": [stores]}, sort=sort
+    )
+
+    # then: what a walk of every request lists, in the same order
+    everything = await walk(gql, admin_key, 100, sort=sort)
+    queued = [n for n in everything if n["status"] == "PROCESSING"]
+    assert len(queued) == len(waiting[::2]) > 2
+    assert ids(found) == ids(queued)
+    assert ids(of_stores) == [
+        n["id"] for n in queued if n["catalogReference"]["appId"] == "stores"
+    ]
 
 
 async def test_a_status_and_auto_notified_no_request_has_together_list_nothing(

@@ -264,6 +264,7 @@ def _still_waiting(selection: ColumnElement[bool]) -> Any:
 
 _QUEUE_COLUMNS = [
     "request_id",
+    "request_created_date",
     "report_id",
     "round",
     "attempts",
@@ -297,6 +298,7 @@ def _queue_waiting(
     """
     waiting = select(
         _REQUESTS.c.id,
+        _REQUESTS.c.created_date,
         literal(report_id),
         _REQUESTS.c.delivery_round + 1,
         literal(0),

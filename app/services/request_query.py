@@ -27,6 +27,7 @@ from app.services.request_plans import (
     PagePlan,
     Plan,
     choose_plan,
+    queue_statement,
     range_statement,
     sort_statement,
     walk_statement,
@@ -116,6 +117,8 @@ def page_statement(
     read the way `plan` says (app/services/request_plans.py; none: as planned)."""
     limit = query.first + 1
     segments = segments_after(query.keys, query.after)
+    if plan is not None and plan.plan is Plan.QUEUE:
+        return queue_statement(query, segments[0], dialect)
     if plan is not None and plan.plan is Plan.SORT:
         return sort_statement(query, plan.where, segments, dialect)
     if plan is not None and plan.plan is Plan.RANGE and len(segments) == 1:

@@ -74,6 +74,16 @@ def no_queued_notification(part: ColumnElement[bool]) -> bool:
     )
 
 
+def has_queued_notification(part: ColumnElement[bool]) -> bool:
+    """Whether `part` says a request has a queued notification (PROCESSING ones)."""
+    return (
+        isinstance(part, BinaryExpression)
+        and part.operator is operators.is_not
+        and isinstance(part.left, Column)
+        and part.left.table is not REQUESTS
+    )
+
+
 def _index_columns(index: Index) -> list[str | None]:
     return [
         str(each.name) if isinstance(each, Column) else None

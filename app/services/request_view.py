@@ -134,6 +134,13 @@ def select_requests() -> Any:
     return select(*_READ_COLUMNS).select_from(REQUEST_VIEW)
 
 
+def select_queued_requests() -> Any:
+    """SELECT the requests with a queued notification, read from the queue (an inner
+    join, so the queue's indexes may drive the read); as select_requests()."""
+    queued = QUEUED.join(_REQUESTS, _REQUESTS.c.id == QUEUED.c.request_id)
+    return select(*_READ_COLUMNS).select_from(queued)
+
+
 def status_in(statuses: Iterable[str]) -> ColumnElement[bool]:
     """`status IN statuses`, written so the stored status's index can serve it."""
     wanted = set(statuses)
