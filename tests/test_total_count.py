@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 
 from app.config import Settings
 from app.notify.dispatcher import Dispatcher
-from app.services import request_totals
+from app.services import broad_counts
 from tests.conftest import GraphQLClient
 from tests.delivery import create_requests, deliver_all, delivery_settings, report
 from tests.documents import (
@@ -47,9 +47,16 @@ def settings(settings: Settings, mailbox: Mailbox) -> Settings:
 
 def probe_both_sides_to(rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Both probes of a broad filter's totalCount count up to `rows` matches."""
-    monkeypatch.setattr(request_totals, "PROBE_ROWS", rows)
-    monkeypatch.setattr(request_totals, "SECOND_PROBE_ROWS", rows)
-    monkeypatch.setattr(request_totals, "SECOND_PROBE_AT_LEAST", rows)
+    monkeypatch.setattr(broad_counts, "PROBE_ROWS", rows)
+    monkeypatch.setattr(broad_counts, "SECOND_PROBE_ROWS", rows)
+    monkeypatch.setattr(broad_counts, "SECOND_PROBE_AT_LEAST", rows)
+
+
+def count_whole(side: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past both probes, count `side` ("matches" or "complement") whole, whatever the
+    sample of the counted part says."""
+    above = {"matches": 2.0, "complement": -1.0}[side]
+    monkeypatch.setattr(broad_counts, "COUNT_COMPLEMENT_ABOVE", above)
 
 
 @pytest.fixture
@@ -298,6 +305,27 @@ async def test_total_count_of_not_a_catalog_item_range_is_the_rest(
     either = {"or": [ranged(lt="b"), ranged(gt="b2")]}
     assert await total(gql, admin_key, either) == 2
     assert await total(gql, admin_key, {"not": either}) == 2
+
+
+@pytest.mark.parametrize("side", ["matches", "complement"])
+async def test_a_broad_total_is_the_same_whichever_side_is_counted_whole(
+    gql, admin_key, collecting, side, monkeypatch
+):
+    # given: four requests, three queued by a report, one without an item URL; no
+    # probe finds a side small, so one side is counted whole
+    probe_both_sides_to(0, monkeypatch)
+    count_whole(side, monkeypatch)
+    await create_requests(gql, 3)
+    await create(gql, email="ann@example.com", item_id="shoe-2", item_url=None)
+    assert await report(gql, admin_key) == 3
+
+    # then
+    received = {"status": {"eq": "RECEIVED"}}
+    assert await total(gql, admin_key, {"email": {"gte": ""}, **received}) == 1
+    assert await total(gql, admin_key, {"itemUrl": {"exists": True}}) == 3
+    assert await total(gql, admin_key, {"itemUrl": {"exists": True}, **received}) == 0
+    assert await total(gql, admin_key, {"itemUrl": {"exists": False}, **received}) == 1
+    assert await total(gql, admin_key, {"email": {"lt": "b"}, **PROCESSING}) == 0
 
 
 @pytest.mark.parametrize("probe_rows", [1, 2, 100])

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from app.config import Settings
 from app.notify.dispatcher import Dispatcher
-from app.services import request_totals
+from app.services import broad_counts
 from app.services.rules import contact_id_for
 from tests.conftest import GraphQLClient
 from tests.documents import (
@@ -103,9 +103,9 @@ def test_total_count_of_any_filter_counted_by_its_complement_is_the_models(
     settings: Settings,
 ) -> None:
     """Filters on any field, counted as all requests less those they leave out where
-    the probes say so (request_totals._broad_count): both probes' sizes drawn too, so
-    that each of its three ways (the matches, the complement, the full count) is taken,
-    whichever side decides."""
+    the probes say so (broad_counts._broad_count): both probes' sizes drawn too, and
+    which side is counted whole past them, so that each of its ways (the matches, the
+    complement, either counted whole) is taken, whichever side decides."""
     with asyncio.Runner() as runner, serving_in(runner, settings) as (app, gql, key):
 
         @PROFILE
@@ -123,12 +123,15 @@ def test_total_count_of_any_filter_counted_by_its_complement_is_the_models(
             sizes = st.integers(0, len(rows) + 1)
             first_rows = data.draw(sizes, label="first probe")
             second_rows = data.draw(sizes, label="second probe")
+            # Past both probes: the matches or the complement counted whole.
+            above = data.draw(st.sampled_from([-1.0, 0.5, 2.0]), label="complement")
             runner.run(wipe(app.state.store))
             runner.run(store_rows(app.state.store, rows))
             with (
-                patch.object(request_totals, "PROBE_ROWS", first_rows),
-                patch.object(request_totals, "SECOND_PROBE_ROWS", second_rows),
-                patch.object(request_totals, "SECOND_PROBE_AT_LEAST", second_rows),
+                patch.object(broad_counts, "PROBE_ROWS", first_rows),
+                patch.object(broad_counts, "SECOND_PROBE_ROWS", second_rows),
+                patch.object(broad_counts, "SECOND_PROBE_AT_LEAST", second_rows),
+                patch.object(broad_counts, "COUNT_COMPLEMENT_ABOVE", above),
             ):
                 runner.run(check_totals(gql, key, rows, specs))
 

@@ -16,6 +16,7 @@ from itsdangerous import Signer
 from sqlalchemy import ColumnElement, column, select, union_all
 
 from app.keys import ServerKeys
+from app.services.broad_counts import count_matching
 from app.services.cursors import (
     CURSOR_PURPOSE,
     decode_cursor,
@@ -39,7 +40,6 @@ from app.services.request_sort import (
     segments_after,
     sort_keys,
 )
-from app.services.request_totals import count_matching
 from app.services.request_view import (
     RequestRecord,
     as_record,
@@ -177,5 +177,5 @@ async def query_requests(store: Store, query: RequestQuery) -> Page:
 
 
 async def count_requests(store: Store, query: RequestQuery) -> int:
-    """Every request the query's filter matches (see request_totals.py)."""
+    """Every request the query's filter matches (see broad_counts.py)."""
     return await count_matching(store, query.filter, query.where)

@@ -1,5 +1,5 @@
-"""totalCount: from counters when the filter reads only the catalog reference, status
-and autoNotified; else a count of the requests it matches.
+"""totalCount from counters, when the filter reads only the catalog reference, status
+and autoNotified (a filter on other fields: app/services/broad_counts.py).
 
 app/services/demand.py keeps, in the transaction of every change, each item's requests
 per class (status as callers see it, and autoNotified null, false or true) in
@@ -34,7 +34,6 @@ from sqlalchemy import (
 
 from app.models import CatalogItemDemand, RequestTotals, table_of
 from app.services.demand_statements import AUTO_COUNTS, STATUS_COUNTS, RequestClass
-from app.services.filter_complement import complement, conjuncts
 from app.services.filter_match import fields_used
 from app.services.request_classes import (
     APP,
@@ -57,44 +56,19 @@ from app.services.request_classes import (
 )
 from app.services.request_filters import (
     Condition,
-    FilterField,
     Operator,
     RequestFilter,
     compile_condition,
-    compile_filter,
     fold_ascii,
 )
-from app.services.request_plans import every_match, matches_probe, unindexed
-from app.services.rules import Violations
 from app.services.text_prefixes import prefix_range
-from app.storage import Store
 
 _DEMAND = table_of(CatalogItemDemand)
 _TOTALS = table_of(RequestTotals)
 # The fields the counters are kept by, and their columns there.
 _KEY_COLUMNS = {APP: "app_id", ITEM: "catalog_item_id"}
-# How many matches the sides of a broad filter are counted to before it is counted
-# whole: the first side PROBE_ROWS; the second, probed only when the first has more,
-# 1/SECOND_PROBE_SHARE of the requests the counted part (appId, status, ...) holds,
-# within SECOND_PROBE_AT_LEAST and SECOND_PROBE_ROWS. A probe row (looked up in the
-# queue) costs about three rows of a full count: a second probe of 20,000 at 250,000
-# requests was a quarter of `itemUrl lt AND status`'s time, and the full count followed.
-PROBE_ROWS = 20_000
-SECOND_PROBE_ROWS = 20_000
-SECOND_PROBE_SHARE = 50
-SECOND_PROBE_AT_LEAST = 1_000
-# Fields whose index also holds app_id and status (app/models/requests.py, COVERED),
-# read by SQLite through that index. itemUrl is not among them: indexes led by the
-# status and by the app hold its ranges and-ed with either as one range each (0013).
-_COVERING = {
-    FilterField.EMAIL,
-    FilterField.CREATED_DATE,
-    FilterField.CONTACT_ID,
-}
 # appId conditions no cheaper decided per app than per item.
 _CHEAP = {Operator.EQ, Operator.IN}
-# Conditions that match only the values they name.
-_NAMED = {Operator.EQ, Operator.IN}
 
 
 def _where(left: Left, table: Table) -> ColumnElement[bool]:
@@ -268,115 +242,3 @@ def counters_statement(spec: RequestFilter | None) -> Any | None:
     if per_app:
         sums.append(_sum(_TOTALS, per_app))
     return select(functools.reduce(operator.add, sums) if sums else literal(0))
-
-
-def _split_counted(
-    spec: RequestFilter | None,
-) -> tuple[RequestFilter | None, RequestFilter]:
-    """`spec` as (what the counters count, the rest), AND-ed: the parts reading only
-    counted fields (None if there are none), and the others."""
-    counted: list[RequestFilter] = []
-    rest: list[RequestFilter] = []
-    for unit in conjuncts(spec):
-        (rest if fields_used(unit) - COUNTED_FIELDS else counted).append(unit)
-    return (RequestFilter(and_=tuple(counted)) if counted else None), RequestFilter(
-        and_=tuple(rest)
-    )
-
-
-def _broad_count(
-    spec: RequestFilter | None,
-    where: ColumnElement[bool],
-    dialect: str,
-    second_rows: int = SECOND_PROBE_ROWS,
-) -> Any | None:
-    """totalCount of a filter on other fields, when it matches many and leaves out few:
-    what its counted part (appId, status, ...) matches, from the counters, less what the
-    rest leaves out of that; None without a complement.
-
-    One statement, so one snapshot: the side likelier to be small is counted up to
-    PROBE_ROWS, then, if it has more, the other up to `second_rows`; the full count runs
-    only when both are larger, and each database evaluates a CASE branch's subquery only
-    when the branch is taken."""
-    counted, rest = _split_counted(spec)
-    rest_left_out = complement(rest)
-    if rest_left_out is None:
-        return None
-    violations = Violations()
-    matched_where = where
-    left_out_where = compile_filter(rest_left_out, violations)
-    if counted is not None:
-        counted_where = compile_filter(counted, violations)
-        if dialect == "sqlite" and fields_used(rest) <= _COVERING:
-            # Both probes read the rest's index, which holds appId and status too:
-            # SQLite would rather take an app's index and look up each of its requests
-            # in the table (1.4 s for `email startsWith AND appId` at 1M).
-            counted_where = unindexed(counted_where)
-            matched_where = and_(counted_where, compile_filter(rest, violations))
-        left_out_where = and_(counted_where, left_out_where)
-    base = counters_statement(counted)
-    if violations or base is None:  # e.g. nested deeper than a filter may be
-        return None
-    sides = [matched_where, left_out_where]
-    if _finds_few(rest_left_out):  # `id ne x`: x is one request, its side many
-        sides.reverse()
-    first_rows = PROBE_ROWS
-    first, second = (
-        matches_probe(side, rows).subquery()
-        for side, rows in zip(sides, (first_rows, second_rows), strict=True)
-    )
-    (first_count,), (second_count,) = first.c, second.c
-
-    def total(side: ColumnElement[bool], count: Any) -> Any:
-        return count if side is matched_where else base.scalar_subquery() - count
-
-    otherwise = (
-        select(
-            case(
-                (second_count < second_rows, total(sides[1], second_count)),
-                else_=every_match(matched_where).scalar_subquery(),
-            )
-        )
-        .select_from(second)
-        .scalar_subquery()
-    )
-    return select(
-        case(
-            (first_count < first_rows, total(sides[0], first_count)),
-            else_=otherwise,
-        )
-    ).select_from(first)
-
-
-def _finds_few(spec: RequestFilter) -> bool:
-    """Whether `spec` matches only requests of values it names (`eq`, `in`): few, so
-    its side is probed first (the other side's probe would count PROBE_ROWS)."""
-    if any(condition.operator in _NAMED for condition in spec.conditions):
-        return True
-    if any(_finds_few(part) for part in spec.and_ or ()):
-        return True
-    return bool(spec.or_) and all(_finds_few(part) for part in spec.or_ or ())
-
-
-async def _second_probe_rows(store: Store, spec: RequestFilter | None) -> int:
-    """The second probe's size for `spec` (see SECOND_PROBE_SHARE), from the counters'
-    count of the requests its counted part matches (all of them for none)."""
-    counted, _ = _split_counted(spec)
-    within = counters_statement(counted)
-    if within is None:
-        return SECOND_PROBE_ROWS
-    share = int(await store.scalar(within) or 0) // SECOND_PROBE_SHARE
-    return min(SECOND_PROBE_ROWS, max(SECOND_PROBE_AT_LEAST, share))
-
-
-async def count_matching(
-    store: Store, spec: RequestFilter | None, where: ColumnElement[bool]
-) -> int:
-    """Every request the checked filter `spec` matches; `where` is its compiled form."""
-    statement = counters_statement(spec)
-    if statement is None:
-        second_rows = await _second_probe_rows(store, spec)
-        statement = _broad_count(spec, where, store.dialect, second_rows)
-    if statement is None:
-        statement = every_match(where)
-    return int(await store.scalar(statement) or 0)
