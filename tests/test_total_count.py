@@ -49,7 +49,7 @@ def probe_both_sides_to(rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Both probes of a broad filter's totalCount count up to `rows` matches."""
     monkeypatch.setattr(broad_counts, "PROBE_ROWS", rows)
     monkeypatch.setattr(broad_counts, "SECOND_PROBE_ROWS", rows)
-    monkeypatch.setattr(broad_counts, "SECOND_PROBE_AT_LEAST", rows)
+    monkeypatch.setattr(broad_counts, "PROBE_AT_LEAST", rows)
 
 
 def count_whole(side: str, monkeypatch: pytest.MonkeyPatch) -> None:

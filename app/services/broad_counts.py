@@ -4,7 +4,7 @@ What the filter's counted part (appId, status, ...) matches is known from the co
 (app/services/request_totals.py); the rest splits those requests in two: the ones it
 matches and the ones it leaves out (its complement, app/services/filter_complement.py).
 Either side, counted, gives the total. One statement counts the side likelier to be
-small up to PROBE_ROWS, then the other up to a share of the counted part; only when both
+small, then the other, up to a share of the counted part; only when both
 are larger does it count one side whole: the one a sample of the counted part's
 requests says is the smaller.
 """
@@ -31,16 +31,17 @@ from app.services.request_view import counted_from
 from app.services.rules import Violations
 from app.storage import Store
 
-# How many matches the sides of a broad filter are counted to before it is counted
-# whole: the first side PROBE_ROWS; the second, probed only when the first has more,
-# 1/SECOND_PROBE_SHARE of the requests the counted part (appId, status, ...) holds,
-# within SECOND_PROBE_AT_LEAST and SECOND_PROBE_ROWS. A probe row (looked up in the
-# queue) costs about three rows of a full count: a second probe of 20,000 at 250,000
-# requests was a quarter of `itemUrl lt AND status`'s time, and the full count followed.
+# How many matches the sides of a broad filter are counted to before one is counted
+# whole: 1/PROBE_SHARE of the requests the counted part (appId, status, ...) holds,
+# at least PROBE_AT_LEAST, the first side at most PROBE_ROWS and the second at most
+# SECOND_PROBE_ROWS. A probe row (looked up in the queue) costs about three rows of a
+# full count, and past both probes the smaller side is counted whole anyway (see
+# _count_smaller_side): at 250,000 requests probes of 20,000 were half of the time of
+# `email lt AND status`, which then counted its matches whole.
 PROBE_ROWS = 20_000
 SECOND_PROBE_ROWS = 20_000
-SECOND_PROBE_SHARE = 50
-SECOND_PROBE_AT_LEAST = 1_000
+PROBE_SHARE = 50
+PROBE_AT_LEAST = 1_000
 # Fields whose index also holds app_id and status (app/models/requests.py, COVERED),
 # read by SQLite through that index. itemUrl is not among them: indexes led by the
 # status and by the app hold its ranges and-ed with either as one range each (0013).
@@ -79,15 +80,15 @@ def _broad_count(
     spec: RequestFilter | None,
     where: ColumnElement[bool],
     dialect: str,
-    second_rows: int = SECOND_PROBE_ROWS,
+    probe_rows: tuple[int, int] = (PROBE_ROWS, SECOND_PROBE_ROWS),
 ) -> Any | None:
     """totalCount of a filter on other fields, when it matches many and leaves out few:
     what its counted part (appId, status, ...) matches, from the counters, less what the
     rest leaves out of that; None without a complement.
 
     One statement, so one snapshot: the side likelier to be small is counted up to
-    PROBE_ROWS, then, if it has more, the other up to `second_rows`; the full count runs
-    only when both are larger, and each database evaluates a CASE branch's subquery only
+    `probe_rows[0]`, then, if it has more, the other up to `probe_rows[1]`; a side is
+    counted whole only when both are larger, and each database evaluates a CASE branch's subquery only
     when the branch is taken."""
     counted, rest = _split_counted(spec)
     rest_left_out = complement(rest)
@@ -113,7 +114,7 @@ def _broad_count(
     sides = [matched_where, left_out_where]
     if _finds_few(rest_left_out):  # `id ne x`: x is one request, its side many
         sides.reverse()
-    first_rows = PROBE_ROWS
+    first_rows, second_rows = probe_rows
     first, second = (
         matches_probe(side, rows).subquery()
         for side, rows in zip(sides, (first_rows, second_rows), strict=True)
@@ -185,15 +186,15 @@ def _finds_few(spec: RequestFilter) -> bool:
     return bool(spec.or_) and all(_finds_few(part) for part in spec.or_ or ())
 
 
-async def _second_probe_rows(store: Store, spec: RequestFilter | None) -> int:
-    """The second probe's size for `spec` (see SECOND_PROBE_SHARE), from the counters'
-    count of the requests its counted part matches (all of them for none)."""
+async def _probe_rows(store: Store, spec: RequestFilter | None) -> tuple[int, int]:
+    """Both probes' sizes for `spec` (see PROBE_SHARE), from the counters' count of the
+    requests its counted part matches (all of them for none)."""
     counted, _ = _split_counted(spec)
     within = counters_statement(counted)
     if within is None:
-        return SECOND_PROBE_ROWS
-    share = int(await store.scalar(within) or 0) // SECOND_PROBE_SHARE
-    return min(SECOND_PROBE_ROWS, max(SECOND_PROBE_AT_LEAST, share))
+        return PROBE_ROWS, SECOND_PROBE_ROWS
+    share = max(PROBE_AT_LEAST, int(await store.scalar(within) or 0) // PROBE_SHARE)
+    return min(PROBE_ROWS, share), min(SECOND_PROBE_ROWS, share)
 
 
 async def count_matching(
@@ -202,8 +203,8 @@ async def count_matching(
     """Every request the checked filter `spec` matches; `where` is its compiled form."""
     statement = counters_statement(spec)
     if statement is None:
-        second_rows = await _second_probe_rows(store, spec)
-        statement = _broad_count(spec, where, store.dialect, second_rows)
+        probe_rows = await _probe_rows(store, spec)
+        statement = _broad_count(spec, where, store.dialect, probe_rows)
     if statement is None:
         statement = every_match(where)
     return int(await store.scalar(statement) or 0)
