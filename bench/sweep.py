@@ -387,14 +387,11 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
     label = f"{args.database}, {args.requests:,} rows"
     output = report(timings, label)
-    print()
-    print(output)
+    print(f"\n{output}")
     results = BENCH_DIR / "results"
     results.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (results / f"{stamp}-sweep-{args.database}-{args.requests}.md").write_text(
-        output + "\n"
-    )
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-sweep-{args.database}-{args.requests}.md"
+    (results / name).write_text(output + "\n")
     return 0
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +29,11 @@ from app.migrate import (
 )
 from app.storage import open_store
 from tests.cli import run_cli
+from tests.migration_data import fill_every_table, read_tables
 
 SCRIPTS = ScriptDirectory.from_config(alembic_config())
 HEAD = SCRIPTS.get_current_head()
 TABLES = SQLModel.metadata.tables
-# (from, to) for every migration that has data to keep, plus re-running head on a full one.
-STEPS = [
-    (script.down_revision, script.revision)
-    for script in reversed(list(SCRIPTS.walk_revisions()))
-    if script.down_revision is not None
-] + [(HEAD, HEAD)]
 
 
 async def schema_differences(engine: AsyncEngine) -> list[Any]:
@@ -160,117 +153,13 @@ async def test_downgrade_to_base_and_upgrade_again_rebuilds_the_schema(
 # ------------------------------------------------------------------------- data is kept
 
 
-def _value(column: sa.Column[Any], row: int) -> Any:
-    """A value of the column's reflected type, different for every row."""
-    kind = column.type
-    if isinstance(kind, sa.Boolean):
-        return row % 2 == 0
-    if isinstance(kind, sa.Integer):
-        return row + 1
-    if isinstance(kind, sa.DateTime):
-        return datetime(2024, 1, 1 + row, 12, 30, tzinfo=UTC)
-    if isinstance(kind, sa.JSON):
-        return {"row": row, "text": "é"}
-    if isinstance(kind, sa.Uuid):
-        return uuid.UUID(int=row + 1)
-    if isinstance(kind, sa.String):
-        if kind.length == 36:  # a UUID stored as text (SQLite)
-            return str(uuid.UUID(int=row + 1))
-        return f"{column.name}-{row}-é"[: kind.length or None]
-    raise AssertionError(
-        f"no sample value for {column.table.name}.{column.name}: {kind!r}"
-    )
-
-
-def _fill(connection: sa.Connection, rows: int) -> dict[str, list[dict[str, Any]]]:
-    """Put `rows` rows in every table the database has now; return what went in."""
-    metadata = sa.MetaData()
-    metadata.reflect(connection)
-    stored: dict[str, list[dict[str, Any]]] = {}
-    for table in metadata.sorted_tables:
-        if table.name == "alembic_version":
-            continue
-        values = []
-        for row in range(rows):
-            record = {}
-            for column in table.columns:
-                if column.foreign_keys:
-                    parent = next(iter(column.foreign_keys)).column
-                    record[column.name] = stored[parent.table.name][row][parent.name]
-                elif column.autoincrement is True or (
-                    column.primary_key and isinstance(column.type, sa.Integer)
-                ):
-                    record[column.name] = row + 1
-                else:
-                    record[column.name] = _value(column, row)
-            values.append(record)
-        connection.execute(table.insert(), values)
-        stored[table.name] = values
-    return stored
-
-
-def _read(
-    connection: sa.Connection, names: list[str]
-) -> dict[str, list[dict[str, Any]]]:
-    metadata = sa.MetaData()
-    metadata.reflect(connection, only=names)
-    return {
-        name: [
-            dict(row._mapping)
-            for row in connection.execute(sa.select(metadata.tables[name]))
-        ]
-        for name in names
-    }
-
-
-def _normal(value: Any) -> Any:
-    """A value as both databases can hand it back: UUIDs as text, instants in UTC."""
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=value.tzinfo or UTC).astimezone(UTC)
-    return value
-
-
-def _rows(rows: list[dict[str, Any]], columns: set[str]) -> list[str]:
-    return sorted(
-        repr({k: _normal(v) for k, v in sorted(row.items()) if k in columns})
-        for row in rows
-    )
-
-
-@pytest.mark.parametrize(("start", "target"), STEPS, ids=[f"{a}-{b}" for a, b in STEPS])
-async def test_upgrading_a_database_holding_data_keeps_it(
-    empty_url: str, engine: AsyncEngine, start: str, target: str
-):
-    # given: a database at `start` with rows in every table
-    await upgrade_database(empty_url, start)
-    async with engine.begin() as connection:
-        before = await connection.run_sync(_fill, 3)
-
-    # when
-    await upgrade_database(empty_url, target)
-
-    # then: every row is there, with the same values in every column that still exists
-    async with engine.connect() as connection:
-        after = await connection.run_sync(_read, list(before))
-    for name, rows in before.items():
-        columns = set(rows[0]) & set(after[name][0] if after[name] else rows[0])
-        assert _rows(after[name], columns) == _rows(rows, columns), name
-
-
 async def test_a_database_made_before_migrations_is_adopted_with_its_rows(
     empty_url: str, engine: AsyncEngine
 ):
     # given: this version's tables made without Alembic (as releases before it did)
     async with engine.begin() as connection:
         await connection.run_sync(SQLModel.metadata.create_all)
-        before = await connection.run_sync(_fill, 2)
+        before = await connection.run_sync(fill_every_table, 2)
 
     # when
     await upgrade_database(empty_url)
@@ -278,7 +167,7 @@ async def test_a_database_made_before_migrations_is_adopted_with_its_rows(
     # then
     assert await _current_revision(empty_url) == HEAD
     async with engine.connect() as connection:
-        after = await connection.run_sync(_read, list(before))
+        after = await connection.run_sync(read_tables, list(before))
     assert {name: len(rows) for name, rows in after.items()} == dict.fromkeys(before, 2)
 
 
