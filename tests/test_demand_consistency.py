@@ -8,9 +8,8 @@ import asyncio
 import random
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -33,7 +32,6 @@ from app.services.requests import _validated_request_values
 from app.services.rules import CatalogReference, ItemDetails, NewRequest
 from app.storage import open_store
 from tests.clock import TestClock, app_with_clock
-from tests.databases import PostgresDatabases
 from tests.documents import (
     DELETE_REQUEST,
     MARK_AS_SENT,
@@ -272,18 +270,6 @@ async def test_a_mark_waiting_for_a_report_counts_the_request_as_processing(
 
 
 # --------------------------------------------------------------------------- migration
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database without any table."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-        return
-    postgres: PostgresDatabases = request.getfixturevalue("postgres")
-    name = postgres.create_empty()
-    yield postgres.url_for(name)
-    postgres.release(name)
 
 
 def _request_row(index: int, status: str, created: datetime) -> dict[str, Any]:

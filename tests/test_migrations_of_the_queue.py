@@ -49,6 +49,19 @@ def _request(request_id: uuid.UUID, created: datetime, status: str) -> dict[str,
     }
 
 
+def _queued(request_id: uuid.UUID, at: datetime) -> dict[str, Any]:
+    """Its notification, queued by report 1 at `at`, as every migration so far stores
+    one (round 1, no createdDate of the request's)."""
+    return {
+        "id": 1,
+        "request_id": request_id,
+        "report_id": 1,
+        "round": 1,
+        "available_at": at,
+        "created_date": at,
+    }
+
+
 async def test_a_request_processing_before_0002_still_is_and_its_email_is_still_due(
     empty_url: str, engine: AsyncEngine
 ):
@@ -66,15 +79,7 @@ async def test_a_request_processing_before_0002_still_is_and_its_email_is_still_
             {"id": 1, "item_name": "Shoe", "item_price": "1.00", "created_date": now},
         )
         await connection.execute(
-            sa.insert(TABLES["notifications"]),
-            {
-                "id": 1,
-                "request_id": request_id,
-                "report_id": 1,
-                "round": 1,
-                "available_at": now,
-                "created_date": now,
-            },
+            sa.insert(TABLES["notifications"]), _queued(request_id, now)
         )
 
     # when
@@ -116,15 +121,7 @@ async def test_a_request_queued_before_0014_has_its_created_date_in_the_queue(
             _request(request_id, created, "RECEIVED"),
         )
         await connection.execute(
-            sa.insert(TABLES["notifications"]),
-            {
-                "id": 1,
-                "request_id": request_id,
-                "report_id": 1,
-                "round": 1,
-                "available_at": created,
-                "created_date": created,
-            },
+            sa.insert(TABLES["notifications"]), _queued(request_id, created)
         )
 
     # when
