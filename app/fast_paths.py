@@ -2,7 +2,7 @@
 
 The service is fast partly because three libraries are driven below their public APIs:
 
-- SQLAlchemy: statements compiled once and run on a raw sqlite3 cursor
+- SQLAlchemy: statements compiled once and run on a raw sqlite3 cursor or asyncpg pool
   (`StatementCompiler`), without SQLAlchemy's per-execution machinery.
 - graphql-core and Strawberry: an execution context that resolves plain leaf fields in one
   step and leaves no reference cycles (`LeafFieldExecutionContext`).

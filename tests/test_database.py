@@ -54,6 +54,24 @@ async def test_statement_timeout_stops_a_slow_statement(settings: Settings):
 
 
 @POSTGRESQL
+async def test_statement_timeout_stops_a_slow_select_on_either_read_path(
+    settings: Settings,
+):
+    configured = settings.model_copy(update={"db_statement_timeout_ms": 200})
+    store = open_store(configured)
+    slow = sa.select(sa.func.pg_sleep(2).label("slept"))
+    try:
+        # A Core SELECT: asyncpg's own pool with fast paths on, the engine's without.
+        with pytest.raises(
+            (exc.DBAPIError, asyncpg.QueryCanceledError), match="statement timeout"
+        ):
+            await store.rows(slow)
+        assert await store.scalar(sa.select(sa.literal(1).label("one"))) == 1
+    finally:
+        await store.dispose()
+
+
+@POSTGRESQL
 async def test_readyz_fails_when_the_database_goes_away_and_healthz_does_not(
     app: Starlette,
     http: httpx.AsyncClient,

@@ -1,6 +1,6 @@
 """The suite runs in the mode `FAST_PATHS` asks for (.ci/run runs it both ways).
 
-With fast paths on, the SQLite store runs reads on raw sqlite3 connections, below
+With fast paths on, the stores run reads on raw driver connections (sqlite3, asyncpg), below
 SQLAlchemy (app/fast_paths.py); with them off every statement goes through SQLAlchemy's
 own execution, which its public engine events see.
 """
@@ -54,6 +54,20 @@ def test_the_settings_tests_build_are_in_the_mode_asked_for(settings: Settings):
 
 @SQLITE
 async def test_sqlite_reads_bypass_sqlalchemy_only_with_fast_paths_on(
+    gql: GraphQLClient, admin_key: str, collecting: None
+):
+    created = await create(gql)
+
+    with statements_through_sqlalchemy() as seen:
+        result = await gql(GET_REQUEST, {"id": created["id"]}, key=admin_key)
+
+    assert result.data["backInStockNotificationRequest"]["id"] == created["id"]
+    reads = [sql for sql in seen if "FROM notification_requests" in sql]
+    assert bool(reads) is not FAST_PATHS_ASKED, seen
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_postgresql_reads_bypass_sqlalchemy_only_with_fast_paths_on(
     gql: GraphQLClient, admin_key: str, collecting: None
 ):
     created = await create(gql)

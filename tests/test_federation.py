@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from app.config import Settings
 from app.graphql.entities import MAX_REPRESENTATIONS
 from app.permissions import Permission
 from tests.conftest import mint_key
 from tests.documents import create
+from tests.sent_sql import sql_sent
 
 ITEM_ENTITIES = """
 query($representations: [_Any!]!) {
@@ -145,21 +145,13 @@ async def test_a_hundred_representations_take_one_query_per_field(
 async def test_a_hundred_representations_send_postgresql_one_statement_per_field(
     gql, app, admin_key
 ):
-    executed: list[str] = []
-    engine = app.state.store.engine.sync_engine
     representations = [item(f"item-{i}", app_id=f"app-{i % 10}") for i in range(100)]
     await gql(ITEM_ENTITIES, {"representations": representations[:1]}, key=admin_key)
 
-    def record(_conn, _cursor, statement, *_args) -> None:
-        executed.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with sql_sent(app.state.store) as executed:
         result = await gql(
             ITEM_ENTITIES, {"representations": representations}, key=admin_key
         )
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
     assert result.errors == []
     assert len(reading(executed, "notification_requests")) == 1

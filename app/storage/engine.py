@@ -24,12 +24,14 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, event, exc
+from sqlalchemy import Executable, TextClause, event, exc
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.config import Settings
 from app.storage.base import Params, RowMaker, Store, Transaction, made
+from app.storage.postgres import PostgresReader
+from app.storage.raw_rows import RawStatements
 
 T = TypeVar("T")
 
@@ -80,19 +82,24 @@ async def stream_rows(
             yield made(batch, into)
 
 
+def postgres_session_settings(settings: Settings) -> dict[str, str]:
+    """The session settings of every connection of the service's pools."""
+    return {
+        "statement_timeout": str(settings.db_statement_timeout_ms),
+        "application_name": "backinstock",
+        # asyncpg prepares and caches every statement; after five runs PostgreSQL
+        # may plan one for any parameter value, and a count's probe planned for
+        # none may read the whole table where its values find no row.
+        "plan_cache_mode": "force_custom_plan",
+    }
+
+
 def server_engine(settings: Settings) -> AsyncEngine:
     """A pooled engine for a database server, with its statement timeout; a connection
     the server has closed is replaced at checkout, without a round trip to ask."""
     connect_args: dict[str, Any] = {}
     if settings.database_url.startswith("postgresql+asyncpg"):
-        connect_args["server_settings"] = {
-            "statement_timeout": str(settings.db_statement_timeout_ms),
-            "application_name": "backinstock",
-            # asyncpg prepares and caches every statement; after five runs PostgreSQL
-            # may plan one for any parameter value, and a count's probe planned for
-            # none may read the whole table where its values find no row.
-            "plan_cache_mode": "force_custom_plan",
-        }
+        connect_args["server_settings"] = postgres_session_settings(settings)
     engine = create_async_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
@@ -149,9 +156,12 @@ class EngineStore(Store):
         url: str,
         engine: AsyncEngine,
         write_engine: AsyncEngine | None = None,
+        reader: PostgresReader | None = None,
     ) -> None:
         self.url = url
         self.engine = engine
+        # With fast paths on, PostgreSQL's single-statement reads skip the engine.
+        self.reader = reader
         self.write_engine = write_engine or engine
         self.dialect = engine.dialect.name
         # Single-statement reads on PostgreSQL open no transaction (same pool); streams
@@ -173,11 +183,25 @@ class EngineStore(Store):
                 sqlite_engine(url, "BEGIN", SQLITE_PRAGMAS),
                 sqlite_engine(url, "BEGIN IMMEDIATE", SQLITE_PRAGMAS),
             )
-        return cls(url, server_engine(settings))
+        engine = server_engine(settings)
+        reader = None
+        if settings.fast_paths and engine.dialect.driver == "asyncpg":
+            reader = PostgresReader(
+                engine.url.set(drivername="postgresql").render_as_string(
+                    hide_password=False
+                ),
+                RawStatements(engine.dialect),
+                size=settings.db_pool_size,
+                server_settings=postgres_session_settings(settings),
+            )
+        return cls(url, engine, reader=reader)
 
     async def _read(
         self, statement: Executable, params: Params | None, into: RowMaker[Any] | None
     ) -> list[Any]:
+        if self.reader is not None and not isinstance(statement, TextClause):
+            # (Textual SQL names no columns to convert: it takes the engine's path.)
+            return await self.reader.rows(statement, params, into)
         try:
             return await self._read_once(statement, params, into)
         except exc.DBAPIError as error:
@@ -232,6 +256,8 @@ class EngineStore(Store):
         await asyncio.wait_for(self.write(lock_as_writers_do), timeout + 2)
 
     async def dispose(self) -> None:
+        if self.reader is not None:
+            await self.reader.close()
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()

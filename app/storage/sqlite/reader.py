@@ -3,7 +3,7 @@
 A session costs several thread hops per query (BEGIN, execute, fetch, ROLLBACK, pool
 reset), each a wake-up of the driver's thread. `SQLiteReader` runs one compiled Core SELECT
 in autocommit mode (the statement is its own snapshot) and converts its rows
-(app/storage/sqlite/rows.py): on the event loop's own thread while it stays within a small
+(app/storage/raw_rows.py): on the event loop's own thread while it stays within a small
 budget of SQLite steps (a page of 101 rows by index costs less than a thread hop), else as
 one hop on a raw aiosqlite connection.
 """
@@ -18,7 +18,7 @@ import aiosqlite
 from sqlalchemy import Executable
 
 from app.storage.base import Params, RowMaker
-from app.storage.sqlite.rows import RawStatements
+from app.storage.raw_rows import RawStatements
 
 # SQLite virtual-machine steps a read may take on the event loop's thread (about 1-2 ms)
 # before it is interrupted and handed to a reader thread; counted every INLINE_CHECK_EVERY.

@@ -18,8 +18,8 @@ from sqlalchemy.engine import make_url
 
 from app.storage.base import Params, RowMaker, Store, Transaction, made
 from app.storage.engine import SQLITE_PRAGMAS, sqlite_engine, stream_rows
+from app.storage.raw_rows import RawStatements
 from app.storage.sqlite.reader import SQLiteReader
-from app.storage.sqlite.rows import RawStatements
 from app.storage.sqlite.statistics import write_planner_statistics
 from app.storage.sqlite.writer import SQLiteWriter
 

@@ -1,8 +1,9 @@
-"""Rows read on a raw sqlite3 cursor, converted the way SQLAlchemy would convert them.
+"""Rows read on a raw driver connection, converted the way SQLAlchemy would convert them.
 
 The columns' own result processors convert the values (or faster ones that give the same
 values for what this service stores), so a raw row reads like SQLAlchemy's row of the same
 statement. The statements themselves are compiled by app.fast_paths.StatementCompiler.
+Used by SQLite's reader and writer (sqlite3) and by PostgreSQL's reader (asyncpg).
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ def _uuid(value: str | None) -> uuid.UUID | None:
     return None if value is None else uuid.UUID(value)
 
 
+def _aware_utc(value: datetime | None) -> datetime | None:
+    # asyncpg returns timestamptz aware, in UTC already: UTCDateTime's own processor
+    # would convert it to the zone it is in.
+    if value is None or value.tzinfo is UTC:
+        return value
+    return value.astimezone(UTC)
+
+
 def _json(value: Any) -> Any:
     if not isinstance(value, (str, bytes)):
         return value  # NULL, or a bare number SQLite's JSON functions left as one
@@ -52,9 +61,12 @@ def _json(value: Any) -> Any:
 def _result_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
     """The column type's result processor, or a faster one giving the same values."""
     if isinstance(type_, UTCDateTime):
-        return _utc_datetime  # SQLite keeps naive UTC text; see UTCDateTime
+        if dialect.name == "sqlite":
+            return _utc_datetime  # SQLite keeps naive UTC text; see UTCDateTime
+        return _aware_utc
     if isinstance(type_, GUID):
-        return _uuid  # the canonical text; see GUID
+        # The canonical text on SQLite; a uuid.UUID already from asyncpg. See GUID.
+        return _uuid if dialect.name == "sqlite" else None
     implementation = type_.dialect_impl(dialect)
     if isinstance(implementation, JSON):
         return _json
@@ -65,7 +77,7 @@ def _result_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | No
 
 
 class RawStatements:
-    """Core statements run on a raw sqlite3 connection, rows converted SQLAlchemy's way.
+    """Core statements run on a raw driver connection, rows converted SQLAlchemy's way.
 
     Compiling and converting are planned once per statement (or per shape of statement),
     so a statement costs little more than SQLite's own work.
