@@ -22,6 +22,7 @@ from tests.documents import (
     start_collecting,
 )
 from tests.seeded import seeded
+from tests.sent_sql import sql_sent
 
 # On a few rows the probes find every walk short; these make pages go the other ways.
 PLANNERS = {
@@ -312,3 +313,19 @@ async def test_conditions_some_value_meets_together_list_its_requests(
     assert ids(found) == [
         r["id"] for r in reversed(shop) if r["catalogReference"]["appId"] == "Bookings"
     ]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_postgresql_counts_a_starts_with_range_in_its_index_order(
+    app, gql, admin_key, shop
+):
+    # Read unordered, PostgreSQL may take a bitmap of the whole range before counting
+    # the first rows; in the index's order the probe stops at its bound.
+    starts = {"itemUrl": {"startsWith": "HTTPS://SHOP.EXAMPLE/1"}}
+
+    with sql_sent(app.state.store) as sent:
+        nodes = await walk(gql, admin_key, 100, filter=starts)
+
+    assert nodes and all(n["itemUrl"] == "https://Shop.example/1" for n in nodes)
+    probes = [sql for sql in sent if "LIMIT" in sql and "count(*)" in sql]
+    assert any("ORDER BY lower(notification_requests.item_url)" in s for s in probes)

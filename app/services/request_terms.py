@@ -14,7 +14,12 @@ from typing import Any
 
 from sqlalchemy import Column, ColumnElement, Index, and_
 from sqlalchemy.sql import operators
-from sqlalchemy.sql.expression import BinaryExpression, BindParameter, BooleanClauseList
+from sqlalchemy.sql.expression import (
+    BinaryExpression,
+    BindParameter,
+    BooleanClauseList,
+    Grouping,
+)
 
 from app.models import NotificationRequest, table_of
 from app.services.request_sort import SortKey, column_of
@@ -101,18 +106,13 @@ def indexes(dialect: str) -> list[Index]:
 
 
 def terms(condition: ColumnElement[bool], dialect: str) -> list[Term]:
-    """Every term an index range could serve: each part of the AND alone, the bounds
-    of one range together, and one value each of the columns an index starts with."""
+    """Every term an index range could serve: each part of the AND alone (but the
+    bounds of one range together, never apart), and one value each of the columns an
+    index starts with."""
     parts = flat_terms(condition)
     one_value = {
         name: part for part in parts if (name := _one_value_column(part)) is not None
     }
-    found = [
-        Term(part, (part,), (name,) if part is one_value.get(name) else ())
-        for part in parts
-        if not no_queued_notification(part)
-        for name in [_one_value_column(part) or ""]
-    ]
     ranges: list[list[Any]] = []
     for part in parts:
         if isinstance(part, BinaryExpression) and part.operator in _RANGES:
@@ -121,9 +121,16 @@ def terms(condition: ColumnElement[bool], dialect: str) -> list[Term]:
                 ranges.append([part])
             else:
                 same.append(part)
-    found += [
-        Term(and_(*bounds), tuple(bounds)) for bounds in ranges if len(bounds) > 1
+    together = [bounds for bounds in ranges if len(bounds) > 1]
+    # A bound alone never meets fewer rows than its range: only the range is probed.
+    bounded = {id(bound) for bounds in together for bound in bounds}
+    found = [
+        Term(part, (part,), (name,) if part is one_value.get(name) else ())
+        for part in parts
+        if not no_queued_notification(part) and id(part) not in bounded
+        for name in [_one_value_column(part) or ""]
     ]
+    found += [Term(and_(*bounds), tuple(bounds)) for bounds in together]
     for index in indexes(dialect):
         prefix: list[str] = []
         for name in _index_columns(index):
@@ -134,6 +141,27 @@ def terms(condition: ColumnElement[bool], dialect: str) -> list[Term]:
             chosen = tuple(one_value[name] for name in prefix)
             found.append(Term(and_(*chosen), chosen, tuple(prefix)))
     return found
+
+
+def ranged_expression(term: Term) -> ColumnElement[Any] | None:
+    """The one expression every comparison of `term` bounds (`x >= a AND x < b`, a
+    startsWith's grouped range), or None: a term of other comparisons."""
+    comparisons: list[Any] = []
+    pending: list[Any] = list(term.parts)
+    while pending:
+        part = pending.pop()
+        if isinstance(part, Grouping):
+            pending.append(part.element)
+        elif isinstance(part, BooleanClauseList) and part.operator is operators.and_:
+            pending.extend(part.clauses)
+        elif isinstance(part, BinaryExpression) and part.operator in _RANGES:
+            comparisons.append(part)
+        else:
+            return None
+    first: ColumnElement[Any] | None = comparisons[0].left if comparisons else None
+    if first is None or not all(each.left.compare(first) for each in comparisons):
+        return None
+    return first
 
 
 def in_sort_order(term: Term, keys: Sequence[SortKey], dialect: str) -> bool:
