@@ -187,6 +187,29 @@ async def test_a_write_on_a_connection_cut_unnoticed_is_run_again_once(
     assert emails == ["after@example.com", "before@example.com"]  # kept once
 
 
+@POSTGRESQL
+async def test_a_write_cut_after_its_first_statement_is_run_again_once(
+    settings, app: Starlette
+):
+    runs: list[int] = []
+    two = sa.select(sa.literal(2).label("two")).where(
+        sa.literal(1) == sa.bindparam("one")
+    )
+
+    def body(tx: Transaction) -> list[object]:
+        runs.append(1)
+        tx.scalar(sa.select(sa.literal(1)))  # the transaction has begun
+        if len(runs) == 1:
+            _cut_connections_unnoticed(settings.database_url)
+        # A reusable statement: on asyncpg itself with fast paths on.
+        return tx.rows(two, {"one": 1})
+
+    rows = await app.state.store.write(body)
+
+    assert [row.two for row in rows] == [2]
+    assert len(runs) == 2
+
+
 async def test_readyz_is_ok_with_a_reachable_database(http: httpx.AsyncClient):
     response = await http.get("/readyz")
 

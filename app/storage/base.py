@@ -18,13 +18,20 @@ Params = dict[str, Any]
 class RawStatements(Protocol):
     """Runs reusable statements straight on the DB-API connection (a fast path)."""
 
+    # Whether the driver's transaction begins only with the first statement SQLAlchemy
+    # runs (asyncpg's adapter): then that statement goes through SQLAlchemy.
+    begins_lazily: bool
+
     def rows(
         self,
-        driver_connection: Any,
+        connection: Any,
         statement: Any,
         values: Params,
         into: RowMaker[Any] | None,
-    ) -> list[Any]: ...
+    ) -> list[Any]:
+        """(sync) The rows of a reusable statement, on `connection` (the pool's
+        connection a SQLAlchemy Connection holds, `Connection.connection`)."""
+        ...
 
 
 def made(result: Iterable[Any], into: RowMaker[R] | None) -> list[Any]:
@@ -49,6 +56,7 @@ class Transaction:
         self.connection = connection
         self.dialect: str = connection.dialect.name
         self._raw = raw
+        self._begun = raw is None or not raw.begins_lazily
 
     @overload
     def rows(
@@ -71,20 +79,22 @@ class Transaction:
 
         With `params`, `statement` is a reusable one with bind parameters.
         """
-        if params is not None and self._raw is not None:
-            driver = self.connection.connection.driver_connection
-            return self._raw.rows(driver, statement, params, into)
+        if params is not None and self._raw is not None and self._begun:
+            return self._raw.rows(self.connection.connection, statement, params, into)
+        self._begun = True
         return made(self.connection.execute(statement, params or {}), into)
 
     def execute(
         self, statement: Executable, params: Params | Sequence[Params] | None = None
     ) -> int:
         """Run a write (once per parameter set given as a list); how many rows it hit."""
+        self._begun = True
         result = self.connection.execute(statement, params or {})
         return int(result.rowcount)
 
     def scalar(self, statement: Executable, params: Params | None = None) -> Any:
         """The first column of the first row, or None."""
+        self._begun = True
         return self.connection.execute(statement, params or {}).scalar()
 
 

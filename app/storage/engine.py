@@ -29,9 +29,8 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.config import Settings
-from app.storage.base import Params, RowMaker, Store, Transaction, made
-from app.storage.postgres import PostgresReader
-from app.storage.raw_rows import RawStatements
+from app.storage.base import Params, RawStatements, RowMaker, Store, Transaction, made
+from app.storage.postgres import CONNECTION_LOST, AsyncpgStatements, PostgresReader
 
 T = TypeVar("T")
 
@@ -134,18 +133,25 @@ def _discard_if_out_of_step(context: ExceptionContext) -> None:
 class _LostBeforeCommit(Exception):
     """A write's connection died while its body ran: no COMMIT was sent."""
 
-    def __init__(self, error: exc.DBAPIError) -> None:
+    def __init__(self, error: BaseException) -> None:
         super().__init__(str(error))
         self.error = error
 
 
-def _before_commit(work: Callable[[Transaction], T], sync: Any) -> T:
+def _before_commit(
+    work: Callable[[Transaction], T], sync: Any, raw: RawStatements | None
+) -> T:
     try:
-        return work(Transaction(sync))
+        return work(Transaction(sync, raw))
     except exc.DBAPIError as error:
         if error.connection_invalidated:
             raise _LostBeforeCommit(error) from error
         raise
+    except CONNECTION_LOST as error:
+        # A statement run on asyncpg itself (fast paths) met it: the pool must drop
+        # the connection, as SQLAlchemy does when its own statement meets it.
+        sync.invalidate(error)
+        raise _LostBeforeCommit(error) from error
 
 
 class EngineStore(Store):
@@ -160,8 +166,10 @@ class EngineStore(Store):
     ) -> None:
         self.url = url
         self.engine = engine
-        # With fast paths on, PostgreSQL's single-statement reads skip the engine.
+        # With fast paths on, PostgreSQL's single-statement reads skip the engine, and
+        # a write's reusable statements run on asyncpg inside its transaction.
         self.reader = reader
+        self.raw = reader.statements if reader is not None else None
         self.write_engine = write_engine or engine
         self.dialect = engine.dialect.name
         # Single-statement reads on PostgreSQL open no transaction (same pool); streams
@@ -190,7 +198,7 @@ class EngineStore(Store):
                 engine.url.set(drivername="postgresql").render_as_string(
                     hide_password=False
                 ),
-                RawStatements(engine.dialect),
+                AsyncpgStatements(engine.dialect),
                 size=settings.db_pool_size,
                 server_settings=postgres_session_settings(settings),
             )
@@ -235,7 +243,9 @@ class EngineStore(Store):
     async def _write_once(self, work: Callable[[Transaction], T]) -> T:
         turn = self._write_turn or contextlib.nullcontext()
         async with turn, self.write_engine.begin() as connection:
-            return await connection.run_sync(lambda sync: _before_commit(work, sync))
+            return await connection.run_sync(
+                lambda sync: _before_commit(work, sync, self.raw)
+            )
 
     async def can_start_write(self, table: str, timeout: float) -> None:
         milliseconds = max(1, int(timeout * 1000))

@@ -132,14 +132,17 @@ class RawStatements:
             rows.append(make(values))
         return rows
 
+    # sqlite3 is in a transaction from the writer's BEGIN on.
+    begins_lazily = False
+
     def rows(
         self,
-        driver_connection: Any,
+        connection: Any,
         statement: Any,
         values: Params,
         into: RowMaker[Any] | None = None,
     ) -> list[Any]:
         """(sync) The rows of a reusable statement run on a raw sqlite3 connection."""
         sql, arguments = self.prepare(statement, values)
-        raw = driver_connection.execute(sql, arguments).fetchall()
+        raw = connection.driver_connection.execute(sql, arguments).fetchall()
         return self.convert(statement, raw, into)

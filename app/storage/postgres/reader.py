@@ -22,17 +22,8 @@ import asyncpg
 from sqlalchemy import Executable
 
 from app.storage.base import Params, RowMaker
+from app.storage.postgres.statements import CONNECTION_LOST
 from app.storage.raw_rows import RawStatements
-
-# Failures that say the connection was lost, not that the statement was wrong or slow
-# (a statement timeout, QueryCanceledError, is not among them: it is not run again).
-CONNECTION_LOST: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, and a connection gone
-    asyncpg.AdminShutdownError,  # pg_terminate_backend, a restart
-    asyncpg.CrashShutdownError,
-    asyncpg.InternalClientError,  # asyncpg out of step with a closing connection
-    ConnectionError,  # reset or refused
-)
 
 
 async def _keep_as_is(_connection: asyncpg.Connection) -> None:
