@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from app.models import (
     CatalogItemDemand,
     DailyRequestStats,
+    ItemUrlDemand,
     NotificationRequest,
     ReferenceRequestCounts,
     RequestTotals,
@@ -20,7 +21,7 @@ from app.storage import Store
 
 WAITING = {"RECEIVED", "PROCESSING", "FAILED"}
 STATUSES = ("RECEIVED", "PROCESSING", "NOTIFICATION_SENT", "FAILED")
-FIELDS = "id status autoNotified createdDate catalogReference { appId catalogItemId }"
+FIELDS = "id status autoNotified createdDate itemUrl catalogReference { appId catalogItemId }"
 LIST = """
 query List($filter: BackInStockNotificationRequestFilter, $first: Int, $after: String) {
   backInStockNotificationRequests(filter: $filter, first: $first, after: $after) {
@@ -115,6 +116,29 @@ def recount_totals(requests: dict[str, dict[str, Any]]) -> dict[tuple[str, str],
         key = (reference["appId"], reference["catalogItemId"][:1])
         classes[key][_class_of(request)] += 1
     return {key: _class_counts(counted) for key, counted in classes.items()}
+
+
+def recount_urls(requests: dict[str, dict[str, Any]]) -> dict[tuple[str, str], tuple]:
+    """item_url_demand as it should be, from the requests: per app and itemUrl (its
+    folded form, then the counts); requests without an itemUrl are not counted."""
+    classes: dict[tuple[str, str], Counter[tuple[str, bool | None]]] = defaultdict(
+        Counter
+    )
+    for request in requests.values():
+        if request.get("itemUrl") is not None:
+            key = (request["catalogReference"]["appId"], request["itemUrl"])
+            classes[key][_class_of(request)] += 1
+    return {
+        key: (fold_ascii(key[1]), *_class_counts(counted))
+        for key, counted in classes.items()
+    }
+
+
+async def stored_url_demand(store: Store) -> dict[tuple[str, str], tuple]:
+    """item_url_demand, rows whose requests were all deleted left out."""
+    table = ItemUrlDemand.__table__
+    rows = await store.rows(sa.select(table))
+    return {(row.app_id, row.item_url): tuple(row[2:]) for row in rows if any(row[3:7])}
 
 
 async def stored_demand(store: Store) -> dict[tuple[str, str], tuple]:

@@ -47,15 +47,24 @@ from tests.recount import (
     recount,
     recount_references,
     recount_totals,
+    recount_urls,
     stored_demand,
     stored_reference_counts,
     stored_stats,
     stored_totals,
+    stored_url_demand,
 )
 
 ITEM = {"name": "Blue shoe", "price": "24.50"}
 ITEMS = [("stores", "shoe-1"), ("stores", "shoe-2"), ("pos", "shoe-1")]
 OPTIONS = [None, {"size": 42}]
+# Shared by items and apps, in two letter cases, or none.
+ITEM_URLS = [
+    None,
+    "https://Shop.example/a",
+    "https://shop.example/A",
+    "https://b.example",
+]
 
 
 @pytest.fixture
@@ -124,6 +133,7 @@ async def random_operation(
             item_id=item_id,
             app_id=app_id,
             options=rng.choice(OPTIONS),
+            item_url=rng.choice(ITEM_URLS),
         )
         known.append(made["id"])
     elif roll < 0.65:
@@ -172,6 +182,7 @@ async def test_counters_equal_a_recount_after_random_operations(
             store = app.state.store
             assert await stored_demand(store) == recount(requests), f"step {step}"
             assert await stored_totals(store) == recount_totals(requests), step
+            assert await stored_url_demand(store) == recount_urls(requests), step
             assert await stored_stats(store) == model.expected(), f"step {step}"
             references = await recount_references(store)
             assert await stored_reference_counts(store) == references, step
@@ -209,6 +220,8 @@ async def test_counters_stay_exact_when_changes_race(
     requests = await all_requests(gql, admin_key)
     assert await stored_demand(app.state.store) == recount(requests)
     assert await stored_totals(app.state.store) == recount_totals(requests)
+    assert await stored_url_demand(app.state.store) == recount_urls(requests)
+    assert await stored_url_demand(app.state.store) == recount_urls(requests)
     references = await recount_references(app.state.store)
     assert await stored_reference_counts(app.state.store) == references
 
@@ -285,6 +298,7 @@ def _request_row(index: int, status: str, created: datetime) -> dict[str, Any]:
         "status": status,
         "open_request": None if sent else True,
         "created_date": created,
+        "item_url": ITEM_URLS[index % len(ITEM_URLS)],
     }
 
 
@@ -327,6 +341,7 @@ async def test_the_migration_counts_the_requests_already_there(empty_url: str):
                 "status": row.status,
                 "autoNotified": row.auto_notified,
                 "createdDate": row.created_date.isoformat(),
+                "itemUrl": row.item_url,
                 "catalogReference": {
                     "appId": row.app_id,
                     "catalogItemId": row.catalog_item_id,
@@ -336,6 +351,7 @@ async def test_the_migration_counts_the_requests_already_there(empty_url: str):
         }
         assert await stored_demand(store) == recount(requests)
         assert await stored_totals(store) == recount_totals(requests)
+        assert await stored_url_demand(store) == recount_urls(requests)
         references = await recount_references(store)
         assert references  # every request counted for its reference
         assert await stored_reference_counts(store) == references

@@ -140,6 +140,31 @@ def test_total_count_of_any_filter_counted_by_its_complement_is_the_models(
         total_is_the_models()
 
 
+def test_total_count_of_item_url_filters_is_the_models(settings: Settings) -> None:
+    """itemUrl conditions, alone or and-ed with a counted part, summed from the counters
+    per itemUrl (app/services/url_totals.py), requests without one included where every
+    condition holds for them."""
+    with asyncio.Runner() as runner, serving_in(runner, settings) as (app, gql, key):
+        # Cheap examples: five times the profile's (a prefix in another letter case
+        # of a URL's own took that many to come up).
+        @profiles(parent=PROFILE, max_examples=5 * PROFILE.max_examples)
+        @given(data=st.data(), rows=worlds())
+        def total_is_the_models(data: st.DataObject, rows: list[Row]) -> None:
+            url = field_filter("itemUrl", rows).map(lambda ops: {"itemUrl": ops})
+            counted = st.none() | filters(rows, depth=1, fields=COUNTED)
+            one = st.tuples(url, counted).map(
+                lambda pair: (
+                    pair[0] if pair[1] is None else {**pair[1], "and": [pair[0]]}
+                )
+            )
+            specs = data.draw(st.lists(one, min_size=1, max_size=4), label="filters")
+            runner.run(wipe(app.state.store))
+            runner.run(store_rows(app.state.store, rows))
+            runner.run(check_totals(gql, key, rows, specs))
+
+        total_is_the_models()
+
+
 # ----------------------------------------------------------------- changes by the API
 
 creates = st.tuples(

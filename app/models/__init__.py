@@ -24,6 +24,7 @@ from app.models.base import (
 from app.models.demand import (
     CatalogItemDemand,
     DailyRequestStats,
+    ItemUrlDemand,
     ReferenceRequestCounts,
     RequestTotals,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "CollectionState",
     "DailyRequestStats",
     "EmailConfirmation",
+    "ItemUrlDemand",
     "Notification",
     "NotificationRequest",
     "RateLimitCounter",

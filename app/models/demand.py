@@ -1,5 +1,5 @@
-"""Counters kept in each change's transaction: demand per item, totals per app and
-initial, requests per day."""
+"""Counters kept in each change's transaction: demand per item and per itemUrl, totals
+per app and initial, requests per reference and per day."""
 
 from __future__ import annotations
 
@@ -105,6 +105,45 @@ class RequestTotals(SQLModel, table=True):
         sa_column=Column(code_point_string(1), primary_key=True)
     )
     shard: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    received_count: int = counter()
+    processing_count: int = counter()
+    notification_sent_count: int = counter()
+    failed_count: int = counter()
+    received_auto_true_count: int = counter()
+    received_auto_false_count: int = counter()
+    processing_auto_true_count: int = counter()
+    processing_auto_false_count: int = counter()
+    notification_sent_auto_true_count: int = counter()
+    notification_sent_auto_false_count: int = counter()
+    failed_auto_true_count: int = counter()
+    failed_auto_false_count: int = counter()
+
+
+class ItemUrlDemand(SQLModel, table=True):
+    """Requests per itemUrl and app, per status as callers see them, and of those how
+    many have autoNotified true and false: what catalog_item_demand holds, by the
+    requests' itemUrl instead of their item. Requests without an itemUrl have no row.
+
+    Kept in the same transactions (app/services/demand.py), so totalCount of an itemUrl
+    range (and-ed with appId, status, autoNotified) adds up a row per URL in it
+    (app/services/url_totals.py), where the requests' index holds one entry per request:
+    half of a million requests over 40,000 URLs, read in 120 ms on PostgreSQL before.
+    """
+
+    __tablename__ = "item_url_demand"
+    __table_args__ = (
+        PrimaryKeyConstraint("app_id", "item_url", name="item_url_demand_pkey"),
+        Index("ix_item_url_demand_url", "item_url", "app_id"),
+        Index("ix_item_url_demand_folded", "item_url_folded"),
+        {"sqlite_with_rowid": False},
+    )
+
+    app_id: str = Field(sa_column=Column(code_point_string(64), nullable=False))
+    item_url: str = Field(sa_column=Column(code_point_string(2048), nullable=False))
+    # lower(item_url): A-Z folded, for startsWith (app/services/text_prefixes.py).
+    item_url_folded: str = Field(
+        sa_column=Column(code_point_string(2048), nullable=False)
+    )
     received_count: int = counter()
     processing_count: int = counter()
     notification_sent_count: int = counter()

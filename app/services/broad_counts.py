@@ -1,6 +1,7 @@
 """totalCount of a filter on fields the counters do not keep (email, itemUrl, dates, ids).
 
-What the filter's counted part (appId, status, ...) matches is known from the counters
+A filter of itemUrl conditions only, and-ed with what the counters keep, is summed from
+the counters per itemUrl (url_totals.py). Otherwise, what the filter's counted part (appId, status, ...) matches is known from the counters
 (app/services/request_totals.py); the rest splits those requests in two: the ones it
 matches and the ones it leaves out (its complement, app/services/filter_complement.py).
 Either side, counted, gives the total. One statement counts the side likelier to be
@@ -29,6 +30,7 @@ from app.services.request_terms import REQUESTS as _REQUESTS
 from app.services.request_totals import counters_statement
 from app.services.request_view import counted_from
 from app.services.rules import Violations
+from app.services.url_totals import url_counters_statement
 from app.storage import Store
 
 # How many matches the sides of a broad filter are counted to before one is counted
@@ -202,6 +204,8 @@ async def count_matching(
 ) -> int:
     """Every request the checked filter `spec` matches; `where` is its compiled form."""
     statement = counters_statement(spec)
+    if statement is None:
+        statement = url_counters_statement(*_split_counted(spec))
     if statement is None:
         probe_rows = await _probe_rows(store, spec)
         statement = _broad_count(spec, where, store.dialect, probe_rows)

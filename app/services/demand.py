@@ -3,7 +3,8 @@
 `catalog_item_demand`: per catalog item (appId and catalogItemId, all options
 together) its requests per status as callers see them (and of those, how many have
 autoNotified true or false), how many wait, and the creation dates of the oldest and
-newest waiting one. `request_totals`: the same counts added up per app.
+newest waiting one. `item_url_demand`: the same counts per itemUrl and app
+(url_demand.py). `request_totals`: the same counts added up per app.
 `reference_request_counts`: per catalog reference, its requests (any status).
 `daily_request_stats`: per UTC day and app, the requests created, notified (emailed by
 the dispatcher, or marked sent by hand) and failed (the dispatcher gave up) that day.
@@ -16,7 +17,8 @@ report, so it is demand as much as a RECEIVED one.
 Each service that changes requests calls in here inside its own transaction: before the
 change, `lock_request`/`lock_delivered` lock the request rows (PostgreSQL) and read
 their status as callers see it; after it, `record_*` writes the counters. Counters are
-written last, items then references then apps then days, each in key order, after the
+written last, items then itemUrls then references then apps then days, each in key
+order, after the
 requests they count are locked, so two transactions never wait for each other's counters
 in opposite orders.
 """
@@ -45,6 +47,7 @@ from app.models import (
     table_of,
 )
 from app.services import demand_statements as sql
+from app.services import url_demand
 from app.services.demand_statements import (
     AUTO_COUNTS,
     CLASS_COUNTS,
@@ -74,8 +77,8 @@ STATS_SHARDS = {"postgresql": 8, "sqlite": 1}
 
 
 class Counted(NamedTuple):
-    """A request as the counters know it: its item, status (as seen), autoNotified and
-    creation."""
+    """A request as the counters know it: its item, status (as seen), autoNotified,
+    creation, reference and itemUrl."""
 
     id: uuid.UUID | str
     app_id: str
@@ -84,6 +87,7 @@ class Counted(NamedTuple):
     auto_notified: bool | None
     created_date: datetime
     catalog_reference_key: str
+    item_url: str | None
 
     @property
     def request_class(self) -> RequestClass:
@@ -118,6 +122,7 @@ class _CountsChange:
             self.counts[column] += count
 
 
+# Changes per (appId, catalogItemId), and per (appId, itemUrl).
 Items = dict[tuple[str, str], _CountsChange]
 
 
@@ -138,8 +143,8 @@ _ONE_RECEIVED = {f"b_{column}": 0 for column in CLASS_COUNTS} | {"b_received_cou
 
 
 def request_created(tx: Transaction, request: RequestRecord) -> None:
-    """Count a request just stored (RECEIVED, autoNotified null): four one-row upserts
-    (one statement on PostgreSQL)."""
+    """Count a request just stored (RECEIVED, autoNotified null): five one-row upserts
+    (four without an itemUrl; one statement on PostgreSQL)."""
     reference = {"b_catalog_reference_key": request.catalog_reference_key}
     item = {
         "b_app_id": request.app_id,
@@ -154,12 +159,22 @@ def request_created(tx: Transaction, request: RequestRecord) -> None:
         "b_shard": shard,
         **_ONE_RECEIVED,
     }
+    url = {
+        "b_app_id": request.app_id,
+        "b_item_url": request.item_url,
+        "b_item_url_folded": fold_ascii(request.item_url or ""),
+    }
     day = (day_of(request.created_date), request.app_id)
     if tx.dialect == "postgresql":
         stats = _stats_values(day, (1, 0, 0), shard)
-        tx.rows(sql.CREATED_COUNTS_POSTGRESQL, {**item, **reference, **totals, **stats})
+        tx.rows(
+            sql.CREATED_COUNTS_POSTGRESQL,
+            {**item, **url, **reference, **totals, **stats},
+        )
         return
     tx.rows(sql.CREATED_UPSERT[tx.dialect], item)
+    if request.item_url is not None:
+        tx.rows(url_demand.CREATED_UPSERT[tx.dialect], url)
     tx.rows(sql.REFERENCE_UPSERT[tx.dialect], reference)
     tx.rows(sql.TOTALS_UPSERT[tx.dialect], totals)
     _count_stats(tx, {day: (1, 0, 0)}, shard)
@@ -218,6 +233,7 @@ def lock_delivered(
             _REQUESTS.c.auto_notified,
             _REQUESTS.c.created_date,
             _REQUESTS.c.catalog_reference_key,
+            _REQUESTS.c.item_url,
         )
         .select_from(_REQUESTS.join(_QUEUE, _QUEUE.c.request_id == _REQUESTS.c.id))
         .where(mine, _REQUESTS.c.status != SENT)
@@ -231,6 +247,7 @@ def lock_delivered(
             row.auto_notified,
             row.created_date,
             row.catalog_reference_key,
+            row.item_url,
         )
         for row in rows
     ]
@@ -245,6 +262,7 @@ def record_change(
     """Count requests read by `lock_*` that are now of class `to` (None: deleted);
     a request sent or failed counts on the day of `at`."""
     items: Items = defaultdict(_CountsChange)
+    urls: Items = defaultdict(_CountsChange)
     removed: Counter[str] = Counter()  # deleted requests per reference
     stats: dict[tuple[datetime, str], tuple[int, int, int]] = {}
     shard_of = None
@@ -253,6 +271,8 @@ def record_change(
         if request.status == status:
             continue  # marking a sent request sent changes nothing
         items[(request.app_id, request.catalog_item_id)].move(request.request_class, to)
+        if request.item_url is not None:
+            urls[(request.app_id, request.item_url)].move(request.request_class, to)
         if to is None:
             removed[request.catalog_reference_key] += 1
         if status in (SENT, FAILED) and at is not None:
@@ -267,35 +287,44 @@ def record_change(
     if not items or shard_of is None:
         return
     shard = _shard(tx, shard_of)
-    _count_items(tx, items, shard, removed=removed)
+    _count_items(tx, items, shard, urls, removed=removed)
     if stats:
         _count_stats(tx, stats, shard)
 
 
 def record_queued(
     tx: Transaction,
-    moved: dict[tuple[str, str], dict[RequestClass, int]],
+    moved: dict[tuple[str, str, str | None], dict[RequestClass, int]],
     report_id: int,
 ) -> None:
-    """Count requests a report queued: per item, how many it took from each class
-    (a queued request keeps its autoNotified)."""
+    """Count requests a report queued: per item and itemUrl (appId, catalogItemId,
+    itemUrl), how many it took from each class (a queued request keeps its
+    autoNotified)."""
     items: Items = defaultdict(_CountsChange)
-    for item, counts in moved.items():
+    urls: Items = defaultdict(_CountsChange)
+    for (app_id, catalog_item_id, item_url), counts in moved.items():
         for taken, count in counts.items():
             if count:
                 queued = RequestClass(PROCESSING, taken.auto_notified)
-                items[item].move(taken, queued, count)
+                items[(app_id, catalog_item_id)].move(taken, queued, count)
+                if item_url is not None:
+                    urls[(app_id, item_url)].move(taken, queued, count)
     if items:
         shard = report_id % STATS_SHARDS.get(tx.dialect, 1)
-        _count_items(tx, items, shard)
+        _count_items(tx, items, shard, urls)
 
 
 def _count_items(
-    tx: Transaction, items: Items, shard: int, *, removed: Counter[str] | None = None
+    tx: Transaction,
+    items: Items,
+    shard: int,
+    urls: Items,
+    *,
+    removed: Counter[str] | None = None,
 ) -> None:
-    """Write the items' changes, then the references' of `removed` (deleted requests,
-    whose items are forgotten if left with none), then the apps' by initial (on
-    `shard`)."""
+    """Write the items' changes, then the itemUrls', then the references' of `removed`
+    (deleted requests, whose items and itemUrls are forgotten if left with none), then
+    the apps' by initial (on `shard`)."""
     ordered = sorted(items)
     keys = [{"b_app_id": app, "b_catalog_item_id": item} for app, item in ordered]
     counts = []
@@ -313,6 +342,7 @@ def _count_items(
     ]
     if left:
         tx.execute(sql.DATES_UPDATE[tx.dialect], left)
+    url_demand.count_urls(tx, urls, removed=bool(removed))
     if removed:
         tx.execute(sql.FORGET_EMPTY, keys)
         references = [

@@ -4,10 +4,13 @@ reference_counts.py keep change by change."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import and_, case, delete, func, literal, or_, select
 
 from app.models import (
     CatalogItemDemand,
+    ItemUrlDemand,
     NotificationRequest,
     ReferenceRequestCounts,
     RequestStatus,
@@ -22,13 +25,14 @@ _DEMAND = table_of(CatalogItemDemand)
 _TOTALS = table_of(RequestTotals)
 _REQUESTS = table_of(NotificationRequest)
 _REFERENCES = table_of(ReferenceRequestCounts)
+_URLS = table_of(ItemUrlDemand)
 RECEIVED = RequestStatus.RECEIVED.value
 FAILED = RequestStatus.FAILED.value
 
 
 def rebuild_item_demand(tx: Transaction) -> int:
-    """Count every item's requests again from scratch, every app's by initial and every
-    reference's; returns the items counted."""
+    """Count every item's requests again from scratch, every app's by initial, every
+    reference's and every itemUrl's; returns the items counted."""
     status = COLUMNS["status"]
     waiting_date = case(
         (_REQUESTS.c.status.in_([RECEIVED, FAILED]), _REQUESTS.c.created_date)
@@ -82,6 +86,7 @@ def rebuild_item_demand(tx: Transaction) -> int:
         )
     )
     _rebuild_reference_counts(tx)
+    _rebuild_url_demand(tx, {**counts, **auto_counts})
     return items
 
 
@@ -92,5 +97,28 @@ def _rebuild_reference_counts(tx: Transaction) -> None:
     tx.execute(
         _REFERENCES.insert().from_select(
             ["catalog_reference_key", "request_count"], per_reference
+        )
+    )
+
+
+def _rebuild_url_demand(tx: Transaction, counts: dict[str, Any]) -> None:
+    """Every (app, itemUrl)'s requests per class, as the items' (`counts`: each counter's
+    sum over a group of the requests as callers see them)."""
+    url = _REQUESTS.c.item_url
+    per_url = (
+        select(
+            _REQUESTS.c.app_id,
+            url,
+            func.lower(url).label("item_url_folded"),
+            *(value.label(column) for column, value in counts.items()),
+        )
+        .select_from(REQUEST_VIEW)
+        .where(url.is_not(None))
+        .group_by(_REQUESTS.c.app_id, url)
+    )
+    tx.execute(delete(_URLS))
+    tx.execute(
+        _URLS.insert().from_select(
+            [column.name for column in per_url.selected_columns], per_url
         )
     )

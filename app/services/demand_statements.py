@@ -19,6 +19,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    true,
     type_coerce,
     update,
 )
@@ -33,6 +34,7 @@ from app.models import (
     RequestTotals,
     table_of,
 )
+from app.services import url_demand
 from app.services.request_view import COLUMNS, REQUEST_VIEW
 
 _DEMAND = table_of(CatalogItemDemand)
@@ -200,12 +202,18 @@ def _reference_upsert(dialect: str, after: Any | None = None) -> Any:
 
 
 def _created_counts_postgresql() -> Any:
-    """A create's four upserts (item, reference, app totals, day stats) as one
+    """A create's five upserts (item, itemUrl, reference, app totals, day stats) as one
     statement: one round trip instead of four. Each selects its row from the one before,
     so the rows are written, and locked, in that order, the order every other change
     takes them in (PostgreSQL leaves the order of independent data-modifying CTEs open)."""
     item = CREATED_UPSERT["postgresql"].cte("counted_item")
-    reference = _reference_upsert("postgresql", after=item).cte("counted_reference")
+    # The itemUrl's row, when the request has one: none may come back, so the next
+    # selects from the item's row joined to it (which still makes it come first).
+    url = url_demand.created_upsert_after(item).cte("counted_url")
+    after_url = item.outerjoin(url, true())
+    reference = _reference_upsert("postgresql", after=after_url).cte(
+        "counted_reference"
+    )
     totals = _totals_upsert("postgresql", after=reference).cte("counted_totals")
     return _stats_upsert("postgresql", after=totals)
 
@@ -294,6 +302,7 @@ COUNTED_COLUMNS = (
     _REQUESTS.c.auto_notified,
     _REQUESTS.c.created_date,
     _REQUESTS.c.catalog_reference_key,
+    _REQUESTS.c.item_url,
 )
 COUNTED_BY_ID = (
     select(*COUNTED_COLUMNS)

@@ -212,9 +212,9 @@ def _take_turns(tx: Transaction, selection: _Selection) -> None:
 
 def _taken(
     tx: Transaction, selection: _Selection, report_id: int
-) -> dict[tuple[str, str], dict[RequestClass, int]]:
-    """Per item, how many requests this report queued from each class (stored status
-    and autoNotified).
+) -> dict[tuple[str, str, str | None], dict[RequestClass, int]]:
+    """Per item and itemUrl, how many requests this report queued from each class
+    (stored status and autoNotified).
 
     The requests it queued are share-locked (see _queue_waiting), so they are still as
     it queued them. Read among the selected requests, which the report has just read.
@@ -223,6 +223,7 @@ def _taken(
         select(
             _REQUESTS.c.app_id,
             _REQUESTS.c.catalog_item_id,
+            _REQUESTS.c.item_url,
             _REQUESTS.c.status,
             _REQUESTS.c.auto_notified,
             func.count(),
@@ -232,13 +233,14 @@ def _taken(
         .group_by(
             _REQUESTS.c.app_id,
             _REQUESTS.c.catalog_item_id,
+            _REQUESTS.c.item_url,
             _REQUESTS.c.status,
             _REQUESTS.c.auto_notified,
         )
     )
-    taken: dict[tuple[str, str], dict[RequestClass, int]] = {}
-    for app_id, catalog_item_id, status, auto_notified, count in rows:
-        item = taken.setdefault((app_id, catalog_item_id), {})
+    taken: dict[tuple[str, str, str | None], dict[RequestClass, int]] = {}
+    for app_id, catalog_item_id, item_url, status, auto_notified, count in rows:
+        item = taken.setdefault((app_id, catalog_item_id, item_url), {})
         item[RequestClass(status, auto_notified)] = count
     return taken
 

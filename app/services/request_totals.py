@@ -115,12 +115,12 @@ def _counted(table: Table, classes: Iterable[RequestClass]) -> ColumnElement[int
 _Groups = dict[Left, list[RequestClass]]
 
 
-def _sum(
+def summed(
     table: Table, groups: _Groups, also: Sequence[ColumnElement[bool]] = ()
 ) -> ColumnElement[int]:
-    """The sum over `table`'s rows of each group's counters where its condition holds
-    (rows where none does are left out; a single group's rows where `also` holds too):
-    a scalar subquery, 0 for no row."""
+    """The sum over `table`'s rows (where `also` holds) of each group's counters where
+    its condition holds (rows where none does are left out): a scalar subquery, 0 for
+    no row. `table` is one of the counter tables keyed by app (and item, or itemUrl)."""
     if len(groups) == 1:
         ((left, classes),) = groups.items()
         statement = select(func.sum(_counted(table, classes))).where(*also)
@@ -133,7 +133,7 @@ def _sum(
             else case((_where(left, table), _counted(table, classes)), else_=0)
             for left, classes in groups.items()
         ]
-        statement = select(func.sum(functools.reduce(operator.add, terms)))
+        statement = select(func.sum(functools.reduce(operator.add, terms))).where(*also)
         either = any_of(groups)
         if narrow(either):  # else each row is read anyway: each CASE decides it
             statement = statement.where(_where(either, table))
@@ -156,8 +156,8 @@ def _by_initial(
     edges = [prefix_range(item, bound.value[0]) for bound in ranges]
     within = all_of([of_app, *ranges])
     return [
-        _sum(_TOTALS, {of_app: classes}, inside),
-        _sum(_DEMAND, {within: classes}, [or_(*edges)]),
+        summed(_TOTALS, {of_app: classes}, inside),
+        summed(_DEMAND, {within: classes}, [or_(*edges)]),
     ]
 
 
@@ -180,13 +180,16 @@ def _sums_of(
     when each of those is one of the above.
     """
     if not reads_item(left):
-        return [_sum(_TOTALS, {left: classes})]
+        return [summed(_TOTALS, {left: classes})]
     of_app, of_item = split(left)
     if narrow(left):
-        return [_sum(_DEMAND, {left: classes})]
+        return [summed(_DEMAND, {left: classes})]
     if narrow(of_item, negate=True):
         left_out = all_of([of_app, negated(of_item)])
-        return [_sum(_TOTALS, {of_app: classes}), -_sum(_DEMAND, {left_out: classes})]
+        return [
+            summed(_TOTALS, {of_app: classes}),
+            -summed(_DEMAND, {left_out: classes}),
+        ]
     ranges = item_ranges(of_item)
     if ranges is not None:
         return _by_initial(of_app, ranges, classes)
@@ -223,7 +226,7 @@ def _item_sums(groups: _Groups) -> list[ColumnElement[int]]:
         else:
             sums.extend(found)
     if passed:
-        sums.append(_sum(_DEMAND, passed))
+        sums.append(summed(_DEMAND, passed))
     return sums
 
 
@@ -240,5 +243,5 @@ def counters_statement(spec: RequestFilter | None) -> Any | None:
             groups.setdefault(left, []).append(request_class)
     sums = _item_sums(per_item)
     if per_app:
-        sums.append(_sum(_TOTALS, per_app))
+        sums.append(summed(_TOTALS, per_app))
     return select(functools.reduce(operator.add, sums) if sums else literal(0))
