@@ -132,8 +132,9 @@ class ItemUrlDemand(SQLModel, table=True):
 
     __tablename__ = "item_url_demand"
     __table_args__ = (
-        PrimaryKeyConstraint("app_id", "item_url", name="item_url_demand_pkey"),
-        Index("ix_item_url_demand_url", "item_url", "app_id"),
+        # The URL first: a range of URLs is a range of the key (on SQLite the table
+        # is that key's tree, no rowid: the range is read without a lookup per row).
+        PrimaryKeyConstraint("item_url", "app_id", name="item_url_demand_pkey"),
         Index("ix_item_url_demand_folded", "item_url_folded"),
         {"sqlite_with_rowid": False},
     )

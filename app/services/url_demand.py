@@ -66,7 +66,7 @@ def _created_upsert(dialect: str, after: Any | None = None) -> Any:
         )
     old = URLS.c
     return statement.on_conflict_do_update(
-        index_elements=["app_id", "item_url"],
+        index_elements=["item_url", "app_id"],
         set_={"received_count": old.received_count + 1},
     ).returning(old.received_count)
 

@@ -75,10 +75,9 @@ def upgrade() -> None:
             sa.Column(name, sa.Integer(), nullable=False, server_default="0")
             for name in _COUNTS
         ),
-        sa.PrimaryKeyConstraint("app_id", "item_url", name="item_url_demand_pkey"),
+        sa.PrimaryKeyConstraint("item_url", "app_id", name="item_url_demand_pkey"),
         sqlite_with_rowid=False,
     )
-    op.create_index("ix_item_url_demand_url", "item_url_demand", ["item_url", "app_id"])
     op.create_index("ix_item_url_demand_folded", "item_url_demand", ["item_url_folded"])
     op.execute(_COUNT)
 
