@@ -3,15 +3,17 @@ the counters per itemUrl (item_url_demand, kept by app/services/url_demand.py).
 
 Its rows hold the requests that have an itemUrl, one row per URL and app, so a range of
 URLs is one range of the table however many requests it holds. The requests without an
-itemUrl are the counted part's requests (request_totals.py) less every row's; they are
-added when every condition holds for a missing itemUrl (`ne`, `nin`, `exists false`).
+itemUrl are counted too when every condition holds for a missing one (`ne`, `nin`,
+`exists false`): the total is then the counted part's requests (request_totals.py) less
+the URLs' that fail a condition.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, literal, select
+from sqlalchemy import ColumnElement, and_, literal, or_, select
 
 from app.models import ItemUrlDemand, table_of
 from app.services.demand_statements import RequestClass
@@ -29,8 +31,13 @@ from app.services.request_totals import counters_statement, summed
 from app.services.text_prefixes import outside_prefix_range, prefix_range
 
 _URLS = table_of(ItemUrlDemand)
-# Operators that hold for a request without an itemUrl (see request_filters._condition).
-_MATCH_MISSING = {Operator.NE, Operator.NIN, Operator.NOT_STARTS_WITH}
+# Operators that hold for a request without an itemUrl (see request_filters._condition),
+# and what holds for exactly the other URLs.
+_MATCH_MISSING = {
+    Operator.NE: Operator.EQ,
+    Operator.NIN: Operator.IN,
+    Operator.NOT_STARTS_WITH: Operator.STARTS_WITH,
+}
 
 
 def _url_conditions(spec: RequestFilter) -> list[Condition] | None:
@@ -53,10 +60,13 @@ def _url_conditions(spec: RequestFilter) -> list[Condition] | None:
     return found
 
 
-def _matches_missing(condition: Condition) -> bool:
+def _left_out_urls(condition: Condition) -> Condition | None:
+    """The condition a URL meets where `condition` does not, if `condition` holds for a
+    missing itemUrl (`ne`, `nin`, `exists false`); else None."""
     if condition.operator is Operator.EXISTS:
-        return condition.value is False
-    return condition.operator in _MATCH_MISSING
+        return replace(condition, value=True) if condition.value is False else None
+    opposite = _MATCH_MISSING.get(condition.operator)
+    return None if opposite is None else replace(condition, operator=opposite)
 
 
 def _on_urls(condition: Condition) -> ColumnElement[bool]:
@@ -85,10 +95,13 @@ def url_counters_statement(counted: RequestFilter | None, rest: RequestFilter) -
             groups.setdefault(left, []).append(request_class)
     if not groups:
         return select(literal(0))
-    total = summed(_URLS, groups, [and_(*(_on_urls(c) for c in conditions))])
-    if all(_matches_missing(condition) for condition in conditions):
-        base = counters_statement(counted)
-        if base is None:
-            return None
-        total = total + base.scalar_subquery() - summed(_URLS, groups)
-    return select(total)
+    left_out = [_left_out_urls(condition) for condition in conditions]
+    if None in left_out:
+        return select(summed(_URLS, groups, [and_(*(_on_urls(c) for c in conditions))]))
+    # Every condition holds for a missing itemUrl: the counted part's requests less the
+    # URLs that fail one (`ne x`: less the requests of x, one row).
+    base = counters_statement(counted)
+    if base is None:
+        return None
+    failing = or_(*(_on_urls(c) for c in left_out if c is not None))
+    return select(base.scalar_subquery() - summed(_URLS, groups, [failing]))
