@@ -14,7 +14,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal_column, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    func,
+    literal,
+    literal_column,
+    select,
+    true,
+)
 
 from app.services.filter_complement import complement, conjuncts
 from app.services.filter_match import fields_used
@@ -25,10 +35,11 @@ from app.services.request_filters import (
     RequestFilter,
     compile_filter,
 )
-from app.services.request_plans import every_match, matches_probe, unindexed
+from app.services.request_plans import matches_probe, unindexed
 from app.services.request_terms import REQUESTS as _REQUESTS
+from app.services.request_terms import flat_terms, no_queued_notification
 from app.services.request_totals import counters_statement
-from app.services.request_view import counted_from
+from app.services.request_view import QUEUED, REQUEST_VIEW, counted_from
 from app.services.rules import Violations
 from app.services.url_totals import url_counters_statement
 from app.storage import Store
@@ -62,6 +73,31 @@ _NAMED = {Operator.EQ, Operator.IN}
 # 20 % left out is 2-3x faster on both databases.
 SAMPLE_ROWS = 200
 COUNT_COMPLEMENT_ABOVE = 0.7
+
+
+def every_match(condition: ColumnElement[bool]) -> Select[Any]:
+    """SELECT how many requests meet `condition`, counting each.
+
+    Where it asks for no queued notification (RECEIVED or FAILED), as the requests that
+    meet the rest less those of them that are queued: the first walks an index of the
+    requests, the second the queue (a few thousand), instead of looking each request up
+    in the queue (2-4x slower for half a million)."""
+    terms = flat_terms(condition)
+    rest = [term for term in terms if not no_queued_notification(term)]
+    if not rest or len(rest) == len(terms) or counted_from(and_(*rest)) is REQUEST_VIEW:
+        return (
+            select(func.count()).select_from(counted_from(condition)).where(condition)
+        )
+    every = select(func.count()).select_from(_REQUESTS).where(*rest)
+    # Each queued request looked up by its id (the planner would rather walk an index of
+    # the requests, not knowing how short the queue is).
+    its_request = (
+        select(literal(1))
+        .select_from(_REQUESTS)
+        .where(_REQUESTS.c.id == QUEUED.c.request_id, unindexed(and_(*rest)))
+    )
+    queued = select(func.count()).select_from(QUEUED).where(its_request.exists())
+    return select(every.scalar_subquery() - queued.scalar_subquery())
 
 
 def _split_counted(

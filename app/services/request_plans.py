@@ -137,31 +137,6 @@ def _count(statement: Select[Any]) -> Select[Any]:
     return select(func.count()).select_from(statement.subquery())
 
 
-def every_match(condition: ColumnElement[bool]) -> Select[Any]:
-    """SELECT how many requests meet `condition`, counting each.
-
-    Where it asks for no queued notification (RECEIVED or FAILED), as the requests that
-    meet the rest less those of them that are queued: the first walks an index of the
-    requests, the second the queue (a few thousand), instead of looking each request up
-    in the queue (2-4x slower for half a million)."""
-    terms = flat_terms(condition)
-    rest = [term for term in terms if not no_queued_notification(term)]
-    if not rest or len(rest) == len(terms) or counted_from(and_(*rest)) is REQUEST_VIEW:
-        return (
-            select(func.count()).select_from(counted_from(condition)).where(condition)
-        )
-    every = select(func.count()).select_from(REQUESTS).where(*rest)
-    # Each queued request looked up by its id (the planner would rather walk an index of
-    # the requests, not knowing how short the queue is).
-    its_request = (
-        select(literal(1))
-        .select_from(REQUESTS)
-        .where(REQUESTS.c.id == QUEUED.c.request_id, unindexed(and_(*rest)))
-    )
-    queued = select(func.count()).select_from(QUEUED).where(its_request.exists())
-    return select(every.scalar_subquery() - queued.scalar_subquery())
-
-
 def matches_probe(
     condition: ColumnElement[bool],
     at_most: int,
