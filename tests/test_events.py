@@ -3,16 +3,20 @@ what does not change a request writes none."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
 from app.config import Settings
 from app.events import deliveries
 from app.events.outbox import as_event, events_after
+from app.events.wakeups import CHANNEL
 from app.models import NotificationRequest, utc_now
 from app.notify.dispatcher import Dispatcher
 from tests.conftest import GraphQLClient
@@ -162,3 +166,22 @@ async def test_old_events_are_purged_but_each_requests_latest_is_kept(
     # The next event of the kept request goes on from its sequence.
     await gql(DELETE_REQUEST, {"id": kept["id"]}, key=admin_key)
     assert (await outbox(app))[-1].entity_event_sequence == 3
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_create_notifies_every_process_listening_on_postgresql(
+    settings: Settings, gql: GraphQLClient, admin_key: str
+):
+    await start_collecting(gql, admin_key)
+    url = make_url(settings.database_url).set(drivername="postgresql")
+    listener = await asyncpg.connect(url.render_as_string(hide_password=False))
+    heard = asyncio.Event()
+    try:
+        await listener.add_listener(CHANNEL, lambda *_: heard.set())
+
+        await create(gql, email="heard@example.com")
+
+        # Delivered at the create's commit (other processes' feeds wake on it).
+        await asyncio.wait_for(heard.wait(), 5)
+    finally:
+        await listener.close()

@@ -36,7 +36,7 @@ from sqlalchemy import (
     true,
 )
 
-from app.events.wakeups import note_written
+from app.events.wakeups import NOTIFY, note_written
 from app.models import (
     NotificationRequest,
     RequestEvent,
@@ -220,7 +220,11 @@ def _created_statement(dialect: str) -> Any:
         bindparam("event_time", type_=_EVENTS.c.event_time.type),
         first=True,
     )
-    return insert(RequestEvent).from_select(_COLUMNS, rows).returning(_EVENTS.c.id)
+    statement = insert(RequestEvent).from_select(_COLUMNS, rows)
+    if dialect == "postgresql":
+        # NOTIFY with the event, not in a round trip of its own (one of a create's).
+        return statement.returning(_EVENTS.c.id, NOTIFY.label("notified"))
+    return statement.returning(_EVENTS.c.id)
 
 
 def emit_created(tx: Transaction, request_id: uuid.UUID | str, now: datetime) -> None:
@@ -230,7 +234,7 @@ def emit_created(tx: Transaction, request_id: uuid.UUID | str, now: datetime) ->
         {"request_id": _as_uuid(request_id), "event_time": now},
     )
     if written:
-        note_written(tx)
+        note_written(tx, notified=tx.dialect == "postgresql")
 
 
 def emit_updated(tx: Transaction, ids: Sequence[uuid.UUID], now: datetime) -> int:

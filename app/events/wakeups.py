@@ -25,12 +25,16 @@ CHANNEL = "request_events"
 _FLAG = "request_events_written"
 _listeners: set[Callable[[], None]] = set()
 _lock = threading.Lock()
-_NOTIFY = select(func.pg_notify(literal_column(f"'{CHANNEL}'"), literal_column("''")))
+# PostgreSQL's NOTIFY as an expression: a statement writing events may return it, which
+# spares the NOTIFY a round trip of its own (see note_written).
+NOTIFY = func.pg_notify(literal_column(f"'{CHANNEL}'"), literal_column("''"))
+_NOTIFY = select(NOTIFY)
 
 
-def note_written(tx: Transaction) -> None:
-    """Say that `tx` wrote events: listeners are woken once it has committed."""
-    if tx.dialect == "postgresql":
+def note_written(tx: Transaction, *, notified: bool = False) -> None:
+    """Say that `tx` wrote events: listeners are woken once it has committed.
+    `notified`: the statement that wrote them sent PostgreSQL's NOTIFY already."""
+    if tx.dialect == "postgresql" and not notified:
         # PostgreSQL folds identical notifications of one transaction into one.
         tx.scalar(_NOTIFY)
     tx.connection.info[_FLAG] = True
