@@ -52,22 +52,8 @@ def test_the_settings_tests_build_are_in_the_mode_asked_for(settings: Settings):
     assert settings.fast_paths is FAST_PATHS_ASKED
 
 
-@SQLITE
-async def test_sqlite_reads_bypass_sqlalchemy_only_with_fast_paths_on(
-    gql: GraphQLClient, admin_key: str, collecting: None
-):
-    created = await create(gql)
-
-    with statements_through_sqlalchemy() as seen:
-        result = await gql(GET_REQUEST, {"id": created["id"]}, key=admin_key)
-
-    assert result.data["backInStockNotificationRequest"]["id"] == created["id"]
-    reads = [sql for sql in seen if "FROM notification_requests" in sql]
-    assert bool(reads) is not FAST_PATHS_ASKED, seen
-
-
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-async def test_postgresql_reads_bypass_sqlalchemy_only_with_fast_paths_on(
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+async def test_reads_bypass_sqlalchemy_only_with_fast_paths_on(
     gql: GraphQLClient, admin_key: str, collecting: None
 ):
     created = await create(gql)

@@ -142,7 +142,10 @@ class RawStatements:
         values: Params,
         into: RowMaker[Any] | None = None,
     ) -> list[Any]:
-        """(sync) The rows of a reusable statement run on a raw sqlite3 connection."""
+        """(sync) The rows of a reusable statement, run on `connection`'s driver."""
         sql, arguments = self.prepare(statement, values)
-        raw = connection.driver_connection.execute(sql, arguments).fetchall()
-        return self.convert(statement, raw, into)
+        return self.convert(statement, self.fetch(connection, sql, arguments), into)
+
+    def fetch(self, connection: Any, sql: str, arguments: list[Any]) -> Any:
+        """(sync) The raw rows of `sql`: here on a sqlite3 connection."""
+        return connection.driver_connection.execute(sql, arguments).fetchall()

@@ -15,7 +15,6 @@ from typing import Any
 
 import asyncpg
 
-from app.storage.base import Params, RowMaker
 from app.storage.raw_rows import RawStatements
 
 # Failures that say the connection was lost, not that the statement was wrong or slow
@@ -34,16 +33,8 @@ class AsyncpgStatements(RawStatements):
 
     begins_lazily = True
 
-    def rows(
-        self,
-        connection: Any,
-        statement: Any,
-        values: Params,
-        into: RowMaker[Any] | None = None,
-    ) -> list[Any]:
-        """(sync, in the greenlet bridge) The rows of a reusable statement."""
-        sql, arguments = self.prepare(statement, values)
-        raw = connection.dbapi_connection.run_async(
+    def fetch(self, connection: Any, sql: str, arguments: list[Any]) -> Any:
+        """(sync, in the greenlet bridge) The raw rows of `sql`, fetched by asyncpg."""
+        return connection.dbapi_connection.run_async(
             lambda driver: driver.fetch(sql, *arguments)
         )
-        return self.convert(statement, raw, into)
