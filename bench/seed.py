@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import random
 import sqlite3
@@ -20,16 +19,14 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, insert
-from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlmodel import SQLModel
 
-import app.models  # registers every table
 from app.auth import create_api_key
 from app.config import Settings
 from app.models import (
@@ -51,6 +48,14 @@ from app.services.rules import (
     normalize_email,
 )
 from app.storage import Transaction, open_store
+from bench.seed_info import (  # runs read these from here too
+    SEED_VERSION,
+    SeedInfo,
+    info_path,
+    schema_fingerprint,
+)
+from bench.seed_info import is_current as is_current
+from bench.seed_info import read_info as read_info
 
 # A few catalog apps, weighted like a real shop mix; the last one stopped collecting.
 APPS: list[tuple[str, float, bool]] = [
@@ -59,63 +64,8 @@ APPS: list[tuple[str, float, bool]] = [
     ("bench-pos-catalog", 0.10, True),
     ("bench-legacy-catalog", 0.05, False),
 ]
-# 2: request ids are time-ordered, as the service makes them; 3: demand counters filled
-SEED_VERSION = 3
 SHOPPERS_PER_REQUEST = 0.25  # 250,000 shoppers for 1,000,000 requests
 BATCH = 20_000
-
-
-@dataclass
-class SeedInfo:
-    """What a run needs to know about a seeded database (kept beside it as JSON)."""
-
-    version: int
-    requests: int
-    items: int
-    seed: int
-    schema: str
-    api_key: str
-    seconds: float
-
-
-def schema_fingerprint() -> str:
-    """Changes whenever the models or the migrations change (then the seed is redone)."""
-    engine = create_engine("sqlite://")
-    ddl = [
-        path.read_text()
-        for path in sorted(
-            (Path(app.models.__file__).parent.parent / "migrations").glob("**/*.py")
-        )
-    ]
-    for table in SQLModel.metadata.sorted_tables:
-        ddl.append(str(CreateTable(table).compile(engine)))
-        ddl.extend(
-            str(CreateIndex(index).compile(engine))
-            for index in sorted(table.indexes, key=lambda index: index.name or "")
-        )
-    return hashlib.sha256("\n".join(ddl).encode()).hexdigest()[:16]
-
-
-def info_path(db: Path) -> Path:
-    return db.with_name(db.name + ".json")
-
-
-def read_info(db: Path) -> SeedInfo | None:
-    try:
-        return SeedInfo(**json.loads(info_path(db).read_text()))
-    except (OSError, ValueError, TypeError):
-        return None
-
-
-def is_current(db: Path, *, requests: int, items: int, seed: int) -> bool:
-    info = read_info(db)
-    return (
-        db.exists()
-        and info is not None
-        and (info.version, info.requests, info.items, info.seed)
-        == (SEED_VERSION, requests, items, seed)
-        and info.schema == schema_fingerprint()
-    )
 
 
 def _item_counts(requests: int, items: int, rng: random.Random) -> list[int]:
