@@ -1,7 +1,8 @@
 """A store on SQLAlchemy's async engine: PostgreSQL, and SQLite where no file is named.
 
 Reads take a pooled connection for one statement; a write runs its body through
-`AsyncConnection.run_sync` inside `engine.begin()`. On SQLite the transaction starts with
+`AsyncConnection.run_sync` inside `engine.begin()`. With fast paths on, PostgreSQL's
+reads and a write's reusable statements run on asyncpg itself (app/storage/postgres). On SQLite the transaction starts with
 `BEGIN IMMEDIATE` (two processes never deadlock upgrading a read lock) and this process's
 writes take turns on an asyncio lock, so they queue in memory instead of spinning on
 `busy_timeout`.
