@@ -2,10 +2,10 @@
 
 Reads take a pooled connection for one statement; a write runs its body through
 `AsyncConnection.run_sync` inside `engine.begin()`. With fast paths on, PostgreSQL's
-reads and a write's reusable statements run on asyncpg itself (app/storage/postgres). On SQLite the transaction starts with
-`BEGIN IMMEDIATE` (two processes never deadlock upgrading a read lock) and this process's
-writes take turns on an asyncio lock, so they queue in memory instead of spinning on
-`busy_timeout`.
+reads and a write's reusable statements run on asyncpg itself (app/storage/postgres).
+On SQLite the transaction starts with `BEGIN IMMEDIATE` (two processes never deadlock
+upgrading a read lock) and this process's writes take turns on an asyncio lock, so they
+queue in memory instead of spinning on `busy_timeout`.
 
 On PostgreSQL every round trip wakes a server process, so a read is one: its statement,
 in autocommit (a single statement is its own snapshot; BEGIN and ROLLBACK around it would
