@@ -174,7 +174,7 @@ def request_created(tx: Transaction, request: RequestRecord) -> None:
         return
     tx.rows(sql.CREATED_UPSERT[tx.dialect], item)
     if request.item_url is not None:
-        tx.rows(url_demand.CREATED_UPSERT[tx.dialect], url)
+        tx.rows(sql.URL_UPSERT[tx.dialect], url)
     tx.rows(sql.REFERENCE_UPSERT[tx.dialect], reference)
     tx.rows(sql.TOTALS_UPSERT[tx.dialect], totals)
     _count_stats(tx, {day: (1, 0, 0)}, shard)

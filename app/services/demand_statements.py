@@ -28,13 +28,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app.models import (
     CatalogItemDemand,
     DailyRequestStats,
+    ItemUrlDemand,
     NotificationRequest,
     ReferenceRequestCounts,
     RequestStatus,
     RequestTotals,
     table_of,
 )
-from app.services import url_demand
 from app.services.request_view import COLUMNS, REQUEST_VIEW
 
 _DEMAND = table_of(CatalogItemDemand)
@@ -42,6 +42,7 @@ _STATS = table_of(DailyRequestStats)
 _TOTALS = table_of(RequestTotals)
 _REQUESTS = table_of(NotificationRequest)
 _REFERENCES = table_of(ReferenceRequestCounts)
+_URLS = table_of(ItemUrlDemand)
 RECEIVED = RequestStatus.RECEIVED.value
 FAILED = RequestStatus.FAILED.value
 # Each status's counter column.
@@ -119,19 +120,25 @@ def _created_upsert(dialect: str) -> Any:
 
 
 def _upsert_values(
-    dialect: str, table: Any, values: dict[str, Any], after: Any | None
+    dialect: str,
+    table: Any,
+    values: dict[str, Any],
+    after: Any | None,
+    when: ColumnElement[bool] | None = None,
 ) -> Any:
     """INSERT one row of `values`; given `after` (a CTE of one row), the row is selected
-    from it, so PostgreSQL writes that CTE's row first (see _created_counts_postgresql)."""
+    from it (only `when` that holds), so PostgreSQL writes that CTE's row first (see
+    _created_counts_postgresql)."""
     if after is None:
         return _insert(dialect)(table).values(values)
     typed = [
         type_coerce(value, table.c[name].type).label(name)
         for name, value in values.items()
     ]
-    return _insert(dialect)(table).from_select(
-        list(values), select(*typed).select_from(after)
-    )
+    selected = select(*typed).select_from(after)
+    if when is not None:
+        selected = selected.where(when)
+    return _insert(dialect)(table).from_select(list(values), selected)
 
 
 def _stats_upsert(dialect: str, after: Any | None = None) -> Any:
@@ -181,6 +188,30 @@ def _totals_upsert(dialect: str, after: Any | None = None) -> Any:
     ).returning(old.received_count)
 
 
+def _url_upsert(dialect: str, after: Any | None = None) -> Any:
+    """A new RECEIVED request counted for its itemUrl, `b_item_url` (RETURNING: a
+    reusable statement); after a CTE, only when the request has one."""
+    url = bindparam("b_item_url", type_=_URLS.c.item_url.type)
+    statement = _upsert_values(
+        dialect,
+        _URLS,
+        {
+            "app_id": bindparam("b_app_id", type_=_URLS.c.app_id.type),
+            "item_url": url,
+            "item_url_folded": bindparam(
+                "b_item_url_folded", type_=_URLS.c.item_url_folded.type
+            ),
+            "received_count": literal_column("1"),
+        },
+        after,
+        when=url.is_not(None),
+    )
+    count = _URLS.c.received_count
+    return statement.on_conflict_do_update(
+        index_elements=["item_url", "app_id"], set_={"received_count": count + 1}
+    ).returning(count)
+
+
 def _reference_upsert(dialect: str, after: Any | None = None) -> Any:
     """A new request counted for its catalog reference (its first makes the row)."""
     key = _REFERENCES.c.catalog_reference_key
@@ -209,7 +240,7 @@ def _created_counts_postgresql() -> Any:
     item = CREATED_UPSERT["postgresql"].cte("counted_item")
     # The itemUrl's row, when the request has one: none may come back, so the next
     # selects from the item's row joined to it (which still makes it come first).
-    url = url_demand.created_upsert_after(item).cte("counted_url")
+    url = _url_upsert("postgresql", after=item).cte("counted_url")
     after_url = item.outerjoin(url, true())
     reference = _reference_upsert("postgresql", after=after_url).cte(
         "counted_reference"
@@ -281,6 +312,7 @@ STATS_UPSERT = {name: _stats_upsert(name) for name in _DIALECTS}
 TOTALS_UPSERT = {name: _totals_upsert(name) for name in _DIALECTS}
 DATES_UPDATE = {name: _dates_update(name) for name in _DIALECTS}
 REFERENCE_UPSERT = {name: _reference_upsert(name) for name in _DIALECTS}
+URL_UPSERT = {name: _url_upsert(name) for name in _DIALECTS}
 CREATED_COUNTS_POSTGRESQL = _created_counts_postgresql()
 _THIS_REFERENCE = _REFERENCES.c.catalog_reference_key == bindparam(
     "b_catalog_reference_key"
