@@ -62,6 +62,11 @@ class StatementCompiler:
         self._compiled: dict[Any, Any] = {}  # by reusable statement
         # Statements built per call, by the shape SQLAlchemy's cache key names.
         self._shaped: LRUCache[Any, Any] = LRUCache(256)
+        # The SQL and arguments of a built statement run again (one kept for a query that
+        # comes again: app/services/built_statements.py), for as long as it lives.
+        self._prepared: weakref.WeakKeyDictionary[Any, tuple[str, list[Any]]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def is_compiled(self, statement: Any) -> bool:
         return statement in self._compiled
@@ -86,8 +91,19 @@ class StatementCompiler:
         must give every one (defaults are not applied here): a missing one is an error,
         never a silent NULL. Without `values`, `statement` was built for this call (a page:
         its filter's values are in it), and is compiled once per shape, as SQLAlchemy's
-        own execution does: the cache key names the shape and carries the values.
+        own execution does: the cache key names the shape and carries the values; the
+        same statement object run again reuses its SQL and arguments (not to be changed).
         """
+        if values is None:
+            prepared = self._prepared.get(statement)
+            if prepared is None:
+                prepared = self._prepared[statement] = self._prepare(statement, None)
+            return prepared
+        return self._prepare(statement, values)
+
+    def _prepare(
+        self, statement: Any, values: dict[str, Any] | None
+    ) -> tuple[str, list[Any]]:
         if values is not None:
             compiled = self._compiled_once(statement)
             params = compiled.construct_params(values)

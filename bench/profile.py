@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.profile get --requests 2000
     .venv/bin/python -m bench.profile page --db bench/.data/bench-1000000-50000.db
 
-Cases: get, page, filtered, deep, counts, create. Uses a copy of the seeded database of the
+Cases: get, page, filtered, counted, counted-filtered (the page with totalCount), deep,
+counts, create. Uses a copy of the seeded database of the
 quick run unless `--db` names one (copied first, so the seed stays pristine). Prints the
 mean time per request and the top functions by cumulative and by own time.
 """
@@ -91,6 +92,12 @@ def _bodies(case: str, db: Path, samples: cases.Samples) -> tuple[list[str], boo
                     },
                 },
             )
+        ], True
+    if case == "counted":
+        return [cases.body(cases.COUNTED_PAGE, {"first": 100})], True
+    if case == "counted-filtered":
+        return [
+            cases.body(cases.COUNTED_PAGE, {"first": 100, "filter": cases.FILTER})
         ], True
     if case == "deep":
         return [
@@ -204,7 +211,17 @@ async def _profile(args: argparse.Namespace, db: Path, info: seeding.SeedInfo) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "case", choices=["get", "page", "filtered", "deep", "counts", "create"]
+        "case",
+        choices=[
+            "get",
+            "page",
+            "filtered",
+            "counted",
+            "counted-filtered",
+            "deep",
+            "counts",
+            "create",
+        ],
     )
     parser.add_argument("--db", type=Path, default=None)
     parser.add_argument("--requests", type=int, default=1000)

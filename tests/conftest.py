@@ -20,6 +20,7 @@ from app.graphql.schema import BackInStockSchema, build_schema
 from app.main import create_app
 from app.models import utc_now
 from app.permissions import Permission
+from app.services import built_statements
 from tests.databases import (
     PostgresDatabases,
     copy_sqlite,
@@ -51,6 +52,12 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
         return None
     cpus = len(os.sched_getaffinity(0))
     return max(cpus, min(2 * cpus, 8))
+
+
+@pytest.fixture(autouse=True)
+def _no_statements_kept_from_another_test() -> None:
+    """Kept statements embed the planners' thresholds, which tests change."""
+    built_statements.forget_all()
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,8 @@ from app.storage import Store
 @contextmanager
 def sql_sent(store: Store) -> Iterator[list[str]]:
     """Every statement sent within the block: through SQLAlchemy (its engine events)
-    and through PostgreSQL's raw reader (the SQL it compiled), in order."""
+    and through the store's raw reader, either database's (the SQL it compiled), in
+    order."""
     seen: list[str] = []
 
     def note(*args: Any) -> None:

@@ -17,6 +17,7 @@ from app.services import request_plans
 from tests.documents import (
     MARK_AS_SENT,
     PAGE_OF_REQUESTS,
+    QUERY_REQUESTS,
     REPORT,
     create,
     start_collecting,
@@ -329,3 +330,46 @@ async def test_postgresql_counts_a_starts_with_range_in_its_index_order(
     assert nodes and all(n["itemUrl"] == "https://Shop.example/1" for n in nodes)
     probes = [sql for sql in sent if "LIMIT" in sql and "count(*)" in sql]
     assert any("ORDER BY lower(notification_requests.item_url)" in s for s in probes)
+
+
+# A query asked again reuses the statements built for it (built_statements.py).
+BOOKINGS = {"catalogReference": {"appId": {"eq": "Bookings"}}}
+
+
+async def test_a_query_asked_again_lists_and_counts_what_changed_meanwhile(
+    gql, admin_key, shop
+):
+    before = await gql(QUERY_REQUESTS, {"filter": BOOKINGS, "first": 2}, key=admin_key)
+    made = await create(gql, email="late@example.com", app_id="Bookings")
+
+    again = await gql(QUERY_REQUESTS, {"filter": BOOKINGS, "first": 2}, key=admin_key)
+
+    assert before.data["backInStockNotificationRequests"]["totalCount"] == 3
+    listed = again.data["backInStockNotificationRequests"]
+    assert listed["totalCount"] == 4
+    assert listed["edges"][0]["node"]["id"] == made["id"]
+
+
+async def test_a_query_asked_again_chooses_its_plan_again(
+    app, gql, admin_key, shop, monkeypatch
+):
+    # Up to four matches are sorted; past them the page is read as planned.
+    monkeypatch.setattr(request_plans, "WALK_PROBE_ROWS", 0)
+    monkeypatch.setattr(request_plans, "SORTED_AT_MOST", 5)
+    spec = {**BOOKINGS, "email": {"startsWith": "b"}}  # a second term, left unindexed
+    with sql_sent(app.state.store) as few:
+        first = await walk(gql, admin_key, 10, filter=spec)
+    for index in range(3):
+        await create(gql, email=f"b-late{index}@example.com", app_id="Bookings")
+
+    with sql_sent(app.state.store) as more:
+        again = await walk(gql, admin_key, 10, filter=spec)
+
+    assert len(first) == 3 and len(again) == 6
+    assert ids(again[3:]) == ids(first)
+    assert pages_read(few) != pages_read(more)
+
+
+def pages_read(sent: list[str]) -> list[str]:
+    """The statements that read a page (not a probe's count)."""
+    return [sql for sql in sent if "count(*)" not in sql and "LIMIT" in sql]

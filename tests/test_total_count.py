@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 
 from app.config import Settings
 from app.notify.dispatcher import Dispatcher
-from app.services import broad_counts
+from app.services import broad_counts, built_statements
 from tests.conftest import GraphQLClient
 from tests.delivery import create_requests, deliver_all, delivery_settings, report
 from tests.documents import (
@@ -50,6 +50,7 @@ def probe_both_sides_to(rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(broad_counts, "PROBE_ROWS", rows)
     monkeypatch.setattr(broad_counts, "SECOND_PROBE_ROWS", rows)
     monkeypatch.setattr(broad_counts, "PROBE_AT_LEAST", rows)
+    built_statements.forget_all()
 
 
 def count_whole(side: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,6 +58,7 @@ def count_whole(side: str, monkeypatch: pytest.MonkeyPatch) -> None:
     sample of the counted part says."""
     above = {"matches": 2.0, "complement": -1.0}[side]
     monkeypatch.setattr(broad_counts, "COUNT_COMPLEMENT_ABOVE", above)
+    built_statements.forget_all()
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from sqlalchemy import (
     true,
 )
 
+from app.services.built_statements import Built
 from app.services.filter_complement import complement, conjuncts
 from app.services.filter_match import fields_used
 from app.services.request_classes import COUNTED_FIELDS
@@ -224,27 +225,62 @@ def _finds_few(spec: RequestFilter) -> bool:
     return bool(spec.or_) and all(_finds_few(part) for part in spec.or_ or ())
 
 
-async def _probe_rows(store: Store, spec: RequestFilter | None) -> tuple[int, int]:
+async def _probe_rows(
+    store: Store, spec: RequestFilter | None, built: Built
+) -> tuple[int, int]:
     """Both probes' sizes for `spec` (see PROBE_SHARE), from the counters' count of the
     requests its counted part matches (all of them for none)."""
-    counted, _ = _split_counted(spec)
-    within = counters_statement(counted)
-    if within is None:
+    within = built.get(
+        ("counted part", store.dialect),
+        lambda: _or_nothing(counters_statement(_split_counted(spec)[0])),
+    )
+    if within is _NOTHING_COUNTED:
         return PROBE_ROWS, SECOND_PROBE_ROWS
     share = max(PROBE_AT_LEAST, int(await store.scalar(within) or 0) // PROBE_SHARE)
     return min(PROBE_ROWS, share), min(SECOND_PROBE_ROWS, share)
 
 
 async def count_matching(
-    store: Store, spec: RequestFilter | None, where: ColumnElement[bool]
+    store: Store,
+    spec: RequestFilter | None,
+    where: ColumnElement[bool],
+    built: Built | None = None,
 ) -> int:
-    """Every request the checked filter `spec` matches; `where` is its compiled form."""
+    """Every request the checked filter `spec` matches; `where` is its compiled form.
+    `built` keeps the statements for the same query again (built_statements.py)."""
+    built = Built() if built is None else built
+    statement = built.get(("count", store.dialect), lambda: _from_counters(spec))
+    if statement is _NOTHING_COUNTED:
+        probe_rows = await _probe_rows(store, spec, built)
+        statement = built.get(
+            ("count", store.dialect, probe_rows),
+            lambda: _broad_or_every(spec, where, store.dialect, probe_rows),
+        )
+    return int(await store.scalar(statement) or 0)
+
+
+# Kept for a filter whose count the counters cannot give (None is never kept).
+_NOTHING_COUNTED = literal(None)
+
+
+def _or_nothing(statement: Any | None) -> Any:
+    return _NOTHING_COUNTED if statement is None else statement
+
+
+def _from_counters(spec: RequestFilter | None) -> Any:
+    """totalCount of `spec` from the counters alone, or _NOTHING_COUNTED."""
     statement = counters_statement(spec)
     if statement is None:
         statement = url_counters_statement(*_split_counted(spec))
-    if statement is None:
-        probe_rows = await _probe_rows(store, spec)
-        statement = _broad_count(spec, where, store.dialect, probe_rows)
-    if statement is None:
-        statement = every_match(where)
-    return int(await store.scalar(statement) or 0)
+    return _or_nothing(statement)
+
+
+def _broad_or_every(
+    spec: RequestFilter | None,
+    where: ColumnElement[bool],
+    dialect: str,
+    probe_rows: tuple[int, int],
+) -> Any:
+    """The count of `spec` from its counted part and probes, or of every match."""
+    statement = _broad_count(spec, where, dialect, probe_rows)
+    return every_match(where) if statement is None else statement

@@ -76,9 +76,9 @@ def restricted_to_item(query: RequestQuery, item: CatalogItemKey) -> RequestQuer
         ),
         and_=None if query.filter is None else (query.filter,),
     )
-    return dataclasses.replace(
-        query, where=and_(query.where, of_item(item)), filter=of_this_item
-    )
+    built = query.built.narrowed(("item", item.app_id, item.catalog_item_id))
+    where = built.get("where", lambda: and_(query.where, of_item(item)))
+    return dataclasses.replace(query, where=where, filter=of_this_item, built=built)
 
 
 def waiting_counts_statement(items: Collection[CatalogItemKey]) -> Any:

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -51,10 +51,8 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
-    or_,
     select,
     true,
-    tuple_,
 )
 from sqlalchemy.sql.expression import ColumnClause, True_
 
@@ -63,11 +61,8 @@ from app.services.request_sort import (
     Segment,
     SortField,
     SortKey,
-    column_of,
-    order_by,
 )
 from app.services.request_terms import (
-    REQUESTS,
     Term,
     flat_terms,
     has_queued_notification,
@@ -77,11 +72,8 @@ from app.services.request_terms import (
     terms,
 )
 from app.services.request_view import (
-    QUEUED,
     REQUEST_VIEW,
     counted_from,
-    select_queued_requests,
-    select_requests,
 )
 from app.storage import Store
 
@@ -114,6 +106,8 @@ class PagePlan:
     # The filter as the plan reads it: for RANGE and SORT, the term whose index finds
     # the matches and the rest unindexed; else the filter as compiled.
     where: ColumnElement[bool]
+    # Names the plan among those of its query (its page statement is kept by it).
+    key: Hashable = None
 
 
 def unindexed(condition: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -166,7 +160,8 @@ def _term_probe(term: Term, at_most: int, dialect: str) -> Select[Any]:
     return matches_probe(term.condition, at_most, in_order_of=ranged)
 
 
-_HIT = literal_column("hit", Boolean())  # see _named
+# `hit` by name: a subquery's own columns (`.c`) would hold reference cycles.
+_HIT = literal_column("hit", Boolean())
 
 
 def walk_probe(query: RequestQuery, segment: Segment, dialect: str) -> Select[Any]:
@@ -185,9 +180,18 @@ def walk_probe(query: RequestQuery, segment: Segment, dialect: str) -> Select[An
     return _count(hits.limit(query.first + 1))
 
 
-async def _counts(store: Store, counts: Sequence[Select[Any]]) -> list[int]:
-    """Several bounded counts in one statement (one round trip)."""
-    (row,) = await store.rows(select(*(count.scalar_subquery() for count in counts)))
+async def _counts(
+    store: Store,
+    query: RequestQuery,
+    name: str,
+    counts: Callable[[], list[Select[Any]]],
+) -> list[int]:
+    """Several bounded counts in one statement (one round trip), kept by `name`."""
+    statement = query.built.get(
+        (name, store.dialect),
+        lambda: select(*(count.scalar_subquery() for count in counts())),
+    )
+    (row,) = await store.rows(statement)
     return [int(value) for value in row]
 
 
@@ -197,7 +201,9 @@ async def _walk_length(store: Store, query: RequestQuery, segment: Segment) -> f
     else the probe's share of matches stretched to a page (infinite for none)."""
     hits, rows = await _counts(
         store,
-        [
+        query,
+        "walk probe",
+        lambda: [
             walk_probe(query, segment, store.dialect),
             matches_probe(segment.where(query.keys), WALK_PROBE_ROWS),
         ],
@@ -209,57 +215,60 @@ async def _walk_length(store: Store, query: RequestQuery, segment: Segment) -> f
 
 
 async def _fewest_matches(
-    store: Store, candidates: Sequence[Term], at_most: int
-) -> tuple[int, Term | None]:
-    """The term meeting the fewest requests (each counted up to `at_most`), and how
-    many it meets: an upper bound on the filter's matches, read through its index."""
+    store: Store, query: RequestQuery, candidates: Sequence[Term], at_most: int
+) -> tuple[int, int]:
+    """How many requests the term meeting the fewest meets (each counted up to
+    `at_most`), and its place among `candidates`: an upper bound on the filter's
+    matches, read through its index."""
     found = await _counts(
-        store, [_term_probe(term, at_most, store.dialect) for term in candidates]
+        store,
+        query,
+        "term probes",
+        lambda: [_term_probe(term, at_most, store.dialect) for term in candidates],
     )
-    return min(zip(found, candidates, strict=True), key=lambda pair: pair[0])
+    return min(zip(found, range(len(candidates)), strict=True))
 
 
 async def choose_plan(
     store: Store, query: RequestQuery, segments: Sequence[Segment]
 ) -> PagePlan:
     """The cheapest way to read the page, from bounded probes (see the module's doc)."""
-    as_planned = PagePlan(Plan.AS_PLANNED, query.where)
+    as_planned = PagePlan(Plan.AS_PLANNED, query.where, Plan.AS_PLANNED)
     if isinstance(query.where, True_):
         return as_planned
     if query.filter is not None and never_matches(query.filter):
-        return PagePlan(Plan.SORT, false())  # nothing to read, nor to sort
+        return PagePlan(Plan.SORT, false(), "nothing")  # nothing to read, nor to sort
     page = query.first + 1
-    candidates = terms(query.where, store.dialect)
+    candidates = query.built.get(
+        ("terms", store.dialect), lambda: terms(query.where, store.dialect)
+    )
     found, driver = (
-        await _fewest_matches(store, candidates, SORTED_AT_MOST)
+        await _fewest_matches(store, query, candidates, SORTED_AT_MOST)
         if candidates and SORTED_AT_MOST > 0
         else (SORTED_AT_MOST, None)
     )
     if driver is not None and found >= SORTED_AT_MOST and walks_queue(query, segments):
-        return PagePlan(Plan.QUEUE, query.where)
+        return PagePlan(Plan.QUEUE, query.where, Plan.QUEUE)
     walk = math.inf  # fewer matches than a page: a walk would read to the end
     if len(segments) == 1 and (driver is None or found >= page):
         walk = await _walk_length(store, query, segments[0])
         if walk <= WALK_PROBE_ROWS:
-            return PagePlan(Plan.WALK, query.where)
+            return PagePlan(Plan.WALK, query.where, Plan.WALK)
     # Sorting is worth it below the walk's cost, each match read from anywhere.
     if driver is not None and found < min(SORTED_AT_MOST, walk / RANDOM_READ):
-        where = _driven_by(driver, query.where)
+        term = candidates[driver]
+        where = query.built.get(
+            ("driven by", store.dialect, driver),
+            lambda: _driven_by(term, query.where),
+        )
         single = len(segments) == 1
-        if single and in_sort_order(driver, keys_of(segments[0], query), store.dialect):
+        if single and in_sort_order(term, keys_of(segments[0], query), store.dialect):
             # Its index holds the matches in page order: walk that range instead.
-            return PagePlan(Plan.RANGE, where)
-        return PagePlan(Plan.SORT, where)
+            return PagePlan(Plan.RANGE, where, (Plan.RANGE, driver))
+        return PagePlan(Plan.SORT, where, (Plan.SORT, driver))
     if walk <= WALKED_AT_MOST:
-        return PagePlan(Plan.WALK, query.where)
+        return PagePlan(Plan.WALK, query.where, Plan.WALK)
     return as_planned
-
-
-# The queue's copies of a queued request's createdDate and id, by sort field.
-_IN_QUEUE = {
-    SortField.CREATED_DATE.value: QUEUED.c.request_created_date,
-    SortField.ID.value: QUEUED.c.request_id,
-}
 
 
 def walks_queue(query: RequestQuery, segments: Sequence[Segment]) -> bool:
@@ -276,27 +285,6 @@ def walks_queue(query: RequestQuery, segments: Sequence[Segment]) -> bool:
     return any(has_queued_notification(part) for part in flat_terms(query.where))
 
 
-def queue_statement(query: RequestQuery, segment: Segment, dialect: str) -> Any:
-    """The page, walking the queue's date index (see walks_queue). A queued request's
-    createdDate and id are the queue's copies, so ordering and bounding by those reads
-    the same rows in the same order; the filter is checked on each."""
-    where = [unindexed(query.where)]
-    if segment.bound is not None:
-        kind, values = segment.bound
-        columns = list(_IN_QUEUE.values())
-        row = tuple_(*columns)
-        cursor = tuple_(
-            *(literal(v, c.type) for v, c in zip(values, columns, strict=True))
-        )
-        where.append(row > cursor if kind == "row_gt" else row < cursor)
-    return (
-        select_queued_requests()
-        .where(*where)
-        .order_by(*order_by(query.keys, dialect, _IN_QUEUE))
-        .limit(query.first + 1)
-    )
-
-
 def _driven_by(driver: Term, where: ColumnElement[bool]) -> ColumnElement[bool]:
     """`where` with only `driver` left for an index to serve."""
     rest = [
@@ -308,77 +296,3 @@ def _driven_by(driver: Term, where: ColumnElement[bool]) -> ColumnElement[bool]:
 def keys_of(segment: Segment, query: RequestQuery) -> Sequence[SortKey]:
     """The sort keys `segment` leaves to an index (its first ones are fixed values)."""
     return query.keys[len(segment.equal) :]
-
-
-def range_statement(
-    query: RequestQuery, where: ColumnElement[bool], segment: Segment, dialect: str
-) -> Any:
-    """The page, walking `segment` through the one term of `where` left indexed."""
-    return (
-        select_requests()
-        .where(where, segment.where(query.keys))
-        .order_by(*segment.order_by(query.keys, dialect))
-        .limit(query.first + 1)
-    )
-
-
-def walk_statement(query: RequestQuery, segment: Segment, dialect: str) -> Any:
-    """The page, walking `segment` through the order's index, the filter unindexed."""
-    return range_statement(query, unindexed(query.where), segment, dialect)
-
-
-def sort_statement(
-    query: RequestQuery,
-    where: ColumnElement[bool],
-    segments: Sequence[Segment],
-    dialect: str,
-) -> Any:
-    """The page, from the filter's matches after the cursor, sorted.
-
-    The matches are a MATERIALIZED set of their own, read through the driving term's
-    index (the cursor's ranges unindexed), never by walking the order's index; only
-    their ids and sort keys, so an index holding those reads none of their rows. The
-    page's rows are then read by id.
-    """
-    sort_keys = [column_of(key.field).label(_sort_name(key)) for key in query.keys]
-    matched = (
-        select(REQUESTS.c.id.label("request_id"), *sort_keys)
-        .select_from(REQUEST_VIEW)
-        .where(where)
-    )
-    if query.after is not None:
-        after = or_(*(segment.where(query.keys) for segment in segments))
-        matched = matched.where(unindexed(after))
-    matches = matched.cte("matches").prefix_with("MATERIALIZED")
-    first = (
-        select(_named("request_id"), *(_named(_sort_name(key)) for key in query.keys))
-        .select_from(matches)
-        .order_by(*order_by(query.keys, dialect, _by_field(query.keys)))
-        .limit(query.first + 1)
-        .subquery("first_matches")
-    )
-    return (
-        select_requests()
-        .join(first, _named("first_matches.request_id") == REQUESTS.c.id)
-        .order_by(
-            *order_by(query.keys, dialect, _by_field(query.keys, "first_matches."))
-        )
-    )
-
-
-def _sort_name(key: SortKey) -> str:
-    return f"sort_{key.field.value}"
-
-
-def _named(name: str, type_: Any = None) -> Any:
-    """A column by its name. A subquery's own columns (`.c`) would hold reference
-    cycles, which only the garbage collector frees (see app/gc_tuning.py)."""
-    return literal_column(name, type_)
-
-
-def _by_field(keys: Sequence[SortKey], prefix: str = "") -> dict[str, Any]:
-    """The sort keys' columns of a subquery, by name, for `order_by`."""
-    return {
-        key.field.value: _named(prefix + _sort_name(key), column_of(key.field).type)
-        for key in keys
-    }

@@ -9,7 +9,7 @@ of one short ordered read per range.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from itsdangerous import Signer
@@ -17,22 +17,21 @@ from sqlalchemy import ColumnElement, column, select, union_all
 
 from app.keys import ServerKeys
 from app.services.broad_counts import count_matching
+from app.services.built_statements import Built, built_for
 from app.services.cursors import (
     CURSOR_PURPOSE,
     decode_cursor,
     encode_cursor,
     fingerprint,
 )
-from app.services.request_filters import RequestFilter, compile_filter
-from app.services.request_plans import (
-    PagePlan,
-    Plan,
-    choose_plan,
+from app.services.plan_statements import (
     queue_statement,
     range_statement,
     sort_statement,
     walk_statement,
 )
+from app.services.request_filters import RequestFilter, compile_filter
+from app.services.request_plans import PagePlan, Plan, choose_plan
 from app.services.request_sort import (
     SortField,
     SortKey,
@@ -73,6 +72,9 @@ class RequestQuery:
     signer: Signer
     # The checked filter `where` was compiled from (totalCount may read counters).
     filter: RequestFilter | None
+    # Its statements, kept while the same query comes again (built_statements.py):
+    # a query with another `where` needs another (Built.narrowed).
+    built: Built = field(default_factory=Built)
 
 
 def prepare_query(
@@ -90,7 +92,7 @@ def prepare_query(
         violations.add("first", f"must be 0 to {MAX_PAGE_SIZE}")
     if sort is not None and len(sort) > MAX_SORT_KEYS:
         violations.add("sort", f"must hold at most {MAX_SORT_KEYS} fields")
-    where = compile_filter(filter, violations)
+    compiled = compile_filter(filter, violations)
     order = sort_keys(sort)
     made_for = fingerprint(filter, order)
     signer = keys.signer(CURSOR_PURPOSE)
@@ -100,7 +102,11 @@ def prepare_query(
         else None
     )
     violations.raise_if_any()
-    return RequestQuery(where, order, made_for, first, cursor, signer, filter)
+    built = built_for((filter, order, first, None if cursor is None else tuple(cursor)))
+    # The kept statements were built from the first such query's WHERE: the plans tell
+    # its parts apart by identity (request_plans._driven_by).
+    where = built.get("where", lambda: compiled)
+    return RequestQuery(where, order, made_for, first, cursor, signer, filter, built)
 
 
 # The columns of select_requests(), by name, to read them from a subquery of it.
@@ -115,6 +121,11 @@ def page_statement(
 ) -> Any:
     """The SELECT of one page (one row more than asked, to tell whether more follow),
     read the way `plan` says (app/services/request_plans.py; none: as planned)."""
+    key = ("page", dialect, None if plan is None else plan.key)
+    return query.built.get(key, lambda: _page_statement(query, dialect, plan))
+
+
+def _page_statement(query: RequestQuery, dialect: str, plan: PagePlan | None) -> Any:
     limit = query.first + 1
     segments = segments_after(query.keys, query.after)
     if plan is not None and plan.plan is Plan.QUEUE:
@@ -178,4 +189,4 @@ async def query_requests(store: Store, query: RequestQuery) -> Page:
 
 async def count_requests(store: Store, query: RequestQuery) -> int:
     """Every request the query's filter matches (see broad_counts.py)."""
-    return await count_matching(store, query.filter, query.where)
+    return await count_matching(store, query.filter, query.where, query.built)

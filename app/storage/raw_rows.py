@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+import weakref
 from collections import namedtuple
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -86,13 +87,17 @@ class RawStatements:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
         self.compiler = StatementCompiler(dialect)
-        self._by_statement: dict[Any, tuple[RowMaker[Any], Processors]] = {}
+        # By statement object, for as long as it lives: reusable ones, and those built
+        # for a query and kept while it comes again (app/services/built_statements.py).
+        self._by_statement: weakref.WeakKeyDictionary[
+            Any, tuple[RowMaker[Any], Processors]
+        ] = weakref.WeakKeyDictionary()
         self._by_shape: dict[tuple[Any, ...], tuple[RowMaker[Any], Processors]] = {}
 
     def _plan(self, statement: Any) -> tuple[RowMaker[Any], Processors]:
         """A maker of namedtuples keyed like the returned columns, and the (position,
         processor) of each column that has a result processor."""
-        planned = self._by_statement.get(statement)  # a reusable statement's, at once
+        planned = self._by_statement.get(statement)  # a statement run before: at once
         if planned is not None:
             return planned
         columns = list(statement.exported_columns)  # a SELECT's columns, or RETURNING's
@@ -107,10 +112,7 @@ class RawStatements:
                 if (process := _result_processor(column.type, self.dialect)) is not None
             ]
             planned = self._by_shape[shape] = (row_type._make, processors)
-        if self.compiler.is_compiled(statement):
-            if len(self._by_statement) > 256:
-                self._by_statement.clear()
-            self._by_statement[statement] = planned
+        self._by_statement[statement] = planned
         return planned
 
     def prepare(self, statement: Any, values: Params | None) -> tuple[str, list[Any]]:

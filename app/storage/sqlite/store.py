@@ -75,14 +75,14 @@ class SQLiteStore(Store):
         self._engine = sqlite_engine(url, "BEGIN", SQLITE_PRAGMAS)
         # Statements are compiled once per process, whatever store runs them.
         raw = _shared_raw(self._engine.dialect) if fast_paths else None
-        self._reader = SQLiteReader(path, raw) if raw is not None else None
+        self.reader = SQLiteReader(path, raw) if raw is not None else None
         self._writer = SQLiteWriter(path, SQLITE_WRITER_PRAGMAS, raw)
 
     async def _read(
         self, statement: Executable, params: Params | None, into: RowMaker[Any] | None
     ) -> list[Any]:
-        if self._reader is not None:
-            return await self._reader.rows(statement, params, into)
+        if self.reader is not None:
+            return await self.reader.rows(statement, params, into)
         async with self._engine.connect() as connection:
             return made(await connection.execute(statement, params or {}), into)
 
@@ -105,11 +105,11 @@ class SQLiteStore(Store):
         if await asyncio.to_thread(write_planner_statistics, self.path):
             # Connections read the statistics when they open.
             await self._engine.dispose()
-            if self._reader is not None:
-                await self._reader.close()
+            if self.reader is not None:
+                await self.reader.close()
 
     async def dispose(self) -> None:
-        if self._reader is not None:
-            await self._reader.close()
+        if self.reader is not None:
+            await self.reader.close()
         await self._writer.close()
         await self._engine.dispose()
