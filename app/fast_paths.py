@@ -68,9 +68,6 @@ class StatementCompiler:
             weakref.WeakKeyDictionary()
         )
 
-    def is_compiled(self, statement: Any) -> bool:
-        return statement in self._compiled
-
     def _compiled_once(self, statement: Any) -> Any:
         compiled = self._compiled.get(statement)
         if compiled is None:

@@ -3,10 +3,10 @@
     .venv/bin/python -m bench.profile get --requests 2000
     .venv/bin/python -m bench.profile page --db bench/.data/bench-1000000-50000.db
 
-Cases: get, page, filtered, counted, counted-filtered (the page with totalCount), deep,
-counts, create. Uses a copy of the seeded database of the
-quick run unless `--db` names one (copied first, so the seed stays pristine). Prints the
-mean time per request and the top functions by cumulative and by own time.
+Cases: get, page, filtered, counted and counted-filtered (those pages with totalCount),
+deep, counts, create. Uses a copy of the seeded database of the quick run unless `--db`
+names one (copied first, so the seed stays pristine). Prints the mean time per request
+and the top functions by cumulative and by own time.
 """
 
 from __future__ import annotations
