@@ -122,6 +122,7 @@ def build_schema(settings: Settings | None = None) -> BackInStockSchema:
         checks=[QueryCostCheck(budgets)],
     )
     fast_paths.use_input_plans(settings.fast_paths)
+    fast_paths.use_http_shortcuts(settings.fast_paths)
     execution_context = (
         fast_paths.execution_context_for() if settings.fast_paths else None
     )
