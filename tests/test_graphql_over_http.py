@@ -199,3 +199,19 @@ async def test_other_methods_get_405_as_a_graphql_error(http):
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, POST"
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_subscription_over_http_is_refused_and_pointed_at_the_websocket(
+    http, method
+):
+    document = "subscription { backInStockNotificationRequestEvents { type } }"
+    if method == "GET":
+        response = await http.get("/graphql", params={"query": document})
+    else:
+        response = await http.post("/graphql", json={"query": document})
+
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert "WebSocket" in error["message"]

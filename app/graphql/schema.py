@@ -21,6 +21,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
+from strawberry.types.graphql import OperationType
 
 from app import fast_paths
 from app.config import Settings
@@ -80,6 +81,10 @@ class BackInStockSchema(Schema):
         return super().entities_resolver(info, representations)
 
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        # Subscriptions run on the WebSocket (`subscribe`): executed once, over HTTP,
+        # their event stream would be resolved as a value. Refused instead.
+        allowed = kwargs.get("allowed_operation_types") or ONCE_OPERATIONS
+        kwargs["allowed_operation_types"] = set(allowed) & ONCE_OPERATIONS
         # Here rather than in an extension: parse errors skip extension hooks.
         result = await super().execute(*args, **kwargs)
         if result.errors:
@@ -104,6 +109,10 @@ async def _with_coded_errors(results: Any) -> AsyncIterator[Any]:
             if isinstance(result, ExecutionResult) and result.errors:
                 result.errors = coded_and_logged(result.errors)
             yield result
+
+
+# What runs over HTTP: one result per operation.
+ONCE_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
 
 
 def build_schema(settings: Settings | None = None) -> BackInStockSchema:

@@ -38,6 +38,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from app.graphql.context import Context
 from app.graphql.subscriptions import SubscriptionContext, credentials
@@ -56,6 +57,12 @@ from app.http.negotiation import (
 from app.http.persisted import DOCUMENT_PARAMETERS, DocumentRefused
 
 log = logging.getLogger("app.http")
+
+
+SUBSCRIPTIONS_OVER_HTTP = (
+    "Subscriptions run over a WebSocket to this endpoint (graphql-transport-ws), "
+    "not over HTTP."
+)
 
 
 def _is_subscription(query: str | None, operation_name: str | None) -> bool:
@@ -314,10 +321,13 @@ class GraphQLView(GraphQL[Context, None]):
                 request_data=request_data,
             )
         except HTTPException as error:
+            refused = error.__cause__
+            if not isinstance(refused, InvalidOperationTypeError):
+                raise
+            if refused.operation_type is StrawberryOperationType.SUBSCRIPTION:
+                raise HTTPException(400, SUBSCRIPTIONS_OVER_HTTP) from refused
             # GET is safe by HTTP's rules: the spec answers a mutation over GET with 405.
-            if isinstance(error.__cause__, InvalidOperationTypeError):
-                raise HTTPException(405, error.reason) from error.__cause__
-            raise
+            raise HTTPException(405, error.reason) from refused
         if registration is not None:
             await persisted.keep(registration, result)
         return result
