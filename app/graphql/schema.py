@@ -83,8 +83,10 @@ class BackInStockSchema(Schema):
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         # Subscriptions run on the WebSocket (`subscribe`): executed once, over HTTP,
         # their event stream would be resolved as a value. Refused instead.
-        allowed = kwargs.get("allowed_operation_types") or ONCE_OPERATIONS
-        kwargs["allowed_operation_types"] = set(allowed) & ONCE_OPERATIONS
+        allowed = kwargs.get("allowed_operation_types")
+        kwargs["allowed_operation_types"] = ONCE_OPERATIONS.intersection(
+            ONCE_OPERATIONS if allowed is None else allowed
+        )
         # Here rather than in an extension: parse errors skip extension hooks.
         result = await super().execute(*args, **kwargs)
         if result.errors:
