@@ -366,7 +366,7 @@ def use_http_shortcuts(enabled: bool) -> None:
       inspects the result's attributes each time: here of `AsyncIterator`, whose check
       (the same two methods) is cached per type.
 
-    Together about 4 % of a get by id. Private: the module globals of
+    Together about 5 % of a get by id. Private: the module globals of
     `strawberry.http.async_base_view`.
     """
     from strawberry.http import async_base_view as view
