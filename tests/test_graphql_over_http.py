@@ -185,6 +185,27 @@ async def test_post_without_content_type_is_a_client_error(http):
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
 
 
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("application/json; charset=utf-8", 200),
+        ("application/json;charset=UTF-8", 200),
+        ("text/plain; charset=utf-8", 400),
+    ],
+)
+async def test_a_post_is_read_by_its_content_type_with_any_parameters(
+    http, content_type, status
+):
+    for _ in range(2):  # the second time, as the server has seen the value before
+        response = await http.post(
+            "/graphql",
+            content=json.dumps(TYPENAME),
+            headers={"Content-Type": content_type},
+        )
+
+        assert response.status_code == status
+
+
 @pytest.mark.parametrize("parameter", ["variables", "operationName", "extensions"])
 async def test_null_parameters_are_allowed(http, parameter):
     response = await post(http, {**TYPENAME, parameter: None}, GRAPHQL_RESPONSE)
