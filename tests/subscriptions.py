@@ -81,6 +81,19 @@ async def ws_client(url: str, **options: Any) -> AsyncIterator[Client]:
         yield Client(socket)
 
 
+async def listening(
+    app: Starlette, subscribers: int = 1, seconds: float = 10.0
+) -> None:
+    """Until `app`'s event feed has `subscribers`. A subscription sees the events from
+    when the server took it on, which a write sent right after `subscribe` (on another
+    connection) may precede when the machine is busy."""
+    feed = app.state.events
+    deadline = asyncio.get_running_loop().time() + seconds
+    while len(feed.subscribers) < subscribers:
+        assert asyncio.get_running_loop().time() < deadline, "no subscription started"
+        await asyncio.sleep(0.01)
+
+
 @contextlib.asynccontextmanager
 async def served(app: Starlette) -> AsyncIterator[str]:
     """Serve `app` (its lifespan already running) on a loopback port: its base URL."""

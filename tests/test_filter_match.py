@@ -7,7 +7,6 @@ reached a subscription must be exactly those the query with that filter returns.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,7 +17,7 @@ from app.config import Settings
 from tests.conftest import GraphQLClient
 from tests.delivery import report
 from tests.documents import MARK_AS_SENT, QUERY_REQUESTS, create, start_collecting
-from tests.subscriptions import EVENTS, Client, served, ws_client
+from tests.subscriptions import EVENTS, Client, listening, served, ws_client
 
 FILTERS: list[dict[str, Any]] = [
     {},
@@ -97,7 +96,7 @@ async def _collect(client: Client, seconds: float) -> dict[str, list[dict[str, A
 
 
 async def test_the_python_filter_picks_what_the_sql_filter_picks(
-    url: str, gql: GraphQLClient, admin_key: str
+    app: Starlette, url: str, gql: GraphQLClient, admin_key: str
 ):
     # given: one subscription per filter
     await start_collecting(gql, admin_key)
@@ -105,7 +104,7 @@ async def test_the_python_filter_picks_what_the_sql_filter_picks(
         await client.init({"token": admin_key})
         for index, spec in enumerate(FILTERS):
             await client.subscribe(str(index), EVENTS, {"filter": spec})
-        await asyncio.sleep(0.3)
+        await listening(app, len(FILTERS))
 
         # when
         await _changes(gql, admin_key)

@@ -12,7 +12,7 @@ from app.config import Settings
 from app.permissions import Permission
 from tests.conftest import GraphQLClient, mint_key
 from tests.documents import DELETE_REQUEST, MARK_AS_SENT, create, start_collecting
-from tests.subscriptions import EVENTS, served, ws_client
+from tests.subscriptions import EVENTS, listening, served, ws_client
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ async def url(app: Starlette) -> AsyncIterator[str]:
 
 
 async def test_a_subscriber_with_a_key_sees_created_updated_and_deleted_live(
-    url: str, gql: GraphQLClient, admin_key: str
+    app: Starlette, url: str, gql: GraphQLClient, admin_key: str
 ):
     await start_collecting(gql, admin_key)
     async with ws_client(url) as client:
@@ -40,6 +40,7 @@ async def test_a_subscriber_with_a_key_sees_created_updated_and_deleted_live(
             "type": "connection_ack"
         }
         await client.subscribe("1")
+        await listening(app)
 
         request = await create(gql)
         created = await client.next_event()
@@ -60,12 +61,13 @@ async def test_a_subscriber_with_a_key_sees_created_updated_and_deleted_live(
 
 
 async def test_apollo_routers_token_form_is_accepted(
-    url: str, gql: GraphQLClient, admin_key: str
+    app: Starlette, url: str, gql: GraphQLClient, admin_key: str
 ):
     await start_collecting(gql, admin_key)
     async with ws_client(url) as client:
         await client.init({"token": admin_key})
         await client.subscribe("1")
+        await listening(app)
 
         request = await create(gql)
 
@@ -132,7 +134,7 @@ async def test_subscriptions_per_connection_are_capped(url: str, admin_key: str)
 
 
 async def test_a_filter_picks_the_events_of_matching_requests(
-    url: str, gql: GraphQLClient, admin_key: str
+    app: Starlette, url: str, gql: GraphQLClient, admin_key: str
 ):
     await start_collecting(gql, admin_key)
     async with ws_client(url) as client:
@@ -140,6 +142,7 @@ async def test_a_filter_picks_the_events_of_matching_requests(
         await client.subscribe(
             "1", EVENTS, {"filter": {"email": {"startsWith": "Wanted"}}}
         )
+        await listening(app)
 
         await create(gql, email="other@example.com")
         wanted = await create(gql, email="wanted@example.com")
