@@ -190,10 +190,11 @@ async def test_post_without_content_type_is_a_client_error(http):
     [
         ("application/json; charset=utf-8", 200),
         ("application/json;charset=UTF-8", 200),
+        ("Application/JSON", 200),
         ("text/plain; charset=utf-8", 400),
     ],
 )
-async def test_a_post_is_read_by_its_content_type_with_any_parameters(
+async def test_a_post_is_read_by_its_media_type_in_any_case_and_with_parameters(
     http, content_type, status
 ):
     for _ in range(2):  # the second time, as the server has seen the value before

@@ -149,10 +149,24 @@ def _retry_after(
     return max(waits) if waits else None
 
 
+class RequestAdapter(StarletteRequestAdapter):
+    """Strawberry's view of a request, with the Content-Type's media type in lower case:
+    media types are case-insensitive (RFC 9110), and Strawberry compares them as given."""
+
+    @property
+    def content_type(self) -> str | None:
+        value = super().content_type
+        if value is None:
+            return None
+        media_type, separator, parameters = value.partition(";")
+        return media_type.strip().lower() + separator + parameters
+
+
 class GraphQLView(GraphQL[Context, None]):
     """Serves /graphql; `state` is the app's state (store, settings, authenticator, clock)."""
 
     graphql_transport_ws_handler_class = CodedTransportWSHandler
+    request_adapter_class = RequestAdapter
 
     def __init__(self, *args: Any, state: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
